@@ -1,0 +1,32 @@
+"""Project hooks: the only place where process-wide side effects are set up."""
+
+from __future__ import annotations
+
+import os
+
+from kedro.framework.hooks import hook_impl
+
+
+class TelemetryOffHooks:
+    """Keep kedro-telemetry quiet even where the project's ``.telemetry`` file is not found."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:  # noqa: ANN001 - Kedro passes its context
+        os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+class EarthEngineHooks:
+    """Initialise Earth Engine once per run when the configured image source is ``earthengine``.
+
+    The implementation lives with the Earth Engine image source; this hook only calls it so that
+    no node ever initialises Earth Engine itself.
+    """
+
+    @hook_impl
+    def after_context_created(self, context) -> None:  # noqa: ANN001 - Kedro passes its context
+        source = context.params.get("image_source", {}) or {}
+        if source.get("kind") != "earthengine":
+            return
+        from dam_detection.image_sources.earthengine.session import initialize_from_credentials
+
+        initialize_from_credentials(context.config_loader.get("credentials"), source)

@@ -1,0 +1,194 @@
+"""The image-source interface: what ``gee_export`` and ``ingest_points`` ask of an image source.
+
+Two sources implement it: :mod:`dam_detection.image_sources.simulated` (the offline default, a
+procedural Earth) and :mod:`dam_detection.image_sources.earthengine` (Google Earth Engine). Both
+hand back *lazy* record producers: nothing is rendered, requested or downloaded until a Kedro
+dataset's ``save`` calls them, so nodes stay pure and a re-run can skip files that already exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import geopandas as gpd
+
+from dam_detection.bands import DEFAULT_BANDS, DEFAULT_PATCH_RADIUS, LABEL_KEY, PIXEL_SIZE_M
+
+#: Produces the serialized ``tf.train.Example`` records of one output file, when called.
+RecordChunk = Callable[[], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class PatchRequest:
+    """What to export around every point (Earth Engine's table-export format).
+
+    Attributes:
+        bands: Band names, in output order.
+        radius: Kernel radius in pixels; each band holds ``(2 * radius + 1) ** 2`` values.
+        scale_m: Pixel size in metres.
+        start_date: First day of the composite, ISO format.
+        end_date: Day after the last day of the composite, ISO format.
+        max_cloud_percent: Scenes with ``CLOUDY_PIXEL_PERCENTAGE`` at or above this are skipped.
+        label_key: Name of the label feature (float 1.0 dam, 0.0 not a dam).
+        points_per_file: Records per output file (bounds file size and task size).
+        seed: Seed for anything random in the source.
+    """
+
+    bands: tuple[str, ...] = DEFAULT_BANDS
+    radius: int = DEFAULT_PATCH_RADIUS
+    scale_m: float = PIXEL_SIZE_M
+    start_date: str = "2019-04-01"
+    end_date: str = "2019-10-01"
+    max_cloud_percent: float = 20.0
+    label_key: str = LABEL_KEY
+    points_per_file: int = 200
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class SceneRequest:
+    """One large region to export in Earth Engine's image-export format.
+
+    Attributes:
+        name: Scene name, also its folder name under ``scenes/``.
+        center_lon: Longitude of the scene centre, degrees.
+        center_lat: Latitude of the scene centre, degrees.
+        width_px: Scene width in pixels (border tiles that do not fit a patch are dropped).
+        height_px: Scene height in pixels.
+        bands: Band names, in output order.
+        scale_m: Pixel size in metres.
+        patch_dimensions: Unbuffered patch ``[w, h]`` in pixels (``patchDimensions``).
+        kernel_size: Overlap buffer ``[kx, ky]`` (``kernelSize``); each patch carries
+            ``kx / 2`` extra pixels left and right, ``ky / 2`` above and below.
+        file_prefix: Prefix of the ``-00000.tfrecord.gz`` files and of ``-mixer.json``.
+        max_file_size_bytes: Earth Engine's ``maxFileSize``: records roll over to a new file.
+        seed: Seed for anything random in the source.
+        options: Source-specific extras (e.g. the number of dams in a simulated scene).
+    """
+
+    name: str
+    center_lon: float
+    center_lat: float
+    width_px: int = 2048
+    height_px: int = 2048
+    bands: tuple[str, ...] = DEFAULT_BANDS
+    scale_m: float = PIXEL_SIZE_M
+    patch_dimensions: tuple[int, int] = (256, 256)
+    kernel_size: tuple[int, int] = (128, 128)
+    file_prefix: str = "scene"
+    max_file_size_bytes: int = 104_857_600
+    seed: int = 42
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SceneExport:
+    """A scene as Earth Engine's ``Export.image`` leaves it, plus what the source knows of it.
+
+    Attributes:
+        mixer: The ``<prefix>-mixer.json`` content.
+        files: File name (``<prefix>-00000.tfrecord.gz``, ...) to its lazy records, in name order.
+        truth: Ground truth when the source knows it (simulated scenes): dam wall centres as
+            points and reservoir outlines as polygons, EPSG:4326, with columns ``kind``
+            (``dam_wall`` or ``reservoir``) and ``dam_id``. ``None`` for real imagery.
+    """
+
+    mixer: dict[str, Any]
+    files: dict[str, RecordChunk]
+    truth: gpd.GeoDataFrame | None = None
+
+
+@dataclass(frozen=True)
+class WaterEdgeSampling:
+    """The seed study's water-edge sampler (Canny on water occurrence, strong edges removed).
+
+    Attributes:
+        canny_threshold: Canny threshold on occurrence (0-100).
+        canny_sigma: Gaussian sigma of the Canny detector, pixels.
+        max_edge_strength: Edges at or above this strength are masked out (lake-in-desert
+            artefacts, image borders).
+        scale_m: Sampling scale in metres.
+        factor: Fraction of edge pixels kept.
+        seed: Sampling seed.
+        max_points_per_region: Cap per region, ``None`` for no cap.
+    """
+
+    canny_threshold: float = 60.0
+    canny_sigma: float = 1.0
+    max_edge_strength: float = 220.0
+    scale_m: float = 100.0
+    factor: float = 0.05
+    seed: int = 42
+    max_points_per_region: int | None = None
+
+
+@runtime_checkable
+class ImageSource(Protocol):
+    """Where imagery comes from. Implementations: simulated (default) and earthengine."""
+
+    name: str
+
+    def patch_files(
+        self, points: gpd.GeoDataFrame, request: PatchRequest
+    ) -> dict[str, RecordChunk]:
+        """Plan the patch export of ``points``.
+
+        Args:
+            points: Points table rows (``point_index``, ``kind``, ``label``, ``geometry`` in
+                EPSG:4326).
+            request: What to export.
+
+        Returns:
+            Output file stem (``patches-00000``, ...) to its lazy records: one Example per point
+            with a float_list per band, the label as one float under ``request.label_key`` and
+            ``point_index`` as one float. A band may be absent where the centre pixel is masked.
+        """
+        ...
+
+    def scene_export(self, scene: SceneRequest) -> SceneExport:
+        """Plan the image export of one scene (lazy files plus mixer and, if known, truth)."""
+        ...
+
+    def water_edge_points(
+        self, regions: gpd.GeoDataFrame, sampling: WaterEdgeSampling
+    ) -> gpd.GeoDataFrame:
+        """Sample water-edge points inside ``regions`` (polygons with a ``name`` column).
+
+        Returns:
+            Points in EPSG:4326 with a ``region`` column naming the region each came from.
+        """
+        ...
+
+
+SourceKind = Literal["simulated", "earthengine"]
+
+
+def make_image_source(config: Mapping[str, Any]) -> ImageSource:
+    """Build the image source that ``params:image_source`` names.
+
+    Args:
+        config: ``kind`` (``simulated`` or ``earthengine``) plus that source's settings.
+
+    Returns:
+        The configured source. Building it does no I/O; Earth Engine is initialised by the
+        project's hook before any node runs.
+
+    Raises:
+        ValueError: If ``kind`` is not a known source.
+    """
+    kind = config.get("kind", "simulated")
+    settings = {key: value for key, value in config.items() if key != "kind"}
+    if kind == "simulated":
+        from dam_detection.image_sources.simulated import SimulatedEarth
+
+        return SimulatedEarth(**settings.get("simulated", {}))
+    if kind == "earthengine":
+        from dam_detection.image_sources.earthengine import EarthEngineSource
+
+        return EarthEngineSource(**settings.get("earthengine", {}))
+    raise ValueError(
+        f"unknown image_source.kind {kind!r}: set it to 'simulated' or 'earthengine' in "
+        "conf/<env>/parameters.yml"
+    )

@@ -1,0 +1,1 @@
+"""One folder per pipeline: ``nodes.py`` holds pure functions, ``pipeline.py`` wires them."""

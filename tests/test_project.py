@@ -1,0 +1,31 @@
+"""The project loads as a Kedro project: settings, registry, soft-merged parameters."""
+
+from pathlib import Path
+
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from dam_detection.pipeline_registry import PIPELINE_ORDER
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_pipeline_is_the_union_of_all_pipelines():
+    bootstrap_project(PROJECT_ROOT)
+    registered = {name: pipe for name, pipe in pipelines.items() if name != "__default__"}
+    assert set(registered) <= set(PIPELINE_ORDER)
+    default_nodes = {node.name for node in pipelines["__default__"].nodes}
+    assert default_nodes == {node.name for pipe in registered.values() for node in pipe.nodes}
+
+
+def test_telemetry_consent_is_off():
+    assert "consent: false" in (PROJECT_ROOT / ".telemetry").read_text()
+
+
+def test_shared_parameters_load():
+    bootstrap_project(PROJECT_ROOT)
+    with KedroSession.create(project_path=PROJECT_ROOT) as session:
+        params = session.load_context().params
+    assert params["bands"] == ["B2", "B3", "B4", "NDWI", "AVE"]
+    assert params["image_source"]["kind"] == "simulated"
