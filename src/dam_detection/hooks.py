@@ -27,6 +27,10 @@ class EarthEngineHooks:
         source = context.params.get("image_source", {}) or {}
         if source.get("kind") != "earthengine":
             return
-        from dam_detection.image_sources.earthengine.session import initialize_from_credentials
+        from dam_detection.image_sources.earthengine.session import (
+            initialize_from_credentials,
+            load_credentials,
+        )
 
-        initialize_from_credentials(context.config_loader.get("credentials"), source)
+        # load_credentials also reads conf/local, which `--env earthengine` does not load.
+        initialize_from_credentials(load_credentials(context.config_loader), source)
