@@ -24,7 +24,8 @@ class EarthEngineHooks:
 
     @hook_impl
     def after_context_created(self, context) -> None:  # noqa: ANN001 - Kedro passes its context
-        source = context.params.get("image_source", {}) or {}
+        # The raw parameters, not ``context.params``: that would build every pipeline first.
+        source = context.config_loader["parameters"].get("image_source", {}) or {}
         if source.get("kind") != "earthengine":
             return
         from dam_detection.image_sources.earthengine.session import (
