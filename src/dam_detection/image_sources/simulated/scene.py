@@ -1,0 +1,163 @@
+"""Large scenes: several valleys with dams, bridges, natural lakes and levees among land cover.
+
+A scene is composed from the same generators as patches (valleys, dams, bridges, lakes,
+spectra), only more of them on one canvas. Rivers share one regional flow direction and base
+level so that their valleys meet in ridges rather than cliffs.
+
+Scene options (``SceneRequest.options``):
+    dams (3), bridges (3), lakes (2) natural lakes with outlets, levees (2) stretches of
+    embankment along a bank, rivers (enough to hold the features, at least 2), towns (0.4
+    expected per 250 x 250 px), roads (4), cloud_rate (0.3), void_rate (0.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dam_detection.image_sources.simulated import landcover
+from dam_detection.image_sources.simulated.canvas import Canvas
+from dam_detection.image_sources.simulated.dams import DamTruth, draw_dam
+from dam_detection.image_sources.simulated.negatives import carve_lake, draw_bridge, draw_levee
+from dam_detection.image_sources.simulated.noise import smooth_noise
+from dam_detection.image_sources.simulated.rivers import (
+    Valley,
+    draw_river,
+    meander_path,
+    river_field,
+    sample_valley,
+    valley_terrain,
+)
+from dam_detection.image_sources.simulated.shapes import point_at
+
+DEFAULT_OPTIONS: dict[str, float] = {
+    "dams": 3,
+    "bridges": 3,
+    "lakes": 2,
+    "levees": 2,
+    "rivers": 0,
+    "towns": 0.4,
+    "roads": 4,
+    "cloud_rate": 0.3,
+    "void_rate": 0.2,
+}
+
+
+@dataclass
+class SceneLayout:
+    """A composed scene: its canvas and what was placed where (pixel coordinates)."""
+
+    canvas: Canvas
+    dams: list[DamTruth] = field(default_factory=list)
+    bridges: list[tuple[float, float]] = field(default_factory=list)
+    lakes: list[np.ndarray] = field(default_factory=list)
+
+
+def scene_options(options: Mapping[str, Any]) -> dict[str, float]:
+    """Defaults merged with ``options``; unknown keys raise ``ValueError`` naming the valid ones."""
+    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown scene options {unknown}; valid: {sorted(DEFAULT_OPTIONS)}")
+    return {**DEFAULT_OPTIONS, **{key: float(value) for key, value in options.items()}}
+
+
+def compose_scene(
+    shape: tuple[int, int], rng: np.random.Generator, options: Mapping
+) -> SceneLayout:
+    """Compose a scene canvas of ``shape`` with the features counted in ``options``."""
+    opts = scene_options(options)
+    rows, cols = shape
+    canvas = Canvas.empty(shape, rng)
+    counts = {kind: int(opts[kind]) for kind in ("dams", "bridges", "lakes", "levees")}
+    n_rivers = max(int(opts["rivers"]), 2, int(np.ceil(sum(counts.values()) / 3)))
+    flow = float(rng.uniform(0, 2 * np.pi))
+    direction = np.array([np.cos(flow), np.sin(flow)])
+    across = np.array([-direction[1], direction[0]])
+    centre = np.array([cols / 2.0, rows / 2.0])
+    # Rivers run in parallel bands across the flow direction, one band each.
+    extent = abs(across[0]) * cols + abs(across[1]) * rows
+    spacing = extent / n_rivers
+    reach = float(np.hypot(rows, cols)) / 2.0 + 150.0
+    base_level = float(rng.uniform(200, 1200))
+    slope = float(rng.uniform(0.02, 0.08))
+    hills = smooth_noise(rng, shape, 60.0, octaves=3)
+    rivers = []
+    for index in range(n_rivers):
+        offset = (index + 0.5) * spacing - extent / 2.0 + rng.uniform(-0.15, 0.15) * spacing
+        anchor = centre + across * offset
+        path, s_mid = meander_path(
+            rng, anchor, flow, reach, reach, wiggle=float(rng.uniform(0.15, 0.35))
+        )
+        drawn = sample_valley(rng, "mountain" if rng.random() < 0.6 else "lowland")
+        valley = Valley(
+            level_at_origin=base_level + slope * s_mid + rng.uniform(-5, 5),
+            slope=slope * rng.uniform(0.9, 1.1),
+            depth=max(drawn.depth, 45.0),
+            half_width=min(drawn.half_width, spacing / 5.0),
+            river_width=drawn.river_width,
+            roughness=drawn.roughness,
+        )
+        rivers.append((path, river_field(shape, path), valley))
+    distances = np.stack([f.distance for _, f, _ in rivers])
+    owner = np.argmin(distances, axis=0)
+    canvas.terrain = np.min(
+        np.stack([valley_terrain(f, v, hills) for _, f, v in rivers]), axis=0
+    ).astype(np.float32)
+
+    # Features go to rivers in turn, spaced along the visible part of each river.
+    plan: list[list[str]] = [[] for _ in rivers]
+    order = ["dams"] * counts["dams"] + ["lakes"] * counts["lakes"]
+    order += ["bridges"] * counts["bridges"] + ["levees"] * counts["levees"]
+    for k, kind in enumerate(order):
+        plan[k % n_rivers].append(kind)
+    placements = []
+    for index, ((path, _, _), kinds) in enumerate(zip(rivers, plan, strict=True)):
+        s_in, s_out = _visible_span(path, shape, margin=60)
+        rng.shuffle(kinds)
+        for slot, kind in enumerate(kinds):
+            fraction = (slot + 0.5 + rng.uniform(-0.2, 0.2)) / len(kinds)
+            placements.append((kind, index, s_in + fraction * (s_out - s_in)))
+    layout = SceneLayout(canvas)
+    for kind, index, s in placements:
+        if kind == "lakes":
+            _, fld, valley = rivers[index]
+            length = float(rng.uniform(100, 300))
+            layout.lakes.append(carve_lake(canvas, fld, valley, s, length, owner == index))
+    for index, (_, fld, valley) in enumerate(rivers):
+        draw_river(canvas, fld, valley, keep=(owner == index) & ~canvas.is_water())
+    biome = landcover.sample_biome(rng)
+    landcover.paint_land_cover(canvas, biome)
+    for kind, index, s in placements:
+        path, fld, valley = rivers[index]
+        if kind == "dams":
+            layout.dams.append(draw_dam(canvas, path, fld, valley, s, owner == index))
+        elif kind == "bridges":
+            layout.bridges.append(draw_bridge(canvas, path, valley, s))
+        elif kind == "levees":
+            stretch = (np.abs(fld.s - s) < rng.uniform(60, 200)) & (owner == index)
+            draw_levee(canvas, path, fld, valley, float(rng.choice([-1.0, 1.0])), stretch)
+    landcover.add_towns(canvas, float(opts["towns"]))
+    landcover.add_roads(canvas, int(opts["roads"]))
+    return layout
+
+
+def _visible_span(path: np.ndarray, shape: tuple[int, int], margin: int) -> tuple[float, float]:
+    rows, cols = shape
+    seg = np.diff(path, axis=0)
+    s = np.concatenate(([0.0], np.cumsum(np.hypot(seg[:, 0], seg[:, 1]))))
+    inside = (
+        (path[:, 0] > margin)
+        & (path[:, 0] < cols - margin)
+        & (path[:, 1] > margin)
+        & (path[:, 1] < rows - margin)
+    )
+    if not inside.any():
+        middle = s[len(s) // 2]
+        return middle, middle
+    return float(s[inside].min()), float(s[inside].max())
+
+
+__all__ = ["DEFAULT_OPTIONS", "SceneLayout", "compose_scene", "point_at", "scene_options"]
