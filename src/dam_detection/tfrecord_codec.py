@@ -125,8 +125,9 @@ def iter_records(stream: BinaryIO, *, verify_crc: bool = True) -> Iterator[bytes
             raise CorruptRecordError(
                 index, offset, "truncated", f"expected {length} bytes, got {max(len(body) - 4, 0)}"
             )
-        data = body[:length]
-        if verify_crc and masked_crc32c(data) != _CRC.unpack(body[length:])[0]:
+        data, data_crc = body[:length], body[length:]
+        del body  # hold one copy of the record between yields, not two
+        if verify_crc and masked_crc32c(data) != _CRC.unpack(data_crc)[0]:
             raise CorruptRecordError(index, offset, "data_crc_mismatch")
         yield data
         index += 1

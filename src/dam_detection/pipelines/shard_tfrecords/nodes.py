@@ -1,0 +1,200 @@
+"""Nodes of ``shard_tfrecords``: plan the streaming pass, then summarise what it did.
+
+The pass itself (read, check, shuffle, write, accumulate) runs inside the ``shards`` dataset's
+save, in worker processes, as the :class:`~.sharding.ShardTask` objects planned here; it leaves
+its accounting and statistics in ``shard_summary``, from which the second node writes
+``band_stats`` and ``shard_report`` without reading a record again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dam_detection.datasets.tfrecord_files import TFRecordFiles
+from dam_detection.pipelines.shard_tfrecords.records import DROP_REASONS, RecordSpec
+from dam_detection.pipelines.shard_tfrecords.sharding import PointTable, ShardTask
+from dam_detection.pipelines.shard_tfrecords.statistics import merge_band_states
+
+DEFAULTS: dict[str, Any] = {
+    "label_keys": ["label", "class"],
+    "records_without_point_index": "drop",
+    "stats_split": "train",
+    "tasks": 2,
+    "records_per_shard": 128,
+    "min_shards_per_split": 4,
+    "interleave_files": 16,
+    "shuffle_buffer": 16,
+}
+
+
+def build_point_table(points: pd.DataFrame) -> PointTable:
+    """Dense lookups from ``point_index`` to split and kind.
+
+    Args:
+        points: The points table (columns ``point_index``, ``split``, ``kind``).
+
+    Returns:
+        The lookup table.
+
+    Raises:
+        ValueError: If a column is missing or an index is negative or repeated.
+    """
+    missing = [c for c in ("point_index", "split", "kind") if c not in points.columns]
+    if missing:
+        raise ValueError(f"points table lacks columns {missing}: re-run ingest_points")
+    indices = points["point_index"].to_numpy(dtype=np.int64)
+    if indices.size and (indices.min() < 0 or np.unique(indices).size != indices.size):
+        raise ValueError("points.point_index must be unique and >= 0: re-run ingest_points")
+    size = int(indices.max()) + 1 if indices.size else 0
+    codes: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
+    for column in ("split", "kind"):
+        names, inverse = np.unique(points[column].astype(str).to_numpy(), return_inverse=True)
+        table = np.full(size, -1, dtype=np.int16)
+        table[indices] = inverse
+        codes[column] = (table, tuple(str(n) for n in names))
+    return PointTable(*codes["split"], *codes["kind"])
+
+
+def plan_shard_tasks(  # noqa: PLR0913
+    patches: TFRecordFiles,
+    points: pd.DataFrame,
+    bands: Sequence[str],
+    patch_radius: int,
+    seed: int,
+    params: Mapping[str, Any],
+) -> list[ShardTask]:
+    """Split the input files into tasks for the ``shards`` dataset to run.
+
+    Files are put in a seeded random order and dealt round-robin to
+    ``min(tasks, files)`` tasks; the shards therefore depend on the seed, the input and
+    ``tasks``, never on how many processes run them.
+
+    Args:
+        patches: The patch TFRecord files (``patches``).
+        points: The points table (``points``).
+        bands: ``params:bands``.
+        patch_radius: ``params:patch_radius``.
+        seed: ``params:seed``.
+        params: ``params:shard_tfrecords``.
+
+    Returns:
+        One :class:`ShardTask` per worker share, in task order.
+    """
+    settings = {**DEFAULTS, **params}
+    spec = RecordSpec.from_params(bands, patch_radius, settings["label_keys"])
+    table = build_point_table(points)
+    missing_policy = str(settings["records_without_point_index"])
+    if missing_policy != "drop" and missing_policy not in table.split_names:
+        raise ValueError(
+            "shard_tfrecords.records_without_point_index must be 'drop' or a split of the "
+            f"points table {list(table.split_names)}, got {missing_policy!r}"
+        )
+    for key in ("tasks", "records_per_shard", "min_shards_per_split", "interleave_files"):
+        if int(settings[key]) < 1:
+            raise ValueError(f"shard_tfrecords.{key} must be >= 1, got {settings[key]}")
+    order = np.random.default_rng(int(seed)).permutation(len(patches.paths))
+    count = max(1, min(int(settings["tasks"]), len(order)))
+    return [
+        ShardTask(
+            task_index=task,
+            files=patches,
+            paths=tuple(patches.paths[i] for i in order[task::count]),
+            spec=spec,
+            points=table,
+            split_without_point_index=None if missing_policy == "drop" else missing_policy,
+            stats_split=str(settings["stats_split"]),
+            records_per_shard=int(settings["records_per_shard"]),
+            open_shards_per_split=math.ceil(int(settings["min_shards_per_split"]) / count),
+            interleave_files=int(settings["interleave_files"]),
+            shuffle_buffer=max(0, int(settings["shuffle_buffer"])),
+            seed=int(seed),
+        )
+        for task in range(count)
+    ]
+
+
+def summarize_shards(
+    shards: TFRecordFiles, shard_summary: Mapping[str, Any], bands: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Band statistics and the quality report, from the pass's summary.
+
+    Args:
+        shards: The written shards (checked against the summary's file list).
+        shard_summary: ``_summary.json`` written with the shards.
+        bands: ``params:bands``.
+
+    Returns:
+        ``(band_stats, shard_report)``; see ``docs/shard_tfrecords.md``.
+
+    Raises:
+        ValueError: If the summary does not describe the shards on disk, or records are
+            unaccounted for.
+    """
+    tasks = shard_summary["tasks"]
+    listed = sorted(file["path"] for file in shard_summary["files"])
+    on_disk = sorted(shards.relative(path) for path in shards.paths)
+    if listed != on_disk:
+        raise ValueError(
+            "shard_summary does not list the shards on disk; re-run shard_tfrecords "
+            f"(summary: {len(listed)} files, folder: {len(on_disk)})"
+        )
+    files = sorted((entry for task in tasks for entry in task["files"]), key=lambda e: e["file"])
+    by_reason: Counter[str] = Counter()
+    rows = []
+    for entry in files:
+        dropped = {reason: len(positions) for reason, positions in entry["dropped"].items()}
+        if entry["kept"] + sum(dropped.values()) != entry["read"]:
+            raise ValueError(f"{entry['file']}: kept + dropped != read; this is a bug")
+        by_reason.update(dropped)
+        rows.append({**entry, "dropped_count": sum(dropped.values()), "dropped_by_reason": dropped})
+    kept_by_split = _sum_counters(task["kept_by_split"] for task in tasks)
+    shard_counts: dict[str, dict[str, int]] = {}
+    for file in shard_summary["files"]:
+        split = file["path"].split("/")[0]
+        counts = shard_counts.setdefault(split, {"files": 0, "records": 0})
+        counts["files"] += 1
+        counts["records"] += int(file["records"])
+    if {s: c["records"] for s, c in shard_counts.items()} != kept_by_split:
+        raise ValueError("records in shards differ from records kept; this is a bug")
+    stats_split = tasks[0]["stats_split"] if tasks else "train"
+    merged = merge_band_states([task["stats"] for task in tasks], list(bands))
+    band_stats = {
+        "split": stats_split,
+        "bands": {band: merged[band].summary() for band in bands},
+        "records": int(kept_by_split.get(stats_split, 0)),
+    }
+    read = sum(entry["read"] for entry in files)
+    kept = sum(entry["kept"] for entry in files)
+    report = {
+        "totals": {
+            "files": len(files),
+            "read": read,
+            "kept": kept,
+            "dropped": read - kept,
+            "corrupt_files": sum(1 for entry in files if entry["corrupt"]),
+        },
+        "dropped_by_reason": {r: by_reason[r] for r in sorted(by_reason, key=_reason_order)},
+        "kept_by_split": dict(sorted(kept_by_split.items())),
+        "kept_by_kind": dict(sorted(_sum_counters(t["kept_by_kind"] for t in tasks).items())),
+        "shards": dict(sorted(shard_counts.items())),
+        "files": rows,
+        "shard_files": sorted(shard_summary["files"], key=lambda f: f["path"]),
+    }
+    return band_stats, report
+
+
+def _sum_counters(counters: Any) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for counter in counters:
+        total.update(counter)
+    return dict(total)
+
+
+def _reason_order(reason: str) -> tuple[int, str]:
+    return (DROP_REASONS.index(reason) if reason in DROP_REASONS else len(DROP_REASONS), reason)

@@ -1,0 +1,34 @@
+"""Wiring of ``shard_tfrecords``: plan the pass (its ``shards`` save runs it), then summarise."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from dam_detection.pipelines.shard_tfrecords.nodes import plan_shard_tasks, summarize_shards
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the ``shard_tfrecords`` pipeline."""
+    return Pipeline(
+        [
+            Node(
+                plan_shard_tasks,
+                inputs=[
+                    "patches",
+                    "points",
+                    "params:bands",
+                    "params:patch_radius",
+                    "params:seed",
+                    "params:shard_tfrecords",
+                ],
+                outputs="shards",
+                name="write_shards",
+            ),
+            Node(
+                summarize_shards,
+                inputs=["shards", "shard_summary", "params:bands"],
+                outputs=["band_stats", "shard_report"],
+                name="summarize_shards",
+            ),
+        ]
+    )
