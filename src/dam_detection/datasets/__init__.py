@@ -1,8 +1,39 @@
-"""Kedro datasets the ecosystem lacks (TFRecord file sets, Earth Engine image exports, ...)."""
+"""Kedro datasets the ecosystem lacks: TFRecord file sets, Earth Engine image exports, point
+inventories, GeoTIFF heatmaps and prediction exports.
 
-from dam_detection.datasets.tfrecord_files import TFRecordFiles, list_tfrecord_files
+Imports are lazy (PEP 562): worker processes that need one dataset module do not pay for
+geopandas, pandas or TensorFlow pulled in by another.
+"""
 
-from dam_detection.datasets.nbi_ascii import NBIAsciiDataset
-from dam_detection.datasets.vector_points import VectorPointsDataset
+from __future__ import annotations
 
-__all__ = ["NBIAsciiDataset", "TFRecordFiles", "VectorPointsDataset", "list_tfrecord_files"]
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "TFRecordFiles": "tfrecord_files",
+    "list_tfrecord_files": "tfrecord_files",
+    "TFRecordDataset": "tfrecord_dataset",
+    "TFRecordShardsDataset": "tfrecord_shards",
+    "ImageExport": "image_export",
+    "ImageExportDataset": "image_export_dataset",
+    "PlannedFiles": "planned",
+    "PlannedScenes": "planned",
+    "NBIAsciiDataset": "nbi_ascii",
+    "VectorPointsDataset": "vector_points",
+    "GeoTIFFDataset": "geotiff",
+    "ScenePredictionsDataset": "scene_predictions",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+    return getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -62,12 +62,74 @@ class TFRecordFiles:
         with self.filesystem.open(path, "rb") as handle:
             yield from iter_records(open_record_stream(handle))
 
+    def iter_all_records(self, subfolder: str | None = None) -> Iterator[tuple[str, bytes]]:
+        """``(path, record)`` for every record of every file (or of ``subfolder``), in order."""
+        for path in self._select(subfolder):
+            for record in self.iter_records(path):
+                yield path, record
+
+    def tf_dataset(self, subfolder: str | None = None, num_parallel_reads: int | None = None):
+        """A lazily read ``tf.data.TFRecordDataset`` of the serialized records.
+
+        TensorFlow is imported here only, so that listing and codec reads stay light. Each file's
+        compression is sniffed; files of mixed compression are read one after the other.
+        TensorFlow opens local paths and ``gs://`` URLs itself; for other protocols (``memory://``,
+        ``s3://`` without TensorFlow-IO) use :meth:`iter_records` instead.
+
+        Args:
+            subfolder: Only the files under this subfolder of the root (e.g. ``train``).
+            num_parallel_reads: Files read in parallel (records then interleave across files).
+
+        Returns:
+            A ``tf.data.Dataset`` of scalar ``tf.string`` records.
+
+        Raises:
+            ValueError: If no file is selected.
+        """
+        import tensorflow as tf
+
+        paths = self._select(subfolder)
+        if not paths:
+            raise ValueError(f"no TFRecord files under {self.root!r} in subfolder {subfolder!r}")
+        urls = [self.url(path) for path in paths]
+        kinds = [self.compression_type(path) for path in paths]
+        if len(set(kinds)) == 1:
+            return tf.data.TFRecordDataset(
+                urls, compression_type=kinds[0], num_parallel_reads=num_parallel_reads
+            )
+        per_file = tf.data.Dataset.from_tensor_slices((urls, kinds))
+        return per_file.interleave(
+            lambda url, kind: tf.data.TFRecordDataset(url, compression_type=kind),
+            cycle_length=num_parallel_reads or 1,
+            num_parallel_calls=num_parallel_reads,
+        )
+
+    def _select(self, subfolder: str | None) -> list[str]:
+        if subfolder is None:
+            return list(self.paths)
+        prefix = subfolder.strip("/") + "/"
+        return [p for p in self.paths if self.relative(p).startswith(prefix)]
+
 
 def list_tfrecord_files(
-    root: str, pattern: str = "**/*.tfrecord*", fs_args: dict[str, Any] | None = None
+    root: str,
+    pattern: str = "**/*.tfrecord*",
+    fs_args: dict[str, Any] | None = None,
+    *,
+    filesystem: Any | None = None,
 ) -> TFRecordFiles:
-    """List the files matching ``pattern`` under ``root`` (a folder or fsspec URL)."""
-    filesystem, stripped = fsspec.core.url_to_fs(root, **(fs_args or {}))
+    """List the files matching ``pattern`` under ``root`` (a folder or fsspec URL).
+
+    Args:
+        root: Folder or fsspec URL.
+        pattern: Glob relative to ``root``.
+        fs_args: Arguments of the fsspec filesystem (ignored when ``filesystem`` is given).
+        filesystem: An fsspec filesystem already configured (e.g. with credentials).
+    """
+    if filesystem is None:
+        filesystem, stripped = fsspec.core.url_to_fs(root, **(fs_args or {}))
+    else:
+        stripped = filesystem._strip_protocol(root)
     found = (
         filesystem.glob(posixpath.join(stripped, pattern)) if filesystem.exists(stripped) else []
     )

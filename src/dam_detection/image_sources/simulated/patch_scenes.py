@@ -155,7 +155,8 @@ def _draw_random_land(canvas: Canvas, centre, heading, biome) -> str:
     rng = canvas.rng
     roll = rng.random()
     if roll < 0.3:  # a river somewhere, not at the centre
-        offset = rng.uniform(15, canvas.shape[0])
+        # At most half a patch from the centre, so the river always crosses the canvas.
+        offset = rng.uniform(15, canvas.shape[0] / 2)
         anchor = centre + offset * np.array([np.cos(heading + 1.6), np.sin(heading + 1.6)])
         _river_canvas(canvas, anchor, heading, "any", 0.0)
         variant = "random_river"

@@ -1,0 +1,261 @@
+"""Nodes of ``gee_export``: plan the patch and scene exports, preview sample patches.
+
+The export nodes only *plan*: the image source hands back lazy record producers and the
+``patches`` and ``scenes`` datasets run them while saving, each file written atomically, so a
+re-run skips complete files and no node does file I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import geopandas as gpd
+from matplotlib.figure import Figure
+
+from dam_detection.bands import POINT_INDEX_KEY, PatchGeometry, validate_band_names
+from dam_detection.datasets.planned import PlannedFiles, PlannedScenes, fingerprint
+from dam_detection.datasets.tfrecord_files import TFRecordFiles
+from dam_detection.image_sources.base import (
+    PatchRequest,
+    RecordChunk,
+    SceneExport,
+    SceneRequest,
+    make_image_source,
+)
+from dam_detection.pipelines.gee_export.gallery import (
+    draw_gallery,
+    interleave_files,
+    sample_patches_by_kind,
+)
+from dam_detection.pipelines.gee_export.settings import (
+    GallerySettings,
+    PatchExportSettings,
+    SceneDefinition,
+    SceneExportSettings,
+)
+
+_SCENE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def build_patch_request(
+    bands: Sequence[str], patch_radius: int, seed: int, settings: PatchExportSettings
+) -> PatchRequest:
+    """The patch request the shared and ``gee_export.patches`` parameters describe.
+
+    Args:
+        bands: ``params:bands``.
+        patch_radius: ``params:patch_radius``.
+        seed: ``params:seed``.
+        settings: ``params:gee_export.patches``.
+
+    Returns:
+        The request handed to the image source.
+
+    Raises:
+        ValueError: If a setting is out of range.
+    """
+    PatchGeometry(patch_radius)  # rejects a negative radius
+    if settings.points_per_file < 1:
+        raise ValueError("gee_export.patches.points_per_file must be >= 1")
+    if settings.start_date >= settings.end_date:
+        raise ValueError(
+            f"gee_export.patches: start_date {settings.start_date} is not before end_date "
+            f"{settings.end_date}"
+        )
+    return PatchRequest(
+        bands=validate_band_names(bands),
+        radius=int(patch_radius),
+        scale_m=float(settings.scale_m),
+        start_date=str(settings.start_date),
+        end_date=str(settings.end_date),
+        max_cloud_percent=float(settings.max_cloud_percent),
+        label_key=settings.label_key,
+        points_per_file=int(settings.points_per_file),
+        seed=int(seed),
+    )
+
+
+def export_patches(
+    points: gpd.GeoDataFrame,
+    image_source: Mapping[str, Any],
+    bands: Sequence[str],
+    patch_radius: int,
+    seed: int,
+    settings: PatchExportSettings,
+) -> dict[str, RecordChunk]:
+    """Plan the table export of one patch around every point.
+
+    Args:
+        points: The points table (``point_index``, ``kind``, ``label``, ``geometry``).
+        image_source: ``params:image_source``.
+        bands: ``params:bands``.
+        patch_radius: ``params:patch_radius``.
+        seed: ``params:seed``.
+        settings: ``params:gee_export.patches``.
+
+    Returns:
+        File stem (``patches-00000``, ...) to its lazy records, for the ``patches`` dataset,
+        with a fingerprint of the request, the source and the points: a re-run resumes only
+        files made with the same ones.
+
+    Raises:
+        ValueError: If the points table lacks a column the export needs, or is empty.
+    """
+    missing = {POINT_INDEX_KEY, "kind", "label", "geometry"} - set(points.columns)
+    if missing:
+        raise ValueError(
+            f"the points table lacks columns {sorted(missing)}; re-run ingest_points "
+            "(kedro run --pipelines ingest_points)"
+        )
+    if points.empty:
+        raise ValueError("the points table is empty: nothing to export; check ingest_points")
+    request = build_patch_request(bands, patch_radius, seed, settings)
+    ordered = points.sort_values(POINT_INDEX_KEY).to_crs(4326)
+    rows = zip(
+        ordered[POINT_INDEX_KEY].astype(int),
+        ordered["kind"].astype(str),
+        ordered["label"].astype(float),
+        ordered.geometry.x.round(9),
+        ordered.geometry.y.round(9),
+        strict=True,
+    )
+    settings_fingerprint = fingerprint(
+        {"request": asdict(request), "source": dict(image_source), "points": list(rows)}
+    )
+    files = make_image_source(image_source).patch_files(ordered, request)
+    return PlannedFiles(files, settings_fingerprint)
+
+
+def build_scene_requests(
+    scenes: Sequence[Mapping[str, Any]],
+    bands: Sequence[str],
+    seed: int,
+    settings: SceneExportSettings,
+) -> list[SceneRequest]:
+    """One scene request per entry of ``gee_export.scenes``.
+
+    Args:
+        scenes: ``params:gee_export.scenes`` (fields of :class:`SceneDefinition`).
+        bands: ``params:bands``.
+        seed: ``params:seed``.
+        settings: ``params:gee_export.scene_export``.
+
+    Returns:
+        The requests, in configuration order.
+
+    Raises:
+        ValueError: On a bad name, a repeated name, a scene smaller than one patch or an odd
+            kernel size.
+    """
+    patch_w, patch_h = (int(v) for v in settings.patch_dimensions)
+    kernel_x, kernel_y = (int(v) for v in settings.kernel_size)
+    if kernel_x % 2 or kernel_y % 2 or min(kernel_x, kernel_y) < 0:
+        raise ValueError(
+            f"gee_export.scene_export.kernel_size must be even, got {[kernel_x, kernel_y]}"
+        )
+    requests, names = [], set()
+    for position, entry in enumerate(scenes):
+        try:
+            scene = SceneDefinition(**entry)
+        except TypeError as error:
+            raise ValueError(f"gee_export.scenes[{position}]: {error}") from error
+        if not _SCENE_NAME.match(scene.name) or scene.name in names:
+            raise ValueError(
+                f"gee_export.scenes[{position}]: name {scene.name!r} must be unique and use "
+                "only letters, digits, '_' and '-' (it becomes a folder name)"
+            )
+        if scene.width_px < patch_w or scene.height_px < patch_h:
+            raise ValueError(
+                f"scene {scene.name}: {scene.width_px}x{scene.height_px} px holds no whole "
+                f"{patch_w}x{patch_h} patch; enlarge it or shrink patch_dimensions"
+            )
+        names.add(scene.name)
+        requests.append(
+            SceneRequest(
+                name=scene.name,
+                center_lon=float(scene.center_lon),
+                center_lat=float(scene.center_lat),
+                width_px=int(scene.width_px),
+                height_px=int(scene.height_px),
+                bands=validate_band_names(bands),
+                scale_m=float(settings.scale_m),
+                patch_dimensions=(patch_w, patch_h),
+                kernel_size=(kernel_x, kernel_y),
+                file_prefix=settings.file_prefix,
+                max_file_size_bytes=int(settings.max_file_size_bytes),
+                seed=int(seed),
+                options=dict(scene.options),
+            )
+        )
+    return requests
+
+
+def export_scenes(
+    image_source: Mapping[str, Any],
+    scenes: list[dict[str, Any]],
+    bands: Sequence[str],
+    seed: int,
+    settings: SceneExportSettings,
+) -> dict[str, SceneExport]:
+    """Plan the image export of every configured scene.
+
+    Args:
+        image_source: ``params:image_source``.
+        scenes: ``params:gee_export.scenes``.
+        bands: ``params:bands``.
+        seed: ``params:seed``.
+        settings: ``params:gee_export.scene_export``.
+
+    Returns:
+        Scene name to its lazy export, for the ``scenes`` dataset, with a fingerprint of each
+        scene's request and the source: a re-run skips only scenes made with the same ones.
+    """
+    source = make_image_source(image_source)
+    requests = build_scene_requests(scenes, bands, seed, settings)
+    return PlannedScenes(
+        {request.name: source.scene_export(request) for request in requests},
+        {
+            request.name: fingerprint({"request": asdict(request), "source": dict(image_source)})
+            for request in requests
+        },
+    )
+
+
+def render_patch_gallery(
+    patches: TFRecordFiles,
+    points: gpd.GeoDataFrame,
+    settings: GallerySettings,
+) -> Figure:
+    """A preview of sample patches of every kind: RGB, NDWI and elevation side by side.
+
+    Reads records lazily, one from each file in turn (files hold runs of similar points), and
+    stops once every kind has its samples.
+
+    Args:
+        patches: The saved ``patches`` files.
+        points: The points table, to tell each record's kind from its ``point_index``.
+        settings: ``params:gee_export.gallery``.
+
+    Returns:
+        The figure, saved by the ``patch_gallery`` dataset.
+    """
+    kind_of = dict(
+        zip(points[POINT_INDEX_KEY].astype(int), points["kind"].astype(str), strict=True)
+    )
+    kinds = list(settings.kinds) or _kinds_in_order(points["kind"].astype(str).unique())
+    samples = sample_patches_by_kind(
+        interleave_files(patches),
+        kind_of,
+        kinds,
+        settings.patches_per_kind,
+    )
+    return draw_gallery(samples, settings.patches_per_kind, settings.reflectance_max)
+
+
+def _kinds_in_order(kinds: Sequence[str]) -> list[str]:
+    # Dams first, then the negatives most easily confused with them.
+    preferred = ["dam", "bridge", "water_edge", "random"]
+    return [k for k in preferred if k in kinds] + sorted(set(kinds) - set(preferred))

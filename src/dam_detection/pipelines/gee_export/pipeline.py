@@ -1,0 +1,50 @@
+"""Wiring of ``gee_export``: points -> patches (+ gallery); scene definitions -> scenes."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from dam_detection.pipelines.gee_export.nodes import (
+    export_patches,
+    export_scenes,
+    render_patch_gallery,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """The ``gee_export`` pipeline."""
+    return Pipeline(
+        [
+            Node(
+                export_patches,
+                inputs=[
+                    "points",
+                    "params:image_source",
+                    "params:bands",
+                    "params:patch_radius",
+                    "params:seed",
+                    "params:gee_export.patches",
+                ],
+                outputs="patches",
+                name="export_patches",
+            ),
+            Node(
+                export_scenes,
+                inputs=[
+                    "params:image_source",
+                    "params:gee_export.scenes",
+                    "params:bands",
+                    "params:seed",
+                    "params:gee_export.scene_export",
+                ],
+                outputs="scenes",
+                name="export_scenes",
+            ),
+            Node(
+                render_patch_gallery,
+                inputs=["patches", "points", "params:gee_export.gallery"],
+                outputs="patch_gallery",
+                name="render_patch_gallery",
+            ),
+        ]
+    )

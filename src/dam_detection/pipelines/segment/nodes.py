@@ -1,0 +1,320 @@
+"""Nodes of the ``segment`` pipeline: predict, stitch, detect, evaluate, report.
+
+Scenes arrive as lazy :class:`~dam_detection.datasets.image_export.ImageExport` objects whose
+patches stream from their files; everything written goes through the catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+from matplotlib.figure import Figure
+
+from dam_detection.datasets.geotiff import GeoRaster
+from dam_detection.datasets.scene_predictions import ScenePrediction
+from dam_detection.pipelines.segment.detect import detect_peaks
+from dam_detection.pipelines.segment.evaluate import at, combine_counts, evaluate_scene
+from dam_detection.pipelines.segment.plots import overlay_figure, precision_recall_figure
+from dam_detection.pipelines.segment.predict import ScoreMap, keras_predictor, predict_scene
+from dam_detection.pipelines.segment.sliding import slide_classifier
+
+logger = logging.getLogger(__name__)
+
+
+def _bands(bands: Sequence[str], params: Mapping[str, Any], model: Any = None) -> list[str]:
+    """``segment.bands``, else the bands the model records in its input name, else ``bands``."""
+    if params.get("bands"):
+        return list(params["bands"])
+    name = getattr(model, "inputs", [None])[0]
+    prefix = "bands-"  # train.models.bands_input writes the band order into the input name
+    if name is not None and getattr(name, "name", "").startswith(prefix):
+        return name.name[len(prefix) :].split("-")
+    return list(bands)
+
+
+def _check_channels(model: Any, bands: Sequence[str], role: str) -> None:
+    channels = model.input_shape[-1]
+    if channels is not None and channels != len(bands):
+        raise ValueError(
+            f"the {role} takes {channels} channels but {len(bands)} bands are configured "
+            f"({list(bands)}); set segment.bands to the bands it was trained on"
+        )
+
+
+def predict_heatmaps(
+    scenes: Mapping[str, Any],
+    fcn_model: Any,
+    band_stats: Mapping[str, Any],
+    bands: Sequence[str],
+    params: Mapping[str, Any],
+) -> dict[str, ScoreMap]:
+    """Run the FCN over every scene, patch batch by patch batch, and stitch the heatmaps.
+
+    Args:
+        scenes: Scene name to lazy image export (``scenes`` dataset).
+        fcn_model: The fully convolutional Keras model.
+        band_stats: ``stats.json`` content.
+        bands: Shared ``params:bands``.
+        params: ``params:segment``.
+
+    Returns:
+        Scene name to its float16 heatmap with an RGB preview.
+    """
+    names = _bands(bands, params, fcn_model)
+    _check_channels(fcn_model, names, "FCN")
+    maps = {}
+    for name, scene in sorted(scenes.items()):
+        maps[name] = predict_scene(
+            keras_predictor(fcn_model),
+            scene.iter_patches(bands=names, batch_size=int(params["batch_size"])),
+            scene.mixer,
+            scene.kernel_size,
+            band_stats["bands"],
+            names,
+            scene=name,
+            preview_max_px=int(params.get("preview_max_px", 1024)),
+        )
+        logger.info(
+            "segment: %s %dx%d px in %.1f s (%.2f Mpx/s)",
+            name, scene.mixer.width_px, scene.mixer.height_px, maps[name].seconds,
+            maps[name].probability.size / 1e6 / max(maps[name].seconds, 1e-9),
+        )  # fmt: skip
+    return maps
+
+
+def slide_baseline(
+    scenes: Mapping[str, Any],
+    classifier_model: Any,
+    band_stats: Mapping[str, Any],
+    bands: Sequence[str],
+    params: Mapping[str, Any],
+) -> dict[str, ScoreMap]:
+    """Slide the patch classifier over every scene at ``baseline.stride_px`` (the baseline).
+
+    Returns:
+        Scene name to a coarse score grid; empty when ``baseline.stride_px`` is null.
+    """
+    settings = params.get("baseline") or {}
+    if not settings.get("stride_px"):
+        return {}
+    names = _bands(bands, params, classifier_model)
+    _check_channels(classifier_model, names, "classifier")
+    crop = int(classifier_model.input_shape[1])
+    maps = {}
+    for name, scene in sorted(scenes.items()):
+        maps[name] = slide_classifier(
+            keras_predictor(classifier_model),
+            scene.iter_patches(bands=names, batch_size=int(params["batch_size"])),
+            scene.mixer,
+            scene.kernel_size,
+            band_stats["bands"],
+            names,
+            crop_size=crop,
+            stride=int(settings["stride_px"]),
+            batch_size=int(settings.get("batch_size", 64)),
+            scene=name,
+        )
+        logger.info("segment baseline: %s in %.1f s", name, maps[name].seconds)
+    return maps
+
+
+def heatmap_rasters(score_maps: Mapping[str, ScoreMap]) -> dict[str, Callable[[], GeoRaster]]:
+    """Georeferenced heatmaps for the GeoTIFF partitions (built one at a time on save)."""
+
+    def raster(score_map: ScoreMap) -> GeoRaster:
+        return GeoRaster(
+            score_map.probability, score_map.mixer.crs, score_map.cell_affine(),
+            band_names=("dam_probability",),
+        )  # fmt: skip
+
+    return {name: (lambda m=m: raster(m)) for name, m in score_maps.items()}
+
+
+def prediction_exports(
+    score_maps: Mapping[str, ScoreMap], params: Mapping[str, Any]
+) -> dict[str, ScenePrediction]:
+    """Heatmaps as Earth Engine upload payloads: one band per scene, the export's mixer."""
+    band = params.get("prediction_band", "dam_probability")
+    return {name: ScenePrediction(m.mixer, {band: m.probability}) for name, m in score_maps.items()}
+
+
+def detect_dams(
+    score_maps: Mapping[str, ScoreMap], params: Mapping[str, Any]
+) -> dict[str, gpd.GeoDataFrame]:
+    """Peaks of every score map above ``detection.threshold``, ``detection.min_distance_px``
+    apart, as EPSG:4326 points with scores."""
+    settings = params["detection"]
+    return {
+        name: detect_peaks(m, float(settings["threshold"]), float(settings["min_distance_px"]))
+        for name, m in score_maps.items()
+    }
+
+
+def detections_geojson(detections: Mapping[str, gpd.GeoDataFrame]) -> dict[str, dict[str, Any]]:
+    """Detections as GeoJSON FeatureCollections (one ``<scene>.geojson`` each)."""
+    return {name: table.to_geo_dict(drop_id=True) for name, table in detections.items()}
+
+
+def scene_footprint(scene: Any) -> shapely.Polygon:
+    """The scene's unbuffered mosaic outline in EPSG:4326 (edges densified)."""
+    mixer = scene.mixer
+    steps = np.linspace(0, 1, 17)
+    cols = np.concatenate([steps, np.ones(17), steps[::-1], np.zeros(17)]) * mixer.width_px
+    rows = np.concatenate([np.zeros(17), steps, np.ones(17), steps[::-1]]) * mixer.height_px
+    x, y = mixer.pixel_to_crs(cols, rows)  # type: ignore[arg-type]
+    transformer = pyproj.Transformer.from_crs(mixer.crs, "EPSG:4326", always_xy=True)
+    return shapely.Polygon(np.column_stack(transformer.transform(x, y)))
+
+
+def known_dams(
+    scenes: Mapping[str, Any], points: gpd.GeoDataFrame, params: Mapping[str, Any]
+) -> dict[str, gpd.GeoDataFrame]:
+    """The dams each scene is judged against.
+
+    Simulated scenes carry their truth (dam wall centres); for real scenes the dams of the points
+    table (``label == 1``) inside the scene's footprint stand in.
+
+    Returns:
+        Scene name to points in EPSG:4326 with ``dam_id`` and ``source`` (``truth`` or
+        ``points``).
+    """
+    kinds = params.get("evaluation", {}).get("truth_kinds", ["dam_wall"])
+    dams = points[points["label"] == 1].to_crs("EPSG:4326")
+    out = {}
+    for name, scene in sorted(scenes.items()):
+        truth = scene.truth()
+        if truth is not None:
+            walls = truth[truth["kind"].isin(kinds)].to_crs("EPSG:4326")
+            walls = walls.assign(geometry=walls.geometry.representative_point())
+            table = walls[["dam_id", "geometry"]].assign(source="truth")
+        else:
+            inside = dams[dams.within(scene_footprint(scene))]
+            table = gpd.GeoDataFrame(
+                {"dam_id": inside["point_id"].to_numpy(), "source": "points"},
+                geometry=inside.geometry.to_numpy(), crs="EPSG:4326",
+            )  # fmt: skip
+        out[name] = gpd.GeoDataFrame(table.reset_index(drop=True), crs="EPSG:4326")
+    return out
+
+
+def overlay_figures(
+    score_maps: Mapping[str, ScoreMap],
+    detections: Mapping[str, gpd.GeoDataFrame],
+    truth: Mapping[str, gpd.GeoDataFrame],
+) -> dict[str, Callable[[], Figure]]:
+    """PNG overlays (RGB, heatmap, detections, known dams), drawn one at a time on save."""
+    return {
+        name: (lambda m=m, name=name: overlay_figure(m, detections[name], truth.get(name)))
+        for name, m in score_maps.items()
+    }
+
+
+def _model_metrics(
+    detections: Mapping[str, gpd.GeoDataFrame],
+    truth: Mapping[str, gpd.GeoDataFrame],
+    score_maps: Mapping[str, ScoreMap],
+    tolerances: Sequence[float],
+    thresholds: Sequence[float],
+) -> dict[str, Any]:
+    per_scene = {
+        name: evaluate_scene(truth[name], table, tolerances, thresholds)
+        for name, table in sorted(detections.items())
+    }
+    seconds = sum(m.seconds for m in score_maps.values())
+    cells = sum(m.probability.size for m in score_maps.values())
+    return {
+        "overall": {f"{t:g}": rows for t, rows in combine_counts(per_scene.values()).items()},
+        "per_scene": {
+            name: {f"{t:g}": rows for t, rows in combine_counts([counts]).items()}
+            for name, counts in per_scene.items()
+        },
+        "detections": int(sum(len(table) for table in detections.values())),
+        "seconds": round(seconds, 3),
+        "output_cells": int(cells),
+        "seconds_per_megacell": round(seconds / max(cells, 1) * 1e6, 4),
+        "stride_px": int(next(iter(score_maps.values())).stride) if score_maps else None,
+    }
+
+
+def evaluate_detections(
+    fcn_detections: Mapping[str, gpd.GeoDataFrame],
+    baseline_detections: Mapping[str, gpd.GeoDataFrame],
+    truth: Mapping[str, gpd.GeoDataFrame],
+    fcn_maps: Mapping[str, ScoreMap],
+    baseline_maps: Mapping[str, ScoreMap],
+    params: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Precision, recall and F1 of both models at every tolerance and score threshold.
+
+    Returns:
+        The ``segment_metrics.json`` content: settings, ``fcn`` and ``baseline`` sections
+        (``overall`` and ``per_scene`` rows keyed by tolerance in metres, timing) and
+        ``speedup_same_resolution``: how much faster the FCN covers a pixel than the classifier
+        would at stride 1 (the classifier's time per scored cell times its cells per pixel).
+    """
+    settings = params["evaluation"]
+    tolerances = [float(t) for t in settings["tolerances_m"]]
+    thresholds = [float(t) for t in settings["score_thresholds"]]
+    metrics: dict[str, Any] = {
+        "tolerances_m": tolerances,
+        "score_thresholds": thresholds,
+        "detection": dict(params["detection"]),
+        "scenes": {name: {"known_dams": len(table)} for name, table in sorted(truth.items())},
+        "fcn": _model_metrics(fcn_detections, truth, fcn_maps, tolerances, thresholds),
+    }
+    if baseline_maps:
+        baseline = _model_metrics(baseline_detections, truth, baseline_maps, tolerances, thresholds)
+        metrics["baseline"] = baseline
+        fcn_cost = metrics["fcn"]["seconds_per_megacell"]
+        metrics["speedup_same_resolution"] = (
+            round(baseline["seconds_per_megacell"] / fcn_cost, 1) if fcn_cost else None
+        )
+    return metrics
+
+
+def precision_recall_plot(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> Figure:
+    """Precision-recall curves of the FCN and the baseline at the summary tolerance."""
+    return precision_recall_figure(
+        metrics, f"{float(params['evaluation']['summary_tolerance_m']):g}"
+    )
+
+
+def summarize(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Log and return a short summary: scenes, detections, recall/precision at the summary
+    tolerance and the detection threshold, time."""
+    tolerance = f"{float(params['evaluation']['summary_tolerance_m']):g}"
+    threshold = float(params["detection"]["threshold"])
+    summary: dict[str, Any] = {
+        "scenes": len(metrics["scenes"]),
+        "known_dams": sum(s["known_dams"] for s in metrics["scenes"].values()),
+        "tolerance_m": float(tolerance),
+    }
+    lines = [f"segment: {summary['scenes']} scenes, {summary['known_dams']} known dams"]
+    for model in ("fcn", "baseline"):
+        if model not in metrics:
+            continue
+        row = at(metrics[model]["overall"], tolerance, threshold)
+        summary[model] = {
+            "detections": metrics[model]["detections"],
+            "recall": row["recall"], "precision": row["precision"], "f1": row["f1"],
+            "seconds": metrics[model]["seconds"],
+        }  # fmt: skip
+        lines.append(
+            f"  {model:8s}: {row['tp'] + row['fp']} detections at score >= {row['threshold']:g}, "
+            f"recall {row['recall']:.2f}, precision {row['precision']:.2f} at {tolerance} m, "
+            f"{metrics[model]['seconds']:.1f} s"
+        )
+    if metrics.get("speedup_same_resolution"):
+        summary["speedup_same_resolution"] = metrics["speedup_same_resolution"]
+        lines.append(
+            f"  FCN {metrics['speedup_same_resolution']:.0f}x faster per pixel than the sliding "
+            "classifier at the same resolution"
+        )
+    logger.info("\n".join(lines))
+    return summary

@@ -1,0 +1,96 @@
+"""Wiring of the ``segment`` pipeline (see ``nodes.py`` for what each step does)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.pipeline import Node, Pipeline
+
+from dam_detection.pipelines.segment import nodes
+
+
+def create_pipeline(**kwargs: Any) -> Pipeline:
+    """Predict, stitch, detect and evaluate every scene; baseline alongside."""
+    return Pipeline(
+        [
+            Node(
+                nodes.predict_heatmaps,
+                ["scenes", "fcn_model", "band_stats", "params:bands", "params:segment"],
+                "segment_score_maps",
+                name="predict_heatmaps",
+            ),
+            Node(
+                nodes.slide_baseline,
+                ["scenes", "classifier_model", "band_stats", "params:bands", "params:segment"],
+                "segment_baseline_score_maps",
+                name="slide_baseline_classifier",
+            ),
+            Node(
+                nodes.heatmap_rasters,
+                "segment_score_maps",
+                "segment_heatmaps",
+                name="write_heatmap_geotiffs",
+            ),
+            Node(
+                nodes.prediction_exports,
+                ["segment_score_maps", "params:segment"],
+                "segment_predictions",
+                name="write_earth_engine_predictions",
+            ),
+            Node(
+                nodes.detect_dams,
+                ["segment_score_maps", "params:segment"],
+                "segment_detection_tables",
+                name="detect_dams",
+            ),
+            Node(
+                nodes.detect_dams,
+                ["segment_baseline_score_maps", "params:segment"],
+                "segment_baseline_detection_tables",
+                name="detect_dams_baseline",
+            ),
+            Node(
+                nodes.detections_geojson,
+                "segment_detection_tables",
+                "segment_detections",
+                name="write_detections_geojson",
+            ),
+            Node(
+                nodes.known_dams,
+                ["scenes", "points", "params:segment"],
+                "segment_known_dams",
+                name="known_dams",
+            ),
+            Node(
+                nodes.overlay_figures,
+                ["segment_score_maps", "segment_detection_tables", "segment_known_dams"],
+                "segment_overlays",
+                name="draw_overlays",
+            ),
+            Node(
+                nodes.evaluate_detections,
+                [
+                    "segment_detection_tables",
+                    "segment_baseline_detection_tables",
+                    "segment_known_dams",
+                    "segment_score_maps",
+                    "segment_baseline_score_maps",
+                    "params:segment",
+                ],
+                "segment_metrics",
+                name="evaluate_detections",
+            ),
+            Node(
+                nodes.precision_recall_plot,
+                ["segment_metrics", "params:segment"],
+                "segment_precision_recall_plot",
+                name="plot_precision_recall",
+            ),
+            Node(
+                nodes.summarize,
+                ["segment_metrics", "params:segment"],
+                "segment_summary",
+                name="summarize_segment",
+            ),
+        ]
+    )

@@ -1,0 +1,176 @@
+"""gee_export nodes with a fake image source, saved through the real datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import tensorflow as tf
+from matplotlib.figure import Figure
+from shapely.geometry import Point
+
+from dam_detection.datasets import ImageExportDataset, TFRecordDataset
+from dam_detection.pipelines.gee_export import nodes
+from dam_detection.pipelines.gee_export.settings import (
+    GallerySettings,
+    PatchExportSettings,
+    SceneExportSettings,
+)
+from tests.pipelines.gee_export.fake_source import FakeSource
+
+BANDS = ["B2", "B3", "B4", "NDWI", "AVE"]
+SAMPLE_MIXER = (
+    Path(__file__).resolve().parents[3] / "data/01_raw/gee_samples/image_export-mixer.json"
+)
+SOURCE = {"kind": "fake"}
+
+
+@pytest.fixture(autouse=True)
+def fake_source(monkeypatch):
+    monkeypatch.setattr(nodes, "make_image_source", lambda config: FakeSource())
+
+
+@pytest.fixture
+def points() -> gpd.GeoDataFrame:
+    kinds = ["dam", "bridge", "water_edge", "random", "dam", "bridge", "random"]
+    return gpd.GeoDataFrame(
+        {
+            "point_index": np.arange(len(kinds))[::-1].astype("int64"),
+            "kind": kinds,
+            "label": [int(k == "dam") for k in kinds],
+        },
+        geometry=[Point(-99.5 + i * 0.01, 40.5) for i in range(len(kinds))],
+        crs=4326,
+    )
+
+
+def test_patch_request_from_parameters():
+    settings = PatchExportSettings(points_per_file=3, label_key="class", max_cloud_percent=5)
+    request = nodes.build_patch_request(BANDS, 16, 7, settings)
+    assert request.bands == tuple(BANDS) and request.radius == 16 and request.seed == 7
+    assert (request.label_key, request.points_per_file, request.max_cloud_percent) == (
+        "class",
+        3,
+        5.0,
+    )
+    with pytest.raises(ValueError, match="start_date"):
+        nodes.build_patch_request(BANDS, 16, 7, PatchExportSettings(start_date="2020-01-01"))
+    with pytest.raises(ValueError, match="more than once"):
+        nodes.build_patch_request(["B2", "B2"], 16, 7, settings)
+
+
+def test_patches_parse_with_tensorflow(tmp_path, points):
+    chunks = nodes.export_patches(
+        points, SOURCE, BANDS, 16, 42, PatchExportSettings(points_per_file=3)
+    )
+    assert sorted(chunks) == ["patches-00000", "patches-00001", "patches-00002"]
+    dataset = TFRecordDataset(filepath=str(tmp_path / "patches"))
+    dataset.save(chunks)
+    spec = {band: tf.io.FixedLenFeature([33, 33], tf.float32) for band in BANDS}
+    spec |= {k: tf.io.FixedLenFeature([], tf.float32) for k in ("label", "point_index")}
+    parsed = [tf.io.parse_single_example(r, spec) for r in dataset.load().tf_dataset()]
+    assert [int(p["point_index"]) for p in parsed] == list(range(7))  # sorted by point_index
+    assert [float(p["label"]) for p in parsed][::-1] == points["label"].astype(float).tolist()
+
+
+def test_points_without_needed_columns_are_rejected(points):
+    with pytest.raises(ValueError, match=r"lacks columns \['point_index'\].*ingest_points"):
+        nodes.export_patches(
+            points.drop(columns="point_index"), SOURCE, BANDS, 16, 42, PatchExportSettings()
+        )
+
+
+def test_scene_requests_from_parameters():
+    settings = SceneExportSettings(patch_dimensions=[32, 32], kernel_size=[16, 16], file_prefix="s")
+    scenes = [
+        {
+            "name": "a",
+            "center_lon": -100,
+            "center_lat": 40,
+            "width_px": 96,
+            "height_px": 64,
+            "options": {"dams": 2},
+        }
+    ]
+    (request,) = nodes.build_scene_requests(scenes, BANDS, 3, settings)
+    assert (request.width_px, request.patch_dimensions, request.kernel_size) == (
+        96,
+        (32, 32),
+        (16, 16),
+    )
+    assert request.options == {"dams": 2} and request.seed == 3 and request.file_prefix == "s"
+    with pytest.raises(ValueError, match="unique"):
+        nodes.build_scene_requests(scenes * 2, BANDS, 3, settings)
+    with pytest.raises(ValueError, match="holds no whole 32x32 patch"):
+        nodes.build_scene_requests([{**scenes[0], "width_px": 20}], BANDS, 3, settings)
+    with pytest.raises(ValueError, match=r"scenes\[0\].*unexpected keyword"):
+        nodes.build_scene_requests([{**scenes[0], "size": 3}], BANDS, 3, settings)
+    with pytest.raises(ValueError, match="even"):
+        nodes.build_scene_requests(scenes, BANDS, 3, SceneExportSettings(kernel_size=[15, 15]))
+
+
+def test_scene_export_mixer_arithmetic_and_overlap(tmp_path):
+    settings = SceneExportSettings(
+        patch_dimensions=[32, 24], kernel_size=[8, 12], max_file_size_bytes=60_000
+    )
+    scenes = [
+        {"name": "s", "center_lon": -100.0, "center_lat": 40.0, "width_px": 100, "height_px": 60}
+    ]
+    ImageExportDataset(filepath=str(tmp_path)).save(
+        nodes.export_scenes(SOURCE, scenes, BANDS, 42, settings)
+    )
+    scene = ImageExportDataset(filepath=str(tmp_path), load_args={"kernel_size": [8, 12]}).load()[
+        "s"
+    ]
+    mixer = scene.mixer
+    # 100 // 32 = 3 patches per row, 60 // 24 = 2 rows; border tiles dropped.
+    assert (mixer.patches_per_row, mixer.rows, mixer.total_patches) == (3, 2, 6)
+    assert len(scene.file_paths) > 1
+    centre = mixer.pixel_to_crs(mixer.width_px / 2, mixer.height_px / 2)
+    assert centre == pytest.approx((-100.0, 40.0), abs=1e-9)
+    patches = list(scene.iter_patches(bands=BANDS))
+    assert patches[0].shape == (24 + 12, 32 + 8, 5)
+    # Neighbours share kx (left/right) and ky (above/below) pixels.
+    np.testing.assert_array_equal(patches[0][:, 32:40], patches[1][:, 0:8])
+    np.testing.assert_array_equal(patches[0][24:36, :], patches[3][0:12, :])
+    assert scene.truth()["kind"].tolist() == ["dam_wall"]
+
+
+def test_gallery_shows_every_kind(tmp_path, points):
+    dataset = TFRecordDataset(filepath=str(tmp_path / "patches"))
+    dataset.save(
+        nodes.export_patches(points, SOURCE, BANDS, 16, 42, PatchExportSettings(points_per_file=2))
+    )
+    figure = nodes.render_patch_gallery(dataset.load(), points, GallerySettings(patches_per_kind=2))
+    assert isinstance(figure, Figure)
+    labels = [axis.get_ylabel() for axis in figure.axes if axis.get_ylabel()]
+    assert labels == ["dam", "bridge", "water_edge", "random"]
+    titles = [axis.get_title() for axis in figure.axes]
+    assert titles.count("NDWI") == 7 and titles.count("AVE") == 7  # water_edge has one sample
+    figure.savefig(tmp_path / "gallery.png")
+    assert (tmp_path / "gallery.png").stat().st_size > 1000
+
+
+def _shape(value):
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [type(item).__name__ for item in value]
+    return type(value).__name__
+
+
+def test_written_mixer_has_the_structure_of_a_real_one(tmp_path):
+    settings = SceneExportSettings(patch_dimensions=[32, 32], kernel_size=[16, 16])
+    scenes = [
+        {"name": "s", "center_lon": -111.0, "center_lat": 33.6, "width_px": 64, "height_px": 64}
+    ]
+    ImageExportDataset(filepath=str(tmp_path)).save(
+        nodes.export_scenes(SOURCE, scenes, BANDS, 1, settings)
+    )
+    written = json.loads((tmp_path / "s/scene-mixer.json").read_text())
+    real = json.loads(SAMPLE_MIXER.read_text())
+    assert _shape(written) == _shape(real)
+    assert (real["totalPatches"], real["patchesPerRow"]) == (15, 5)

@@ -1,0 +1,131 @@
+"""Prediction with crop and stitching: exact maps, no seams, mixer mismatches surface."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from dam_detection.mixer import MixerError
+from dam_detection.pipelines.segment.nodes import predict_heatmaps
+from dam_detection.pipelines.segment.predict import batched, predict_scene
+from dam_detection.pipelines.segment.sliding import slide_classifier
+from tests.pipelines.segment.scenes import (
+    BANDS,
+    KERNEL,
+    MIXER,
+    UNIT_STATS,
+    buffered_patches,
+    padded_mosaic,
+    tiny_fcn,
+    write_scene,
+)
+
+HALF_X, HALF_Y = KERNEL[0] // 2, KERNEL[1] // 2
+CORE = np.s_[HALF_Y : HALF_Y + MIXER.height_px, HALF_X : HALF_X + MIXER.width_px]
+
+
+def position_code(shape: tuple[int, int]) -> np.ndarray:
+    """A different value at (almost) every pixel, exactly representable in float16."""
+    rows, cols = np.indices(shape)
+    return ((rows * 37 + cols * 11) % 1024 / 1024).astype(np.float32)
+
+
+def first_channel_model() -> keras.Model:
+    """Outputs band 0 unchanged: a 1 x 1 convolution with weight 1, bias 0 (exact in float32)."""
+    inputs = keras.Input((None, None, len(BANDS)))
+    layer = keras.layers.Conv2D(1, 1, use_bias=False)
+    outputs = layer(inputs)
+    layer.set_weights([np.eye(len(BANDS), 1, dtype=np.float32).reshape(1, 1, len(BANDS), 1)])
+    return keras.Model(inputs, outputs)
+
+
+def test_position_model_stitches_to_the_exact_map(tmp_path):
+    padded = padded_mosaic()
+    padded[..., 0] = position_code(padded.shape[:2])
+    scene = write_scene(tmp_path, "grid", padded)
+
+    maps = predict_heatmaps({"grid": scene}, first_channel_model(), {"bands": UNIT_STATS},
+                            list(BANDS), {"batch_size": 3})  # fmt: skip
+
+    heatmap = maps["grid"].probability
+    assert heatmap.shape == (MIXER.height_px, MIXER.width_px)
+    np.testing.assert_array_equal(heatmap, padded[CORE][..., 0].astype(np.float16))
+    assert maps["grid"].preview is not None and maps["grid"].preview.dtype == np.uint8
+
+
+def test_convolutional_model_has_no_seams():
+    """Each patch is predicted with its buffer and cropped: the stitched map equals the model
+    run on the whole mosaic, including the rows and columns next to patch edges."""
+    model = tiny_fcn()
+    padded = padded_mosaic(seed=3)
+    whole = model.predict_on_batch(padded[None])[0, ..., 0][CORE]
+    patches = buffered_patches(padded, MIXER, KERNEL)
+
+    score_map = predict_scene(model.predict_on_batch, batched(patches, 2), MIXER, KERNEL,
+                              UNIT_STATS, BANDS)  # fmt: skip
+
+    np.testing.assert_allclose(score_map.probability.astype(np.float32), whole, atol=1e-3)
+    seam_rows = score_map.probability[MIXER.patch_height - 1 : MIXER.patch_height + 1]
+    assert (
+        np.abs(
+            seam_rows.astype(np.float32) - whole[MIXER.patch_height - 1 : MIXER.patch_height + 1]
+        ).max()
+        < 1e-3
+    )  # noqa: E501
+    # Without the crop the edge pixels would see zero padding instead of the neighbour's pixels.
+    lone = model.predict_on_batch(padded[None, CORE[0], CORE[1]][:, :64, :64])[0, ..., 0]
+    assert np.abs(lone[-1] - whole[63, :64]).max() > 1e-3
+
+
+@pytest.mark.parametrize(
+    ("patches", "message"),
+    [
+        (lambda p: p[:-1], "hold 3 patches"),
+        (lambda p: p + p[:1], "more patches than"),
+        (lambda p: [x[:-2] for x in p], "shape"),
+    ],
+)
+def test_stitching_rejects_patches_that_disagree_with_the_mixer(patches, message):
+    good = buffered_patches(padded_mosaic(), MIXER, KERNEL)
+    with pytest.raises(MixerError, match=message):
+        predict_scene(first_channel_model().predict_on_batch, batched(patches(good), 1), MIXER,
+                      KERNEL, UNIT_STATS, BANDS)  # fmt: skip
+
+
+def test_mixer_mismatch_in_the_files_surfaces_through_the_node(tmp_path):
+    scene = write_scene(tmp_path, "short", padded_mosaic(), drop_last=True)
+    with pytest.raises(MixerError, match="totalPatches 4"):
+        predict_heatmaps({"short": scene}, first_channel_model(), {"bands": UNIT_STATS},
+                         list(BANDS), {"batch_size": 2})  # fmt: skip
+
+
+def centre_value_classifier(crop: int) -> keras.Model:
+    """Scores a crop by the mean of band 0 over it: checks every pixel of the context."""
+    inputs = keras.Input((crop, crop, len(BANDS)))
+    band = first_channel_model()(inputs)
+    outputs = keras.layers.GlobalAveragePooling2D()(band)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("stride", [1, 5, 16])
+def test_sliding_classifier_sees_the_right_context(stride):
+    """A crop wider than the export buffer takes its context from neighbouring patch rows; past
+    the exported area the nearest exported pixel repeats."""
+    crop = 41  # half 20 > the 8 px buffer
+    padded = padded_mosaic(seed=5)
+    model = centre_value_classifier(crop)
+    grid = slide_classifier(
+        model.predict_on_batch, batched(buffered_patches(padded, MIXER, KERNEL), 3), MIXER,
+        KERNEL, UNIT_STATS, BANDS, crop_size=crop, stride=stride, batch_size=256,
+    )  # fmt: skip
+    extra = crop // 2 - HALF_X
+    extended = np.pad(padded[..., 0], extra, mode="edge")
+    centres = stride // 2 + np.arange(grid.probability.shape[0]) * stride
+    expected = np.array(
+        [[extended[r + extra + HALF_Y - 20 : r + extra + HALF_Y + 21,
+                   c + extra + HALF_X - 20 : c + extra + HALF_X + 21].mean() for c in centres]
+         for r in centres]
+    )  # fmt: skip
+    assert grid.probability.shape == (len(centres), len(centres))
+    np.testing.assert_allclose(grid.probability.astype(np.float32), expected, atol=1e-3)
