@@ -29,3 +29,16 @@ def test_shared_parameters_load():
         params = session.load_context().params
     assert params["bands"] == ["B2", "B3", "B4", "NDWI", "AVE"]
     assert params["image_source"]["kind"] == "simulated"
+
+
+def test_run_ends_with_the_segment_summary(caplog):
+    from dam_detection.hooks import RunSummaryHooks
+
+    with caplog.at_level("INFO", logger="dam_detection.hooks"):
+        RunSummaryHooks().after_pipeline_run(
+            run_result={"segment_summary": {"text": "segment: 3 scenes, 9 known dams"}}
+        )
+        RunSummaryHooks().after_pipeline_run(run_result={})  # other pipelines: nothing to say
+    assert [r.getMessage() for r in caplog.records] == [
+        "Run summary\nsegment: 3 scenes, 9 known dams"
+    ]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from typing import Any
 
 from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
 
 
 class TelemetryOffHooks:
@@ -35,3 +39,17 @@ class EarthEngineHooks:
 
         # load_credentials also reads conf/local, which `--env earthengine` does not load.
         initialize_from_credentials(load_credentials(context.config_loader), source)
+
+
+class RunSummaryHooks:
+    """End a run with what it found: the segment pipeline's summary is the last thing logged.
+
+    Kedro orders nodes by data dependencies only, so plot nodes of other pipelines may finish
+    after ``summarize_segment``; repeating its summary here puts it at the very end.
+    """
+
+    @hook_impl
+    def after_pipeline_run(self, run_result: dict[str, Any]) -> None:
+        summary = (run_result or {}).get("segment_summary")
+        if isinstance(summary, dict) and summary.get("text"):
+            logger.info("Run summary\n%s", summary["text"])

@@ -4,9 +4,9 @@ Parameters merge softly across environments, so ``conf/<env>/parameters_*.yml`` 
 single leaf (``gee_export.patch.radius``) without restating the rest of its top-level key.
 """
 
-from dam_detection.hooks import EarthEngineHooks, TelemetryOffHooks
+from dam_detection.hooks import EarthEngineHooks, RunSummaryHooks, TelemetryOffHooks
 
-HOOKS = (TelemetryOffHooks(), EarthEngineHooks())
+HOOKS = (TelemetryOffHooks(), EarthEngineHooks(), RunSummaryHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

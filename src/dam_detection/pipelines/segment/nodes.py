@@ -316,5 +316,6 @@ def summarize(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str
             f"  FCN {metrics['speedup_same_resolution']:.0f}x faster per pixel than the sliding "
             "classifier at the same resolution"
         )
-    logger.info("\n".join(lines))
+    summary["text"] = "\n".join(lines)
+    logger.info(summary["text"])
     return summary
