@@ -1,0 +1,196 @@
+"""Batched, seeded augmentation and targets in TensorFlow (crops, flips, rotations, photometry).
+
+Every function works on a whole batch at once (one graph op per step instead of one per
+example) and takes its randomness from a ``seed`` tensor of shape ``[2]`` through TensorFlow's
+stateless random ops, so the same seed gives the same batch whatever the parallelism.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import tensorflow as tf
+
+# Offsets added to the batch seed so each random step draws an independent stream.
+_CROP, _FLIP, _ROTATE, _BRIGHTNESS, _CONTRAST, _NOISE = range(6)
+
+
+def _seed_for(seed: tf.Tensor, step: int) -> tf.Tensor:
+    return tf.stack([seed[0], seed[1] + step])
+
+
+def crop_batch(images: tf.Tensor, crop_size: int, offsets: tf.Tensor) -> tf.Tensor:
+    """Cut a ``crop_size`` square out of each image, centred on the image centre plus an offset.
+
+    Args:
+        images: ``(B, S, S, C)`` with the point at the centre pixel ``S // 2``.
+        crop_size: Pixels across the crop (at most ``S``).
+        offsets: ``(B, 2)`` int32 row/column shifts of the crop relative to the centre.
+
+    Returns:
+        ``(B, crop_size, crop_size, C)``: exact pixels, never resampled.
+    """
+    size = tf.shape(images)[1]
+    start = size // 2 - crop_size // 2 + offsets  # (B, 2)
+    start = tf.clip_by_value(start, 0, size - crop_size)
+    steps = tf.range(crop_size)
+    rows = start[:, 0:1] + steps[tf.newaxis, :]
+    cols = start[:, 1:2] + steps[tf.newaxis, :]
+    images = tf.gather(images, rows, axis=1, batch_dims=1)
+    return tf.gather(images, cols, axis=2, batch_dims=1)
+
+
+def random_offsets(batch: tf.Tensor, jitter: int, seed: tf.Tensor) -> tf.Tensor:
+    """``(B, 2)`` uniform integer shifts in ``[-jitter, jitter]`` for :func:`crop_batch`."""
+    if jitter <= 0:
+        return tf.zeros([batch, 2], tf.int32)
+    return tf.random.stateless_uniform(
+        [batch, 2], _seed_for(seed, _CROP), minval=-jitter, maxval=jitter + 1, dtype=tf.int32
+    )
+
+
+def point_maps(
+    offsets: tf.Tensor,
+    crop_size: int,
+    labels: tf.Tensor,
+    target_radius: float,
+    ignore_radius: float,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per-pixel FCN target and loss weight for crops cut with :func:`crop_batch`.
+
+    A dam patch is labelled at one point, not outlined, so the target is a disk of
+    ``target_radius`` pixels around the point; the ring out to ``ignore_radius`` is left out of
+    the loss because the dam wall and its reservoir run through it with no label to say which
+    pixels are wall; beyond it, and everywhere in a non-dam patch, the target is 0.
+
+    Args:
+        offsets: ``(B, 2)`` crop shifts; the point sits at ``crop_size // 2 - offset``.
+        crop_size: Pixels across the crop.
+        labels: ``(B,)`` 1.0 for a dam patch, 0.0 otherwise.
+        target_radius: Disk radius in pixels labelled as dam.
+        ignore_radius: Radius in pixels inside which non-disk pixels carry no loss.
+
+    Returns:
+        ``(target, weight)``, both ``(B, crop_size, crop_size, 1)`` float32.
+    """
+    centre = tf.cast(crop_size // 2 - offsets, tf.float32)  # (B, 2) point row, column
+    grid = tf.cast(tf.range(crop_size), tf.float32)
+    d_row = grid[tf.newaxis, :, tf.newaxis] - centre[:, 0, tf.newaxis, tf.newaxis]
+    d_col = grid[tf.newaxis, tf.newaxis, :] - centre[:, 1, tf.newaxis, tf.newaxis]
+    distance = tf.sqrt(d_row**2 + d_col**2)
+    positive = tf.cast(labels, tf.float32)[:, tf.newaxis, tf.newaxis] > 0.5
+    in_disk = distance <= target_radius
+    target = tf.cast(tf.logical_and(positive, in_disk), tf.float32)
+    ignored = tf.logical_and(positive, tf.logical_and(~in_disk, distance <= ignore_radius))
+    weight = 1.0 - tf.cast(ignored, tf.float32)
+    return target[..., tf.newaxis], weight[..., tf.newaxis]
+
+
+def flip_rotate(images: tf.Tensor, seed: tf.Tensor, flips: bool, rotations: bool) -> tf.Tensor:
+    """Random flips and 0/90/180/270 degree rotations of square images, per example.
+
+    The eight orientations (the dihedral group) are the combinations of three independent
+    steps: transpose, reverse the rows, reverse the columns. With both options on, each step is
+    a fair coin and every orientation of a dam is equally likely; rotations alone draw a
+    quarter-turn count ``k`` and map it onto the steps; flips alone reverse the columns.
+    """
+    if not (flips or rotations):
+        return images
+    batch = tf.shape(images)[0]
+    coins = tf.random.stateless_uniform([3, batch], _seed_for(seed, _FLIP)) < 0.5
+    if rotations and not flips:
+        turns = tf.random.stateless_uniform(
+            [batch], _seed_for(seed, _ROTATE), maxval=4, dtype=tf.int32
+        )
+        # k quarter turns counter-clockwise = transpose if k is odd, then reverse rows for
+        # k in {1, 2} and columns for k in {2, 3}.
+        coins = tf.stack([turns % 2 == 1, (turns == 1) | (turns == 2), turns >= 2])
+    elif flips and not rotations:
+        coins = tf.stack([tf.zeros([batch], tf.bool), tf.zeros([batch], tf.bool), coins[2]])
+
+    def select(coin: tf.Tensor, changed: tf.Tensor, kept: tf.Tensor) -> tf.Tensor:
+        return tf.where(coin[:, None, None, None], changed, kept)
+
+    images = select(coins[0], tf.transpose(images, [0, 2, 1, 3]), images)
+    images = select(coins[1], tf.reverse(images, axis=[1]), images)
+    return select(coins[2], tf.reverse(images, axis=[2]), images)
+
+
+def photometric(
+    images: tf.Tensor,
+    seed: tf.Tensor,
+    optical: Sequence[bool],
+    brightness: float,
+    contrast: float,
+    noise_std: float,
+) -> tf.Tensor:
+    """Brightness, contrast and Gaussian noise on the optical channels only.
+
+    Works in normalised units (band standard deviations): ``x * c + b + n`` with ``c`` uniform in
+    ``[1 - contrast, 1 + contrast]`` and ``b`` in ``[-brightness, brightness]``, one draw per
+    example shared by its optical bands (light changes affect them together); elevation and
+    indices such as NDWI are left as they are.
+    """
+    chosen = [index for index, flag in enumerate(optical) if flag]
+    if not chosen or (brightness <= 0 and contrast <= 0 and noise_std <= 0):
+        return images
+    batch = tf.shape(images)[0]
+    light = tf.gather(images, chosen, axis=-1)
+    scale = 1.0 + tf.random.stateless_uniform(
+        [batch, 1, 1, 1], _seed_for(seed, _CONTRAST), minval=-contrast, maxval=contrast
+    )
+    shift = tf.random.stateless_uniform(
+        [batch, 1, 1, 1], _seed_for(seed, _BRIGHTNESS), minval=-brightness, maxval=brightness
+    )
+    light = light * scale + shift
+    if noise_std > 0:
+        # Noise only where it applies: drawing normals is the costliest augmentation step.
+        light += tf.random.stateless_normal(
+            tf.shape(light), _seed_for(seed, _NOISE), stddev=noise_std
+        )
+    position = {channel: rank for rank, channel in enumerate(chosen)}
+    channels = [
+        light[..., position[c] : position[c] + 1] if c in position else images[..., c : c + 1]
+        for c in range(len(optical))
+    ]
+    return tf.concat(channels, axis=-1)
+
+
+def augment_batch(
+    images: tf.Tensor,
+    extra: tf.Tensor | None,
+    seed: tf.Tensor,
+    optical: Sequence[bool],
+    settings: Mapping[str, float | bool],
+) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """Geometric augmentation of ``images`` and, identically, of per-pixel ``extra`` maps, then
+    photometric augmentation of the images' optical channels.
+
+    Args:
+        images: ``(B, H, W, C)`` normalised crops.
+        extra: ``(B, H, W, K)`` maps that must move with the pixels (FCN targets), or ``None``.
+        seed: ``[2]`` int64 batch seed.
+        optical: Per channel, whether it is an optical band.
+        settings: ``train.augmentation``: ``flips``, ``rotations``, ``brightness``,
+            ``contrast``, ``noise_std``.
+
+    Returns:
+        The augmented images and maps.
+    """
+    channels = images.shape[-1]
+    stacked = images if extra is None else tf.concat([images, extra], axis=-1)
+    stacked = flip_rotate(
+        stacked, seed, bool(settings.get("flips", True)), bool(settings.get("rotations", True))
+    )
+    images, extra = (
+        (stacked, None) if extra is None else (stacked[..., :channels], stacked[..., channels:])
+    )
+    images = photometric(
+        images,
+        seed,
+        optical,
+        float(settings.get("brightness", 0.0)),
+        float(settings.get("contrast", 0.0)),
+        float(settings.get("noise_std", 0.0)),
+    )
+    return images, extra

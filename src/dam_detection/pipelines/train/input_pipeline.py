@@ -1,0 +1,287 @@
+"""The tf.data input pipeline: block shuffle over shards, batched parsing, normalisation, crops.
+
+Training order (the seed study's block shuffle): shard file order reshuffled every epoch →
+several shards read in parallel and interleaved → parse in small batches, normalise with the
+train split's ``stats.json`` and cut a window around the point (so the shuffle buffer holds small
+windows, not 257 x 257 patches) → record-level shuffle buffer → batch → seeded crop jitter and
+augmentation → prefetch. Every random step takes its seed from the run seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import tensorflow as tf
+
+from dam_detection.bands import LABEL_KEY, OPTICAL_BANDS, POINT_INDEX_KEY, PatchGeometry
+from dam_detection.pipelines.train.augmentation import (
+    augment_batch,
+    crop_batch,
+    point_maps,
+    random_offsets,
+)
+
+AUTOTUNE = tf.data.AUTOTUNE
+# Records parsed per vectorised parse call: large enough to amortise the op, small enough that
+# the pre-shuffle grouping stays finer than the interleave.
+_PARSE_BATCH = 16
+# Bytes of read-ahead per open shard.
+_READ_BUFFER = 8 << 20
+
+
+@dataclass(frozen=True)
+class PatchSpec:
+    """What a record holds and how to normalise it.
+
+    Attributes:
+        bands: Band names in channel order.
+        patch_radius: Record radius in pixels (``2r + 1`` across).
+        mean: Per-band mean of the train split, in ``bands`` order.
+        std: Per-band standard deviation (floored at 1e-6, as ``bands.normalize_bands``).
+    """
+
+    bands: tuple[str, ...]
+    patch_radius: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @property
+    def size(self) -> int:
+        """Pixels across a record."""
+        return PatchGeometry(self.patch_radius).size
+
+    @property
+    def optical(self) -> tuple[bool, ...]:
+        """Per channel, whether photometric augmentation may touch it."""
+        return tuple(band in OPTICAL_BANDS for band in self.bands)
+
+
+def make_patch_spec(
+    bands: Sequence[str], patch_radius: int, band_stats: Mapping[str, Any]
+) -> PatchSpec:
+    """Build a :class:`PatchSpec` from ``stats.json`` (the ``bands`` mapping or the whole file).
+
+    Raises:
+        KeyError: If a band has no statistics.
+    """
+    stats = band_stats.get("bands", band_stats)
+    missing = [band for band in bands if band not in stats]
+    if missing:
+        raise KeyError(
+            f"no statistics for bands {missing} in stats.json; re-run shard_tfrecords with "
+            "these bands or remove them from train.bands"
+        )
+    return PatchSpec(
+        bands=tuple(bands),
+        patch_radius=int(patch_radius),
+        mean=tuple(float(stats[b]["mean"]) for b in bands),
+        std=tuple(max(float(stats[b]["std"]), 1e-6) for b in bands),
+    )
+
+
+def read_records(
+    files: Sequence[tuple[str, str]],
+    *,
+    shuffle_seed: int | None,
+    parallel_reads: int,
+) -> tf.data.Dataset:
+    """Serialized records of ``files``; with a seed, in a new shard order every epoch.
+
+    Args:
+        files: ``(path, compression)`` pairs, compression ``"GZIP"`` or ``""`` (sniffed).
+        shuffle_seed: Seed of the per-epoch shard order, or ``None`` to keep file order.
+        parallel_reads: Shards open and interleaved at once.
+    """
+    if not files:
+        raise ValueError("no shard files for this split: run shard_tfrecords first")
+    paths, compressions = (list(column) for column in zip(*files, strict=True))
+    dataset = tf.data.Dataset.from_tensor_slices((paths, compressions))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.interleave(
+        lambda path, compression: tf.data.TFRecordDataset(
+            path, compression_type=compression, buffer_size=_READ_BUFFER
+        ),
+        cycle_length=max(1, min(parallel_reads, len(paths))),
+        block_length=1,
+        # Parallel reads keep their order (deterministic=True): the seed fixes the stream.
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
+
+
+def parse_batch(serialized: tf.Tensor, spec: PatchSpec, window: int) -> dict[str, tf.Tensor]:
+    """Parse, normalise and centre-crop a batch of serialized Examples.
+
+    Returns:
+        ``image`` ``(B, window, window, C)`` normalised, ``label`` ``(B,)``, ``point_index``
+        ``(B,)`` int64.
+    """
+    values = spec.size * spec.size
+    features = {band: tf.io.FixedLenFeature([values], tf.float32) for band in spec.bands}
+    features[LABEL_KEY] = tf.io.FixedLenFeature([1], tf.float32)
+    features[POINT_INDEX_KEY] = tf.io.FixedLenFeature([1], tf.float32, default_value=[-1.0])
+    parsed = tf.io.parse_example(serialized, features)
+    image = tf.stack([parsed[band] for band in spec.bands], axis=-1)
+    image = tf.reshape(image, [-1, spec.size, spec.size, len(spec.bands)])
+    if window < spec.size:
+        image = crop_batch(image, window, tf.zeros([tf.shape(image)[0], 2], tf.int32))
+    image = (image - tf.constant(spec.mean)) / tf.constant(spec.std)
+    return {
+        "image": image,
+        "label": parsed[LABEL_KEY][:, 0],
+        "point_index": tf.cast(tf.round(parsed[POINT_INDEX_KEY][:, 0]), tf.int64),
+    }
+
+
+def _disk_weighted(target: tf.Tensor, weight: tf.Tensor, radii: Mapping[str, float]) -> tf.Tensor:
+    # A dam's disk is a dozen pixels of a crop of thousands: weighting them up keeps the loss
+    # from being won by predicting "no dam" everywhere.
+    return weight * (1.0 + (float(radii.get("positive_weight", 1.0)) - 1.0) * target)
+
+
+def make_train_dataset(
+    files: Sequence[tuple[str, str]],
+    spec: PatchSpec,
+    *,
+    target: Literal["label", "fcn"],
+    crop_size: int,
+    jitter: int,
+    batch_size: int,
+    seed: int,
+    input_settings: Mapping[str, Any],
+    augmentation: Mapping[str, Any],
+    class_weights: tuple[float, float] = (1.0, 1.0),
+    fcn_target: Mapping[str, float] | None = None,
+) -> tf.data.Dataset:
+    """The shuffled, augmented training stream, re-randomised every epoch.
+
+    Args:
+        files: ``(path, compression)`` of the train shards.
+        spec: Bands and normalisation.
+        target: ``label`` yields ``(image, label, weight)`` for the classifier; ``fcn`` yields
+            ``(image, target_map, weight_map)`` for the fully convolutional network.
+        crop_size: Pixels across the crops the model sees.
+        jitter: Largest shift in pixels of the crop centre from the point.
+        batch_size: Examples per batch (global batch under a distribution strategy).
+        seed: The run seed; every random step derives its seed from it.
+        input_settings: ``train.input``: ``parallel_reads``, ``shuffle_buffer``, ``cache``.
+        augmentation: ``train.augmentation``.
+        class_weights: Loss weight of a non-dam and of a dam example.
+        fcn_target: ``train.fcn``'s ``target_radius``, ``ignore_radius`` and
+            ``positive_weight`` (loss weight of a target-disk pixel), fcn only.
+
+    Returns:
+        A finite dataset: one pass is one epoch.
+    """
+    window = min(spec.size, crop_size + 2 * max(jitter, 0))
+    dataset = read_records(
+        files, shuffle_seed=seed, parallel_reads=int(input_settings.get("parallel_reads", 4))
+    )
+    dataset = dataset.batch(_PARSE_BATCH).map(
+        lambda raw: parse_batch(raw, spec, window), num_parallel_calls=AUTOTUNE
+    )
+    dataset = dataset.unbatch()
+    if input_settings.get("cache", False):
+        dataset = dataset.cache()
+    dataset = dataset.shuffle(
+        int(input_settings.get("shuffle_buffer", 512)), seed=seed + 1, reshuffle_each_iteration=True
+    )
+    dataset = dataset.batch(batch_size)
+    seeds = tf.data.Dataset.random(seed=seed + 2, rerandomize_each_iteration=True).batch(2)
+    weights = tf.constant(class_weights, tf.float32)
+
+    def finish(batch: dict[str, tf.Tensor], batch_seed: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        images, labels = batch["image"], batch["label"]
+        offsets = random_offsets(tf.shape(images)[0], jitter, batch_seed)
+        images = crop_batch(images, crop_size, offsets)
+        example_weight = tf.gather(weights, tf.cast(labels > 0.5, tf.int32))
+        if target == "label":
+            images, _ = augment_batch(images, None, batch_seed, spec.optical, augmentation)
+            return images, labels[:, tf.newaxis], example_weight
+        radii = fcn_target or {}
+        maps, pixel_weight = point_maps(
+            offsets,
+            crop_size,
+            labels,
+            float(radii.get("target_radius", 2.0)),
+            float(radii.get("ignore_radius", 8.0)),
+        )
+        extra = tf.concat([maps, pixel_weight], axis=-1)
+        images, extra = augment_batch(images, extra, batch_seed, spec.optical, augmentation)
+        pixel_weight = _disk_weighted(extra[..., 0], extra[..., 1], radii)
+        pixel_weight *= example_weight[:, tf.newaxis, tf.newaxis]
+        return images, extra[..., 0:1], pixel_weight
+
+    dataset = tf.data.Dataset.zip(dataset, seeds).map(finish, num_parallel_calls=AUTOTUNE)
+    options = tf.data.Options()
+    # One thread per input op: the training step owns the cores' intra-op parallelism, and on
+    # a small machine input ops that fan out too would steal it (benchmarks/results_train.md).
+    options.threading.max_intra_op_parallelism = 1
+    return dataset.prefetch(AUTOTUNE).with_options(options)
+
+
+def make_eval_dataset(
+    files: Sequence[tuple[str, str]],
+    spec: PatchSpec,
+    *,
+    crop_size: int | None,
+    batch_size: int,
+) -> tf.data.Dataset:
+    """Records in file order, centre-cropped, never augmented: for validation and test.
+
+    Args:
+        crop_size: Pixels across the centre crop; ``None`` keeps the whole patch.
+
+    Returns:
+        Batches of ``{"image", "label", "point_index"}``.
+    """
+    window = spec.size if crop_size is None else min(crop_size, spec.size)
+    dataset = read_records(files, shuffle_seed=None, parallel_reads=1)
+    dataset = dataset.batch(batch_size).map(
+        lambda raw: parse_batch(raw, spec, window), num_parallel_calls=AUTOTUNE
+    )
+    return dataset.prefetch(AUTOTUNE)
+
+
+def as_validation(
+    dataset: tf.data.Dataset,
+    target: Literal["label", "fcn"],
+    fcn_target: Mapping[str, float] | None = None,
+) -> tf.data.Dataset:
+    """Adapt an eval dataset (centre crops) to ``model.fit(validation_data=...)``.
+
+    The classifier gets ``(image, label)``; the FCN gets the same ``(image, target_map,
+    weight_map)`` as in training with the point at the crop centre, so its validation loss
+    measures what its training loss does.
+    """
+    radii = fcn_target or {}
+
+    def pairs(batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, ...]:
+        images, labels = batch["image"], batch["label"]
+        if target == "label":
+            return images, labels[:, tf.newaxis]
+        maps, weight = point_maps(
+            tf.zeros([tf.shape(images)[0], 2], tf.int32),
+            images.shape[1],
+            labels,
+            float(radii.get("target_radius", 2.0)),
+            float(radii.get("ignore_radius", 8.0)),
+        )
+        return images, maps, _disk_weighted(maps[..., 0], weight[..., 0], radii)
+
+    return dataset.map(pairs)
+
+
+def collect(dataset: tf.data.Dataset) -> dict[str, np.ndarray]:
+    """Concatenate an eval dataset into NumPy arrays (small splits only)."""
+    parts: dict[str, list[np.ndarray]] = {}
+    for batch in dataset.as_numpy_iterator():
+        for key, value in batch.items():
+            parts.setdefault(key, []).append(value)
+    if not parts:
+        raise ValueError("the split has no records: check shard_tfrecords' report")
+    return {key: np.concatenate(values) for key, values in parts.items()}

@@ -1,0 +1,287 @@
+"""The two trainings, each the body of one Sacred run: build data and model, fit, evaluate,
+record artifacts. Nodes call these through :func:`sacred_run.run_recorded`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from dam_detection.pipelines.train import metrics, plots
+from dam_detection.pipelines.train.input_pipeline import (
+    PatchSpec,
+    as_validation,
+    collect,
+    make_eval_dataset,
+    make_train_dataset,
+)
+from dam_detection.pipelines.train.models import build_classifier, dilated_fcn, receptive_field
+from dam_detection.pipelines.train.sacred_run import RunRecorder, config_fingerprint
+from dam_detection.pipelines.train.training import (
+    MetricsLogger,
+    configure_determinism,
+    fit_resumable,
+    make_strategy,
+    shard_options,
+)
+
+Files = Mapping[str, Sequence[tuple[str, str]]]
+
+
+def _record_report(recorder: RunRecorder, prefix: str, report: Mapping[str, Any]) -> None:
+    for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"):
+        if report.get(key) is not None:
+            recorder.log_scalar(f"{prefix}_{key}", float(report[key]), 0)
+
+
+def _evaluate(
+    labels: Mapping[str, np.ndarray],
+    scores: Mapping[str, np.ndarray],
+    kinds: Sequence[str],
+) -> dict[str, Any]:
+    """Threshold chosen on validation (best F1), then validation and test reports."""
+    threshold = metrics.best_f1_threshold(labels["val"], scores["val"])
+    test = metrics.binary_report(labels["test"], scores["test"], threshold)
+    test["by_kind"] = metrics.report_by_kind(labels["test"], scores["test"], kinds, threshold)
+    return {
+        "threshold": threshold,
+        "val": metrics.binary_report(labels["val"], scores["val"], threshold),
+        "test": test,
+    }
+
+
+def _record_figures(
+    recorder: RunRecorder, name: str, report: Mapping[str, Any], scored: tuple[Any, Any]
+) -> None:
+    """The run's own curves, ROC/PR and confusion matrix as PNG artifacts."""
+    figures = {
+        "curves": plots.training_curves({name: report["history"]}),
+        "roc_pr": plots.roc_pr_curves({name: scored}),
+        "confusion": plots.confusion_matrices({name: report["test"]["confusion"]}),
+    }
+    for kind, figure in figures.items():
+        recorder.add_file(figure.savefig, f"{name}_{kind}.png")
+
+
+def _kinds(point_index: np.ndarray, kind_of: Mapping[int, str]) -> list[str]:
+    return [kind_of.get(int(index), "unknown") for index in point_index]
+
+
+def _fit(
+    recorder: RunRecorder,
+    model_name: str,
+    build: Any,
+    settings: Mapping[str, Any],
+    train_data: Any,
+    validation_data: Any,
+    loss: Any,
+    model_metrics: list[Any],
+    folders: Mapping[str, Any],
+    strategy: Any,
+) -> tuple[keras.Model, dict[str, Any]]:
+    section = settings[model_name]
+    with strategy.scope():
+        model = build()
+        model.compile(
+            optimizer=keras.optimizers.Adam(float(section["learning_rate"])),
+            loss=loss,
+            metrics=model_metrics,
+        )
+    model.summary(print_fn=print)
+    checkpoints = Path(folders["checkpoints"]) / f"{model_name}-{config_fingerprint(settings)}"
+    fitted = fit_resumable(
+        model,
+        train_data,
+        validation_data,
+        epochs=int(section["epochs"]),
+        checkpoint_dir=checkpoints,
+        callback_settings=settings["callbacks"],
+        verbose=settings["verbose"],
+        extra_callbacks=[MetricsLogger(recorder.log_scalar)],
+    )
+    return model, fitted
+
+
+def train_classifier_job(
+    recorder: RunRecorder,
+    *,
+    settings: Mapping[str, Any],
+    spec: PatchSpec,
+    files: Files,
+    weights: tuple[float, float],
+    kind_of: Mapping[int, str],
+    band_stats: Mapping[str, Any],
+    folders: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Train, evaluate and record the patch classifier.
+
+    Returns:
+        ``{"model", "report", "gallery", "scored": (labels, scores), "summary"}``.
+    """
+    configure_determinism(settings["seed"])
+    strategy = make_strategy(settings["distribute"]["strategy"])
+    section = settings["classifier"]
+    crop = int(section["crop_size"])
+    batch = int(section["batch_size"]) * strategy.num_replicas_in_sync
+    train_data = make_train_dataset(
+        files["train"],
+        spec,
+        target="label",
+        crop_size=crop,
+        jitter=int(section["jitter"]),
+        batch_size=batch,
+        seed=settings["seed"],
+        input_settings=settings["input"],
+        augmentation=settings["augmentation"],
+        class_weights=weights,
+    ).with_options(shard_options(len(files["train"]), strategy))
+    evaluation = {
+        split: make_eval_dataset(files[split], spec, crop_size=crop, batch_size=batch)
+        for split in ("val", "test")
+    }
+
+    def build() -> keras.Model:
+        return build_classifier(
+            section["architecture"],
+            spec.bands,
+            crop,
+            width=int(section["width"]),
+            dropout=float(section["dropout"]),
+        )
+
+    model, fitted = _fit(
+        recorder,
+        "classifier",
+        build,
+        settings,
+        train_data,
+        as_validation(evaluation["val"], "label"),
+        "binary_crossentropy",
+        [keras.metrics.AUC(curve="PR", name="pr_auc"), keras.metrics.BinaryAccuracy("accuracy")],
+        folders,
+        strategy,
+    )
+    arrays = {split: collect(data) for split, data in evaluation.items()}
+    scores = {
+        split: model.predict(arrays[split]["image"], batch_size=batch, verbose=0)[:, 0]
+        for split in arrays
+    }
+    labels = {split: arrays[split]["label"] for split in arrays}
+    kinds = _kinds(arrays["test"]["point_index"], kind_of)
+    report = {
+        "architecture": section["architecture"],
+        "input_shape": [crop, crop, len(spec.bands)],
+        "parameters": int(model.count_params()),
+        **{key: fitted[key] for key in ("epochs_run", "best_epoch", "resumed_from", "history")},
+        **_evaluate(labels, scores, kinds),
+    }
+    _record_report(recorder, "test", report["test"])
+    rgb = plots.to_rgb(arrays["test"]["image"], spec.bands, band_stats)
+    gallery = plots.error_gallery(rgb, labels["test"], scores["test"], kinds, report["threshold"])
+    scored = (labels["test"], scores["test"])
+    recorder.add_file(model.save, "classifier.keras")
+    recorder.add_json({k: v for k, v in report.items() if k != "history"}, "classifier_report.json")
+    recorder.add_file(gallery.savefig, "classifier_gallery.png")
+    _record_figures(recorder, "classifier", report, scored)
+    return {
+        "model": model,
+        "report": report,
+        "gallery": gallery,
+        "scored": scored,
+        "summary": {k: report["test"][k] for k in ("f1", "pr_auc", "roc_auc", "accuracy")},
+    }
+
+
+def train_fcn_job(
+    recorder: RunRecorder,
+    *,
+    settings: Mapping[str, Any],
+    spec: PatchSpec,
+    files: Files,
+    weights: tuple[float, float],
+    kind_of: Mapping[int, str],
+    folders: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Train, evaluate (centre-pixel scores) and record the dilated FCN.
+
+    The centre-pixel score of a patch depends only on the pixels within the receptive field, so
+    evaluating on a centre window at least the receptive field wide gives exactly the score the
+    whole patch would.
+
+    Returns:
+        ``{"model", "report", "scored": (labels, scores), "summary"}``.
+    """
+    configure_determinism(settings["seed"])
+    strategy = make_strategy(settings["distribute"]["strategy"])
+    section = settings["fcn"]
+    crop = int(section["crop_size"])
+    batch = int(section["batch_size"]) * strategy.num_replicas_in_sync
+    radii = {
+        key: float(section[key]) for key in ("target_radius", "ignore_radius", "positive_weight")
+    }
+    train_data = make_train_dataset(
+        files["train"],
+        spec,
+        target="fcn",
+        crop_size=crop,
+        jitter=int(section["jitter"]),
+        batch_size=batch,
+        seed=settings["seed"],
+        input_settings=settings["input"],
+        augmentation=settings["augmentation"],
+        class_weights=weights,
+        fcn_target=radii,
+    ).with_options(shard_options(len(files["train"]), strategy))
+
+    def build() -> keras.Model:
+        return dilated_fcn(spec.bands, width=int(section["width"]), dilations=section["dilations"])
+
+    field = receptive_field(build())
+    window = min(spec.size, max(crop, field + 2))
+    evaluation = {
+        split: make_eval_dataset(files[split], spec, crop_size=window, batch_size=batch)
+        for split in ("val", "test")
+    }
+    model, fitted = _fit(
+        recorder,
+        "fcn",
+        build,
+        settings,
+        train_data,
+        as_validation(evaluation["val"], "fcn", radii),
+        "binary_crossentropy",
+        [],
+        folders,
+        strategy,
+    )
+    print(f"{model.name}: receptive field {field} x {field} pixels ({field * 10} m)")
+    arrays = {split: collect(data) for split, data in evaluation.items()}
+    scores = {}
+    for split, array in arrays.items():
+        maps = model.predict(array["image"], batch_size=batch, verbose=0)
+        scores[split] = maps[:, maps.shape[1] // 2, maps.shape[2] // 2, 0]
+    labels = {split: arrays[split]["label"] for split in arrays}
+    kinds = _kinds(arrays["test"]["point_index"], kind_of)
+    report = {
+        "model_name": model.name,
+        "receptive_field_px": field,
+        "train_crop_size": crop,
+        "centre_window_px": window,
+        "parameters": int(model.count_params()),
+        **{key: fitted[key] for key in ("epochs_run", "best_epoch", "resumed_from", "history")},
+        **_evaluate(labels, scores, kinds),
+    }
+    _record_report(recorder, "test_centre", report["test"])
+    scored = (labels["test"], scores["test"])
+    recorder.add_file(model.save, "fcn.keras")
+    recorder.add_json({k: v for k, v in report.items() if k != "history"}, "fcn_report.json")
+    _record_figures(recorder, "fcn", report, scored)
+    return {
+        "model": model,
+        "report": report,
+        "scored": scored,
+        "summary": {k: report["test"][k] for k in ("f1", "pr_auc", "roc_auc", "accuracy")},
+    }

@@ -1,0 +1,181 @@
+"""Keras 3 models: patch classifiers selectable by name and a dilated fully convolutional net.
+
+Built only from stock layers, so the saved ``.keras`` files load in safe mode. The band order
+is written into the input layer's name (``bands-B2-B3-B4-NDWI-AVE``) so a consumer can check it
+with :func:`model_bands`; the FCN's receptive field is written into its name (``..._rf63px``)
+so ``model.summary()`` states it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import keras
+from keras import layers
+
+ClassifierName = Literal["residual_cnn", "plain_cnn", "mobilenet_v2"]
+_BANDS_PREFIX = "bands-"
+# Trainings here are a few hundred steps: Keras' default 0.99 leaves the moving statistics far
+# from the data's, and validation sees a different network than training did.
+_BN_MOMENTUM = 0.9
+
+
+def bands_input(bands: Sequence[str], size: int | None) -> keras.KerasTensor:
+    """Model input for ``(size, size, len(bands))`` images; ``None`` for any size."""
+    return keras.Input(shape=(size, size, len(bands)), name=_BANDS_PREFIX + "-".join(bands))
+
+
+def model_bands(model: keras.Model) -> tuple[str, ...]:
+    """Band names, in channel order, that ``model`` was trained on (from its input name).
+
+    Raises:
+        ValueError: If the model was not built by this module.
+    """
+    name = model.inputs[0].name
+    if not name.startswith(_BANDS_PREFIX):
+        raise ValueError(f"model input {name!r} does not record its bands")
+    return tuple(name[len(_BANDS_PREFIX) :].split("-"))
+
+
+def _conv_bn_relu(x: keras.KerasTensor, filters: int, *, stride: int = 1, dilation: int = 1):
+    x = layers.Conv2D(
+        filters, 3, strides=stride, dilation_rate=dilation, padding="same", use_bias=False
+    )(x)
+    x = layers.BatchNormalization(momentum=_BN_MOMENTUM)(x)
+    return layers.ReLU()(x)
+
+
+def _residual_block(x: keras.KerasTensor, filters: int, *, stride: int = 1, dilation: int = 1):
+    shortcut = x
+    y = _conv_bn_relu(x, filters, stride=stride, dilation=dilation)
+    y = layers.Conv2D(filters, 3, dilation_rate=dilation, padding="same", use_bias=False)(y)
+    y = layers.BatchNormalization(momentum=_BN_MOMENTUM)(y)
+    if stride != 1 or shortcut.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(shortcut)
+        shortcut = layers.BatchNormalization(momentum=_BN_MOMENTUM)(shortcut)
+    return layers.ReLU()(layers.Add()([y, shortcut]))
+
+
+def _centre(x: keras.KerasTensor) -> keras.KerasTensor:
+    """Keep the central quarter (per side) of a feature map.
+
+    The label belongs to the point at the crop centre; averaging the whole map would let the
+    water edges and fields around it outvote it. The kept cells still see the whole crop's
+    context through their receptive fields.
+    """
+    height, width = x.shape[1], x.shape[2]
+    keep_h, keep_w = max(2, height // 4), max(2, width // 4)
+    top, left = (height - keep_h) // 2, (width - keep_w) // 2
+    return layers.Cropping2D(((top, height - keep_h - top), (left, width - keep_w - left)))(x)
+
+
+def _head(x: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
+    x = layers.GlobalAveragePooling2D()(x)
+    if dropout > 0:
+        x = layers.Dropout(dropout)(x)
+    return layers.Dense(1, activation="sigmoid", name="dam_probability")(x)
+
+
+def residual_cnn(
+    bands: Sequence[str], crop_size: int, width: int = 16, dropout: float = 0.2
+) -> keras.Model:
+    """Compact residual CNN: a stem and three residual stages (``width``, 2x, 4x filters), the
+    last two halving the resolution, then average pooling over the centre of the feature map
+    (where the point is) and a sigmoid."""
+    inputs = bands_input(bands, crop_size)
+    x = _conv_bn_relu(inputs, width)
+    for stage, factor in enumerate((1, 2, 4)):
+        x = _residual_block(x, width * factor, stride=1 if stage == 0 else 2)
+        x = _residual_block(x, width * factor)
+    return keras.Model(inputs, _head(_centre(x), dropout), name="residual_cnn")
+
+
+def plain_cnn(
+    bands: Sequence[str], crop_size: int, width: int = 16, dropout: float = 0.2
+) -> keras.Model:
+    """The seed study's kind of model: conv-BN-ReLU-pool stages without shortcuts."""
+    inputs = bands_input(bands, crop_size)
+    x = inputs
+    for factor in (1, 2, 4):
+        x = _conv_bn_relu(x, width * factor)
+        x = layers.MaxPooling2D()(x)
+    return keras.Model(inputs, _head(x, dropout), name="plain_cnn")
+
+
+def mobilenet_v2(
+    bands: Sequence[str], crop_size: int, width: int = 16, dropout: float = 0.2
+) -> keras.Model:
+    """Keras' MobileNetV2 (untrained, ``alpha=0.35``) on any number of bands; crops >= 32 px.
+
+    ``width`` is ignored: the width multiplier is fixed at the smallest published one.
+    """
+    del width
+    inputs = bands_input(bands, crop_size)
+    backbone = keras.applications.MobileNetV2(
+        input_shape=(crop_size, crop_size, len(bands)), alpha=0.35, include_top=False, weights=None
+    )
+    return keras.Model(inputs, _head(backbone(inputs), dropout), name="mobilenet_v2")
+
+
+CLASSIFIERS: dict[str, Callable[..., keras.Model]] = {
+    "residual_cnn": residual_cnn,
+    "plain_cnn": plain_cnn,
+    "mobilenet_v2": mobilenet_v2,
+}
+
+
+def build_classifier(
+    architecture: ClassifierName,
+    bands: Sequence[str],
+    crop_size: int,
+    width: int = 16,
+    dropout: float = 0.2,
+) -> keras.Model:
+    """Build a patch classifier by name.
+
+    Raises:
+        ValueError: If ``architecture`` is unknown.
+    """
+    if architecture not in CLASSIFIERS:
+        raise ValueError(
+            f"unknown classifier architecture {architecture!r}: choose one of {sorted(CLASSIFIERS)}"
+        )
+    return CLASSIFIERS[architecture](bands, crop_size, width=width, dropout=dropout)
+
+
+def dilated_fcn(
+    bands: Sequence[str], width: int = 24, dilations: Sequence[int] = (1, 2, 4, 8)
+) -> keras.Model:
+    """Fully convolutional net with dilated residual blocks: ``(H, W, C)`` of any size to an
+    ``(H, W, 1)`` sigmoid dam probability at full resolution (no striding, no resampling).
+
+    The receptive field grows with the dilations without pooling; it is in the model name.
+    """
+    inputs = bands_input(bands, None)
+    x = _conv_bn_relu(inputs, width)
+    for dilation in dilations:
+        x = _residual_block(x, width, dilation=int(dilation))
+    x = layers.Conv2D(width, 1, activation="relu")(x)
+    outputs = layers.Conv2D(1, 1, activation="sigmoid", name="dam_probability")(x)
+    # Stem 3x3 adds 2 pixels, each block's two 3x3 convolutions add 4 * dilation.
+    field = 3 + sum(4 * int(dilation) for dilation in dilations)
+    return keras.Model(inputs, outputs, name=f"dilated_fcn_rf{field}px")
+
+
+def receptive_field(model: keras.Model) -> int:
+    """Receptive field in pixels of a stride-1 convolutional model: ``1 + sum((k - 1) * d)``
+    along the longest path, which in these residual models is the chain of 3x3 convolutions.
+
+    Raises:
+        ValueError: If a layer strides or pools (the formula would not hold).
+    """
+    field = 1
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            if tuple(layer.strides) != (1, 1):
+                raise ValueError(f"{layer.name} strides: receptive_field needs stride-1 models")
+            field += (layer.kernel_size[0] - 1) * layer.dilation_rate[0]
+        elif isinstance(layer, layers.MaxPooling2D | layers.AveragePooling2D):
+            raise ValueError(f"{layer.name} pools: receptive_field needs stride-1 models")
+    return field

@@ -1,0 +1,205 @@
+"""Nodes of the train pipeline: fingerprint the inputs, train and record both models, report.
+
+Training writes files outside the catalog in two documented places, both taken from the
+``train_run_folders`` dataset: Sacred's observer folder and Keras' checkpoint folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras
+import pandas as pd
+from matplotlib.figure import Figure
+
+from dam_detection.datasets.tfrecord_files import TFRecordFiles
+from dam_detection.pipelines.train import plots
+from dam_detection.pipelines.train.config import class_weights, resolve_settings, split_files
+from dam_detection.pipelines.train.input_pipeline import make_patch_spec
+from dam_detection.pipelines.train.jobs import train_classifier_job, train_fcn_job
+from dam_detection.pipelines.train.sacred_run import make_observers, run_recorded
+from dam_detection.pipelines.train.training import is_chief
+
+_SPLITS = ("train", "val", "test")
+
+
+def fingerprint_inputs(shards: TFRecordFiles, band_stats: Mapping[str, Any]) -> dict[str, Any]:
+    """Content hashes of every shard file and of the statistics, for the Sacred config.
+
+    Reads each shard once through the dataset's filesystem (a streaming hash, about a second per
+    few hundred megabytes), so two runs on the same bytes share a fingerprint.
+
+    Args:
+        shards: The ``shards`` dataset.
+        band_stats: ``stats.json``.
+
+    Returns:
+        ``{"digest", "stats", "files": [{"path", "bytes", "blake2b"}, ...]}`` (a list: Sacred
+        config keys may not contain dots).
+    """
+    files = []
+    for path in shards.paths:
+        digest = hashlib.blake2b(digest_size=16)
+        size = 0
+        with shards.filesystem.open(path, "rb") as handle:
+            while chunk := handle.read(8 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+        files.append({"path": shards.relative(path), "bytes": size, "blake2b": digest.hexdigest()})
+    stats = hashlib.blake2b(
+        json.dumps(band_stats, sort_keys=True).encode(), digest_size=16
+    ).hexdigest()
+    overall = hashlib.blake2b(json.dumps([files, stats], sort_keys=True).encode(), digest_size=16)
+    return {"digest": overall.hexdigest(), "stats": stats, "files": files}
+
+
+def resolve_train_settings(
+    train_params: Mapping[str, Any] | None,
+    seed: int,
+    bands: Sequence[str],
+    patch_radius: int,
+    fingerprint: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The complete, validated train settings: the Sacred config of both trainings.
+
+    Args:
+        train_params: ``params:train``.
+        seed: ``params:seed``.
+        bands: ``params:bands`` (``train.bands`` overrides it).
+        patch_radius: ``params:patch_radius``.
+        fingerprint: Output of :func:`fingerprint_inputs`.
+
+    Returns:
+        Settings with every default filled in and ``inputs`` (the fingerprint) added.
+    """
+    settings = resolve_settings(train_params, seed, bands, patch_radius)
+    settings["inputs"] = dict(fingerprint)
+    return settings
+
+
+def _common(
+    shards: TFRecordFiles,
+    band_stats: Mapping[str, Any],
+    points: pd.DataFrame,
+    settings: Mapping[str, Any],
+) -> dict[str, Any]:
+    train_labels = points.loc[points["split"] == "train", "label"].tolist()
+    return {
+        "settings": settings,
+        "spec": make_patch_spec(settings["bands"], settings["patch_radius"], band_stats),
+        "files": {split: split_files(shards, split) for split in _SPLITS},
+        "weights": class_weights(train_labels, settings["class_balance"]),
+        "kind_of": dict(
+            zip(points["point_index"].astype(int), points["kind"].astype(str), strict=True)
+        ),
+    }
+
+
+def _observers(run_folders: Mapping[str, Any]) -> list[Any]:
+    return make_observers(run_folders) if is_chief() else []
+
+
+def train_classifier(
+    shards: TFRecordFiles,
+    band_stats: Mapping[str, Any],
+    points: pd.DataFrame,
+    settings: Mapping[str, Any],
+    run_folders: Mapping[str, Any],
+) -> tuple[keras.Model, dict[str, Any], Figure]:
+    """Train the patch classifier as a Sacred run and evaluate it on the test split.
+
+    Args:
+        shards: Train/val/test shard files.
+        band_stats: ``stats.json`` (normalisation and display stretch).
+        points: Points table (class balance from its train split, kinds for the breakdown).
+        settings: Output of :func:`resolve_train_settings`.
+        run_folders: ``train_run_folders``: Sacred and checkpoint folders, optional MongoDB.
+
+    Returns:
+        The model (best epoch), its results (report and test scores) and the gallery of the
+        worst test errors.
+    """
+    result = run_recorded(
+        "dam_detection.train.classifier",
+        settings,
+        lambda recorder: train_classifier_job(
+            recorder,
+            **_common(shards, band_stats, points, settings),
+            band_stats=band_stats,
+            folders=run_folders,
+        ),
+        _observers(run_folders),
+    )
+    results = {"report": result["report"], "scored": [a.tolist() for a in result["scored"]]}
+    return result["model"], results, result["gallery"]
+
+
+def train_fcn(
+    shards: TFRecordFiles,
+    band_stats: Mapping[str, Any],
+    points: pd.DataFrame,
+    settings: Mapping[str, Any],
+    run_folders: Mapping[str, Any],
+) -> tuple[keras.Model, dict[str, Any]]:
+    """Train the dilated fully convolutional network as a Sacred run; score test centre pixels.
+
+    Args:
+        shards: Train/val/test shard files.
+        band_stats: ``stats.json``.
+        points: Points table.
+        settings: Output of :func:`resolve_train_settings`.
+        run_folders: ``train_run_folders``.
+
+    Returns:
+        The model (best epoch) and its results.
+    """
+    result = run_recorded(
+        "dam_detection.train.fcn",
+        settings,
+        lambda recorder: train_fcn_job(
+            recorder, **_common(shards, band_stats, points, settings), folders=run_folders
+        ),
+        _observers(run_folders),
+    )
+    results = {"report": result["report"], "scored": [a.tolist() for a in result["scored"]]}
+    return result["model"], results
+
+
+def report_training(
+    classifier_results: Mapping[str, Any],
+    fcn_results: Mapping[str, Any],
+    settings: Mapping[str, Any],
+) -> tuple[dict[str, Any], Figure, Figure, Figure]:
+    """Metrics of both models in one JSON document, and the figures that compare them.
+
+    Args:
+        classifier_results: From :func:`train_classifier`.
+        fcn_results: From :func:`train_fcn`.
+        settings: Output of :func:`resolve_train_settings`.
+
+    Returns:
+        ``train_metrics`` and the training-curve, ROC/PR and confusion-matrix figures.
+    """
+    reports = {"classifier": classifier_results["report"], "fcn": fcn_results["report"]}
+    scored = {
+        "classifier": classifier_results["scored"],
+        "fcn (centre pixel)": fcn_results["scored"],
+    }
+    train_metrics = {
+        "bands": list(settings["bands"]),
+        "seed": settings["seed"],
+        "patch_radius": settings["patch_radius"],
+        "inputs_digest": settings["inputs"]["digest"],
+        "classifier": {k: v for k, v in reports["classifier"].items() if k != "history"},
+        "fcn": {k: v for k, v in reports["fcn"].items() if k != "history"},
+        "history": {name: report["history"] for name, report in reports.items()},
+    }
+    return (
+        train_metrics,
+        plots.training_curves(train_metrics["history"]),
+        plots.roc_pr_curves(scored),
+        plots.confusion_matrices({n: r["test"]["confusion"] for n, r in reports.items()}),
+    )

@@ -1,0 +1,62 @@
+"""Wiring of the train pipeline: shards and statistics in, models, metrics and plots out."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from dam_detection.pipelines.train.nodes import (
+    fingerprint_inputs,
+    report_training,
+    resolve_train_settings,
+    train_classifier,
+    train_fcn,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the ``train`` pipeline."""
+    return Pipeline(
+        [
+            Node(
+                fingerprint_inputs,
+                inputs=["shards", "band_stats"],
+                outputs="train_inputs_fingerprint",
+                name="fingerprint_train_inputs",
+            ),
+            Node(
+                resolve_train_settings,
+                inputs=[
+                    "params:train",
+                    "params:seed",
+                    "params:bands",
+                    "params:patch_radius",
+                    "train_inputs_fingerprint",
+                ],
+                outputs="train_settings",
+                name="resolve_train_settings",
+            ),
+            Node(
+                train_classifier,
+                inputs=["shards", "band_stats", "points", "train_settings", "train_run_folders"],
+                outputs=["classifier_model", "classifier_results", "train_error_gallery_plot"],
+                name="train_classifier",
+            ),
+            Node(
+                train_fcn,
+                inputs=["shards", "band_stats", "points", "train_settings", "train_run_folders"],
+                outputs=["fcn_model", "fcn_results"],
+                name="train_fcn",
+            ),
+            Node(
+                report_training,
+                inputs=["classifier_results", "fcn_results", "train_settings"],
+                outputs=[
+                    "train_metrics",
+                    "train_curves_plot",
+                    "train_roc_pr_plot",
+                    "train_confusion_plot",
+                ],
+                name="report_training",
+            ),
+        ]
+    )

@@ -1,0 +1,203 @@
+"""Reproducible, resumable Keras training: seeding, distribution strategy, callbacks, fit.
+
+Checkpoints live in a folder per training (keyed by the configuration's fingerprint):
+``backup/`` holds Keras' ``BackupAndRestore`` state (weights, optimizer, epoch) written after
+every epoch and deleted when training ends, so a training that was interrupted resumes from its
+last completed epoch; ``best.weights.h5`` and ``state.json`` keep the best epoch's weights and
+the curves so far, which survive the interruption too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import keras
+import tensorflow as tf
+
+StrategyName = Literal["none", "mirrored", "multi_worker"]
+
+
+def configure_determinism(seed: int) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras from one number and turn on op determinism, so
+    two trainings with the same seed give bit-identical weights on the same machine."""
+    keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()
+
+
+def make_strategy(name: StrategyName) -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy named in ``train.distribute.strategy``.
+
+    ``mirrored`` copies the model to every local GPU (or the CPU); ``multi_worker`` trains on
+    several machines listed in the ``TF_CONFIG`` environment variable.
+
+    Raises:
+        ValueError: If the name is unknown.
+    """
+    if name == "none":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}: choose none, mirrored or multi_worker")
+
+
+def is_chief() -> bool:
+    """Whether this process writes results: the only process, the ``chief`` task, or worker 0
+    of a cluster without a chief (as ``TF_CONFIG`` describes it)."""
+    config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    task = config.get("task", {})
+    if not task:
+        return True
+    if "chief" in config.get("cluster", {}):
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+
+
+def shard_options(num_files: int, strategy: tf.distribute.Strategy) -> tf.data.Options:
+    """Auto-sharding that fits the shards: each worker reads its own shard files when there are
+    at least as many files as workers, else every worker reads all and keeps its share."""
+    options = tf.data.Options()
+    workers = getattr(strategy.extended, "_num_workers", 1) or 1
+    policy = tf.data.experimental.AutoShardPolicy
+    options.experimental_distribute.auto_shard_policy = (
+        policy.FILE if num_files >= workers else policy.DATA
+    )
+    return options
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Keep the best epoch's weights and the per-epoch curves in a folder, across interruptions.
+
+    Args:
+        folder: Where ``best.weights.h5`` and ``state.json`` live.
+        monitor: Log key to minimise, e.g. ``val_loss``.
+    """
+
+    def __init__(self, folder: Path, monitor: str = "val_loss") -> None:
+        super().__init__()
+        self.folder = Path(folder)
+        self.monitor = monitor
+        state_path = self.folder / "state.json"
+        state = json.loads(state_path.read_text()) if state_path.exists() else {}
+        self.best = float(state.get("best", float("inf")))
+        self.best_epoch = int(state.get("best_epoch", -1))
+        self.history: dict[str, list[float]] = state.get("history", {})
+
+    @property
+    def weights_path(self) -> Path:
+        """File of the best weights."""
+        return self.folder / "best.weights.h5"
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        logs = dict(logs or {})
+        for key, value in logs.items():
+            self.history.setdefault(key, [])[epoch:] = [float(value)]
+        value = float(logs.get(self.monitor, float("inf")))
+        if value < self.best:
+            self.best, self.best_epoch = value, epoch
+            partial = self.folder / "best.partial.weights.h5"
+            self.model.save_weights(partial)
+            os.replace(partial, self.weights_path)
+        state = {"best": self.best, "best_epoch": self.best_epoch, "history": self.history}
+        partial_state = self.folder / "state.json.tmp"
+        partial_state.write_text(json.dumps(state))
+        os.replace(partial_state, self.folder / "state.json")
+
+
+class MetricsLogger(keras.callbacks.Callback):
+    """Send every epoch's logs to ``log_scalar(name, value, step)``, e.g. Sacred's."""
+
+    def __init__(self, log_scalar: Callable[[str, float, int], None]) -> None:
+        super().__init__()
+        self.log_scalar = log_scalar
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        for key, value in (logs or {}).items():
+            self.log_scalar(key, float(value), epoch)
+
+
+def fit_resumable(
+    model: keras.Model,
+    train_data: tf.data.Dataset,
+    validation_data: tf.data.Dataset,
+    *,
+    epochs: int,
+    checkpoint_dir: Path,
+    callback_settings: Mapping[str, Any],
+    verbose: int | str = 2,
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> dict[str, Any]:
+    """Train with early stopping, learning-rate reduction, best-checkpoint keeping and resume.
+
+    A fresh training (no ``backup/`` in ``checkpoint_dir``) starts from a clean folder; an
+    interrupted one resumes from its last epoch. The best epoch's weights are loaded into
+    ``model`` at the end.
+
+    Args:
+        model: A compiled model.
+        train_data: One epoch of training batches.
+        validation_data: Validation batches.
+        epochs: Most epochs to train.
+        checkpoint_dir: Folder of this training's checkpoints.
+        callback_settings: ``train.callbacks``: ``monitor``, ``early_stopping_patience``,
+            ``reduce_lr_patience``, ``reduce_lr_factor``, ``min_learning_rate``.
+        verbose: Keras progress output (``2``: one line per epoch; ``1``: progress bar).
+        extra_callbacks: More callbacks, e.g. :class:`MetricsLogger`.
+
+    Returns:
+        ``{"history": {key: [per epoch]}, "best_epoch", "best", "epochs_run", "resumed_from"}``.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    backup_dir = checkpoint_dir / "backup"
+    resumed_from = 0
+    if backup_dir.exists():
+        meta = backup_dir / "training_metadata.json"
+        resumed_from = int(json.loads(meta.read_text())["epoch"]) if meta.exists() else 0
+    elif checkpoint_dir.exists():
+        shutil.rmtree(checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    monitor = str(callback_settings.get("monitor", "val_loss"))
+    keep_best = KeepBest(checkpoint_dir, monitor)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True),
+        keras.callbacks.EarlyStopping(
+            monitor=monitor,
+            patience=int(callback_settings.get("early_stopping_patience", 6)),
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor,
+            factor=float(callback_settings.get("reduce_lr_factor", 0.5)),
+            patience=int(callback_settings.get("reduce_lr_patience", 3)),
+            min_lr=float(callback_settings.get("min_learning_rate", 1e-5)),
+        ),
+        keep_best,
+        *extra_callbacks,
+    ]
+    with warnings.catch_warnings():
+        # Epochs are one pass over finite shards of unknown length; Keras says so once.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=int(epochs),
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,  # the input pipeline shuffles, seeded
+        )
+    if keep_best.weights_path.exists():
+        model.load_weights(keep_best.weights_path)
+    epochs_run = len(next(iter(keep_best.history.values()), []))
+    return {
+        "history": keep_best.history,
+        "best_epoch": keep_best.best_epoch,
+        "best": keep_best.best,
+        "epochs_run": epochs_run,
+        "resumed_from": resumed_from,
+    }

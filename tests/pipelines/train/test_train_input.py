@@ -1,0 +1,143 @@
+"""The tf.data input pipeline: normalisation, exact crops, seeded augmentation, block shuffle."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dam_detection.bands import DEFAULT_BANDS, normalize_bands
+from dam_detection.pipelines.train.augmentation import crop_batch, flip_rotate, point_maps
+from dam_detection.pipelines.train.config import class_weights, resolve_settings
+from dam_detection.pipelines.train.input_pipeline import (
+    collect,
+    make_eval_dataset,
+    make_patch_spec,
+    make_train_dataset,
+    read_records,
+)
+from dam_detection.tfrecord_codec import decode_example, iter_records, open_record_stream
+from tests.pipelines.train.synthetic import write_synthetic_shards
+
+SETTINGS = resolve_settings(None, 7, DEFAULT_BANDS, 128)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shards")
+    stats, _ = write_synthetic_shards(root, records={"train": 24, "val": 8, "test": 8})
+    files = {
+        s: [(str(p), "GZIP") for p in sorted((root / s).glob("*.gz"))] for s in ("train", "test")
+    }
+    return root, stats, files
+
+
+def _records(path: Path) -> list[dict]:
+    with open(path, "rb") as handle:
+        return [decode_example(r) for r in iter_records(open_record_stream(handle))]
+
+
+def test_eval_stream_matches_numpy_normalisation_and_centre_crop(shards):
+    root, stats, files = shards
+    spec = make_patch_spec(DEFAULT_BANDS, 16, stats)
+    batch = collect(make_eval_dataset(files["test"][:1], spec, crop_size=9, batch_size=3))
+    first = _records(Path(files["test"][0][0]))[0]
+    image = np.stack([first[b].reshape(33, 33) for b in DEFAULT_BANDS], axis=-1)
+    expected = normalize_bands(image, stats["bands"], DEFAULT_BANDS)[12:21, 12:21]
+    np.testing.assert_allclose(batch["image"][0], expected, rtol=1e-5, atol=1e-5)
+    assert batch["point_index"][0] == int(first["point_index"][0])
+    assert batch["label"][0] == first["label"][0]
+
+
+def test_train_stream_is_seeded_and_reshuffled_every_epoch(shards):
+    _, stats, files = shards
+    spec = make_patch_spec(["B4", "NDWI"], 16, stats)
+
+    def stream(seed):
+        return make_train_dataset(
+            files["train"],
+            spec,
+            target="label",
+            crop_size=16,
+            jitter=3,
+            batch_size=8,
+            seed=seed,
+            input_settings=SETTINGS["input"],
+            augmentation=SETTINGS["augmentation"],
+            class_weights=(0.5, 2.0),
+        )
+
+    first, again, other = stream(1), stream(1), stream(2)
+    epoch_a = [b[0].numpy() for b in first]
+    epoch_b = [b[0].numpy() for b in first]  # second epoch of the same dataset
+    assert epoch_a[0].shape == (8, 16, 16, 2)
+    assert sum(len(b) for b in epoch_a) == 24
+    for x, y in zip(epoch_a, [b[0].numpy() for b in again], strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(epoch_a[0], epoch_b[0])
+    assert not np.array_equal(epoch_a[0], next(iter(other))[0].numpy())
+    _, labels, weights = next(iter(first))
+    np.testing.assert_array_equal(weights.numpy(), np.where(labels.numpy()[:, 0] > 0.5, 2.0, 0.5))
+
+
+def test_shard_order_changes_between_epochs(shards):
+    _, _, files = shards
+    many = files["train"] * 4  # 8 "files" so an order change is near certain
+    records = read_records(many, shuffle_seed=3, parallel_reads=1)
+    first, second = list(records.as_numpy_iterator()), list(records.as_numpy_iterator())
+    assert sorted(first) == sorted(second) and first != second
+
+
+def test_crop_is_exact_and_flip_rotate_keeps_pixels():
+    images = tf.reshape(tf.range(2 * 7 * 7 * 1, dtype=tf.float32), [2, 7, 7, 1])
+    crops = crop_batch(images, 3, tf.constant([[0, 0], [1, -2]]))
+    np.testing.assert_array_equal(crops[0, ..., 0], images[0, 2:5, 2:5, 0])
+    np.testing.assert_array_equal(crops[1, ..., 0], images[1, 3:6, 0:3, 0])
+    turned = flip_rotate(images, tf.constant([4, 2], tf.int64), flips=True, rotations=True)
+    for original, result in zip(images.numpy(), turned.numpy(), strict=True):
+        candidates = [np.rot90(o, k) for o in (original, original[:, ::-1]) for k in range(4)]
+        assert any(np.array_equal(result, c) for c in candidates)
+
+
+def test_photometric_augmentation_touches_optical_bands_only(shards):
+    _, stats, files = shards
+    spec = make_patch_spec(["B2", "AVE"], 16, stats)
+    plain = dict(SETTINGS["augmentation"], flips=False, rotations=False)
+    kwargs = dict(
+        target="label",
+        crop_size=12,
+        jitter=0,
+        batch_size=24,
+        seed=5,
+        input_settings=SETTINGS["input"],
+        class_weights=(1.0, 1.0),
+    )
+    augmented = next(iter(make_train_dataset(files["train"], spec, augmentation=plain, **kwargs)))
+    none = dict(plain, brightness=0.0, contrast=0.0, noise_std=0.0)
+    clean = next(iter(make_train_dataset(files["train"], spec, augmentation=none, **kwargs)))
+    np.testing.assert_array_equal(augmented[0][..., 1], clean[0][..., 1])
+    assert not np.allclose(augmented[0][..., 0], clean[0][..., 0])
+
+
+def test_fcn_point_maps_follow_the_crop_offset():
+    target, weight = point_maps(
+        tf.constant([[0, 0], [2, -1]]), 9, tf.constant([1.0, 0.0]), 1.0, 3.0
+    )
+    assert target[0, 4, 4, 0] == 1 and target[0, 4, 5, 0] == 1 and target[0, 4, 6, 0] == 0
+    assert weight[0, 4, 6, 0] == 0 and weight[0, 0, 0, 0] == 1
+    assert float(tf.reduce_sum(target[1])) == 0 and float(tf.reduce_min(weight[1])) == 1
+    shifted, _ = point_maps(tf.constant([[2, -1]]), 9, tf.constant([1.0]), 0.0, 0.0)
+    assert tuple(np.argwhere(shifted.numpy()[0, ..., 0])[0]) == (2, 5)
+
+
+def test_settings_validation_and_class_weights():
+    with pytest.raises(KeyError, match="train.classifier.widht"):
+        resolve_settings({"classifier": {"widht": 3}}, 1, DEFAULT_BANDS, 128)
+    with pytest.raises(ValueError, match="architecture"):
+        resolve_settings({"classifier": {"architecture": "vgg"}}, 1, DEFAULT_BANDS, 128)
+    assert resolve_settings({"bands": ["AVE", "B2"]}, 1, DEFAULT_BANDS, 128)["bands"] == [
+        "AVE",
+        "B2",
+    ]
+    assert class_weights([1, 0, 0, 0], "weights") == (pytest.approx(2 / 3), 2.0)
+    assert class_weights([1, 0, 0, 0], "none") == (1.0, 1.0)

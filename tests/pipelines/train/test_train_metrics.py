@@ -1,0 +1,48 @@
+"""NumPy metrics against hand-computed values."""
+
+import numpy as np
+import pytest
+
+from dam_detection.pipelines.train import metrics
+
+
+def test_perfect_and_inverted_rankings():
+    labels = np.array([0, 0, 1, 1])
+    assert metrics.roc_auc(labels, np.array([0.1, 0.2, 0.8, 0.9])) == pytest.approx(1.0)
+    assert metrics.roc_auc(labels, np.array([0.9, 0.8, 0.2, 0.1])) == pytest.approx(0.0)
+    assert metrics.pr_auc(labels, np.array([0.1, 0.2, 0.8, 0.9])) == pytest.approx(1.0)
+
+
+def test_hand_computed_curve_with_a_tie():
+    labels = np.array([1, 0, 1, 0, 1])
+    scores = np.array([0.9, 0.8, 0.7, 0.7, 0.2])
+    # Pairs (pos, neg) ranked right: 0.9>0.8, 0.9>0.7, 0.7=0.7 (half), 0.7<0.8, 0.2 < both.
+    assert metrics.roc_auc(labels, scores) == pytest.approx((2 + 0.5) / 6)
+    # Average precision: recall steps at 0.9 (P=1), 0.7 tie (P=2/4), 0.2 (P=3/5).
+    assert metrics.pr_auc(labels, scores) == pytest.approx((1 + 0.5 + 0.6) / 3)
+
+
+def test_threshold_report_and_confusion():
+    labels = np.array([1, 1, 0, 0, 0])
+    scores = np.array([0.9, 0.4, 0.6, 0.1, 0.2])
+    threshold = metrics.best_f1_threshold(labels, scores)
+    report = metrics.binary_report(labels, scores, threshold)
+    assert report["confusion"]["tp"] + report["confusion"]["fn"] == 2
+    assert report["f1"] == pytest.approx(
+        2 * report["precision"] * report["recall"] / (report["precision"] + report["recall"])
+    )
+    at_half = metrics.binary_report(labels, scores, 0.5)
+    assert at_half["confusion"] == {"tp": 1, "fp": 1, "tn": 2, "fn": 1}
+    assert at_half["accuracy"] == pytest.approx(0.6)
+
+
+def test_by_kind_reports_negatives_against_dams():
+    labels = np.array([1, 1, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.8, 0.85, 0.1, 0.2, 0.3])
+    kinds = ["dam", "dam", "bridge", "bridge", "random", "random"]
+    report = metrics.report_by_kind(labels, scores, kinds, 0.5)
+    assert set(report) == {"dam", "bridge", "random"}
+    assert report["bridge"]["confusion"]["fp"] == 1
+    assert report["bridge"]["recall"] is None and report["bridge"]["roc_auc"] is None
+    assert report["bridge"]["against_dams"]["roc_auc"] == pytest.approx(0.75)
+    assert report["random"]["against_dams"]["roc_auc"] == pytest.approx(1.0)

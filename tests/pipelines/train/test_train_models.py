@@ -1,0 +1,121 @@
+"""Models (shapes, receptive field, safe-mode round trip) and resumable training."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dam_detection.pipelines.train.models import (
+    build_classifier,
+    dilated_fcn,
+    model_bands,
+    receptive_field,
+)
+from dam_detection.pipelines.train.training import configure_determinism, fit_resumable
+
+BANDS = ("B2", "B3", "B4", "NDWI", "AVE")
+CALLBACKS = {"early_stopping_patience": 50, "reduce_lr_patience": 50}
+
+
+def test_fcn_maps_any_size_and_states_its_receptive_field():
+    model = dilated_fcn(BANDS, width=4, dilations=(1, 2, 4))
+    assert model.name == "dilated_fcn_rf31px" and receptive_field(model) == 31
+    assert model(np.zeros((2, 37, 50, 5), np.float32)).shape == (2, 37, 50, 1)
+    image = np.random.default_rng(0).normal(size=(1, 41, 41, 5)).astype(np.float32)
+    centre = model(image)[0, 20, 20, 0]
+    outside = image.copy()
+    outside[0, 20, 20 + 16] += 100.0  # one pixel beyond the 15-pixel half-width
+    assert model(outside)[0, 20, 20, 0] == centre
+    inside = image.copy()
+    inside[0, 20, 21] += 100.0
+    assert model(inside)[0, 20, 20, 0] != centre
+
+
+@pytest.mark.parametrize("architecture", ["residual_cnn", "plain_cnn"])
+def test_classifiers_adapt_to_bands_and_load_in_safe_mode(tmp_path, architecture):
+    model = build_classifier(architecture, BANDS[:3], 24, width=4)
+    assert model.output.shape == (None, 1) and model_bands(model) == BANDS[:3]
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    batch = np.ones((1, 24, 24, 3), np.float32)
+    np.testing.assert_allclose(loaded(batch), model(batch), rtol=1e-6)
+    with pytest.raises(ValueError, match="choose one of"):
+        build_classifier("vgg", BANDS, 24)
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise Interrupt
+
+
+def _tiny():
+    configure_determinism(3)
+    model = build_classifier("plain_cnn", BANDS[:1], 8, width=2)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 8, 8, 1)).astype(np.float32)
+    y = (x.mean(axis=(1, 2, 3)) > 0).astype(np.float32)[:, None]
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    return model, data
+
+
+def test_interrupted_training_resumes_from_its_last_epoch(tmp_path):
+    model, data = _tiny()
+    kwargs = dict(epochs=4, checkpoint_dir=tmp_path, callback_settings=CALLBACKS, verbose=0)
+    with pytest.raises(Interrupt):
+        fit_resumable(model, data, data, extra_callbacks=[InterruptAt(1)], **kwargs)
+    assert (tmp_path / "backup").exists() and (tmp_path / "best.weights.h5").exists()
+    model, data = _tiny()
+    resumed = fit_resumable(model, data, data, **kwargs)
+    assert resumed["resumed_from"] == 2
+    assert resumed["epochs_run"] == 4 and len(resumed["history"]["val_loss"]) == 4
+    assert not (tmp_path / "backup").exists()
+    best = int(np.argmin(resumed["history"]["val_loss"]))
+    assert resumed["best_epoch"] == best
+    assert model.evaluate(data, verbose=0) == pytest.approx(resumed["best"], rel=1e-5)
+    model, data = _tiny()
+    fresh = fit_resumable(model, data, data, **kwargs)  # no backup left: starts over
+
+    assert fresh["resumed_from"] == 0 and fresh["epochs_run"] == 4
+
+
+def test_strategies_and_auto_sharding_policy():
+    from dam_detection.pipelines.train.training import make_strategy, shard_options
+
+    policy = tf.data.experimental.AutoShardPolicy
+    mirrored = make_strategy("mirrored")
+    assert mirrored.num_replicas_in_sync >= 1
+    assert shard_options(4, mirrored).experimental_distribute.auto_shard_policy == policy.FILE
+    with mirrored.scope():
+        model = build_classifier("plain_cnn", BANDS[:2], 8, width=2)
+    assert model.output.shape == (None, 1)
+    with pytest.raises(ValueError, match="mirrored"):
+        make_strategy("horovod")
+
+
+@pytest.mark.parametrize(
+    ("tf_config", "chief"),
+    [
+        (None, True),
+        ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}', True),
+        ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}', False),
+        ('{"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker"}}', False),
+    ],
+)
+def test_only_the_chief_records(monkeypatch, tf_config, chief):
+    from dam_detection.pipelines.train.training import is_chief
+
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    assert is_chief() is chief

@@ -1,0 +1,153 @@
+"""`kedro run --pipelines train` end to end: outputs, Sacred records (files and a real MongoDB
+wire-protocol server), and bit-identical results from two runs with the same seed."""
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kedro_datasets.tensorflow import TensorFlowModelDataset
+
+from dam_detection.pipelines.train.models import model_bands
+from tests.conftest import PROJECT_ROOT, run_kedro
+from tests.pipelines.train.synthetic import write_project_inputs
+
+
+def _project(root: Path) -> Path:
+    project = root / "project"
+    project.mkdir()
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(PROJECT_ROOT / name, project / name)
+    shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+    (project / "conf" / "local").mkdir()
+    (project / "src").mkdir()
+    write_project_inputs(project, records={"train": 32, "val": 12, "test": 12})
+    return project
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mongo_url(tmp_path_factory):
+    """A MongoDB wire-protocol server (nx-27017, SQLite behind it) on a loopback port."""
+    folder = tmp_path_factory.mktemp("mongo")
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("nx-27017")),
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--db",
+            str(folder / "sacred.db"),
+            "--log-file",
+            str(folder / "log"),
+            "--pid-file",
+            str(folder / "pid"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield f"mongodb://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mongo_url):
+    project = _project(tmp_path_factory.mktemp("run_a"))
+    (project / "conf" / "test" / "credentials.yml").write_text(
+        f"sacred_mongo:\n  url: {mongo_url}\n  db_name: sacred_test\n"
+    )
+    (project / "conf" / "test" / "catalog_train.yml").write_text(
+        "train_run_folders:\n"
+        "  type: dam_detection.pipelines.train.run_folders.RunFoldersDataset\n"
+        "  path: data/06_models\n"
+        "  credentials: sacred_mongo\n"
+    )
+    run_kedro(project, ["train"])
+    return project
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    return (
+        TensorFlowModelDataset(filepath=str(path), load_args={"safe_mode": True})
+        .load()
+        .get_weights()
+    )
+
+
+def test_train_writes_models_metrics_and_plots(trained):
+    reporting, models = trained / "data" / "08_reporting", trained / "data" / "06_models"
+    metrics = json.loads((reporting / "train_metrics.json").read_text())
+    assert metrics["bands"] == ["B2", "B3", "B4", "NDWI", "AVE"]
+    test = metrics["classifier"]["test"]
+    assert test["count"] == 12 and sum(test["confusion"].values()) == 12
+    assert {"dam", "bridge", "water_edge", "random"} == set(test["by_kind"])
+    assert "against_dams" in test["by_kind"]["bridge"]
+    assert metrics["fcn"]["receptive_field_px"] == 15
+    assert 0.0 <= metrics["fcn"]["test"]["pr_auc"] <= 1.0
+    for name in ("train_curves", "train_roc_pr", "train_confusion", "train_error_gallery"):
+        assert (reporting / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    classifier = TensorFlowModelDataset(filepath=str(models / "classifier.keras")).load()
+    assert classifier.input_shape == (None, 24, 24, 5) and model_bands(classifier)[0] == "B2"
+    fcn = TensorFlowModelDataset(filepath=str(models / "fcn.keras")).load()
+    assert fcn.predict(np.zeros((1, 40, 33, 5), np.float32), verbose=0).shape == (1, 40, 33, 1)
+
+
+def test_sacred_records_both_runs_in_files_and_mongodb(trained, mongo_url):
+    import pymongo
+
+    sacred = trained / "data" / "06_models" / "sacred"
+    runs = sorted(p for p in sacred.iterdir() if p.name.isdigit())
+    assert len(runs) == 2
+    for run, model in zip(runs, ("classifier", "fcn"), strict=True):
+        record = json.loads((run / "run.json").read_text())
+        assert record["status"] == "COMPLETED"
+        assert {f"{model}.keras", f"{model}_report.json", f"{model}_roc_pr.png"} <= set(
+            record["artifacts"]
+        )
+        config = json.loads((run / "config.json").read_text())
+        assert config["seed"] == 42 and len(config["inputs"]["files"]) == 6
+        logged = json.loads((run / "metrics.json").read_text())
+        assert logged["val_loss"]["steps"] == [0, 1]
+        assert "Epoch 2/2" in (run / "cout.txt").read_text()
+    database = pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=5000)["sacred_test"]
+    stored = list(database["runs"].find({}, {"status": 1, "experiment": 1, "config": 1}))
+    assert sorted(r["experiment"]["name"] for r in stored) == [
+        "dam_detection.train.classifier",
+        "dam_detection.train.fcn",
+    ]
+    assert all(r["status"] == "COMPLETED" and r["config"]["seed"] == 42 for r in stored)
+    assert database["metrics"].count_documents({"name": "val_loss"}) == 2
+
+
+def test_same_seed_gives_identical_weights_and_metrics(trained, tmp_path):
+    again = _project(tmp_path)
+    run_kedro(again, ["train"])
+    for name in ("classifier.keras", "fcn.keras"):
+        first = _weights(trained / "data" / "06_models" / name)
+        second = _weights(again / "data" / "06_models" / name)
+        assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    metrics = [
+        json.loads((p / "data/08_reporting/train_metrics.json").read_text())
+        for p in (trained, again)
+    ]
+    assert metrics[0] == metrics[1]
