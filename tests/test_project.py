@@ -32,11 +32,15 @@ def test_shared_parameters_load():
 
 
 def test_run_ends_with_the_segment_summary(caplog):
+    from kedro.io import MemoryDataset
+
     from dam_detection.hooks import RunSummaryHooks
 
     with caplog.at_level("INFO", logger="dam_detection.hooks"):
         RunSummaryHooks().after_pipeline_run(
-            run_result={"segment_summary": {"text": "segment: 3 scenes, 9 known dams"}}
+            run_result={
+                "segment_summary": MemoryDataset({"text": "segment: 3 scenes, 9 known dams"})
+            }
         )
         RunSummaryHooks().after_pipeline_run(run_result={})  # other pipelines: nothing to say
     assert [r.getMessage() for r in caplog.records] == [

@@ -50,6 +50,9 @@ class RunSummaryHooks:
 
     @hook_impl
     def after_pipeline_run(self, run_result: dict[str, Any]) -> None:
+        # Kedro passes the pipeline's outputs as datasets, not as their data.
         summary = (run_result or {}).get("segment_summary")
+        if summary is not None and hasattr(summary, "load"):
+            summary = summary.load()
         if isinstance(summary, dict) and summary.get("text"):
             logger.info("Run summary\n%s", summary["text"])
