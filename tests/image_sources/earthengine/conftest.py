@@ -9,7 +9,7 @@ succeeds, writes what Earth Engine would have left in the bucket (a local folder
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +88,19 @@ class FakeTaskApi:
         monkeypatch.setattr(ee.data, "getOperation", self.get_operation)
         return self
 
+    @staticmethod
+    def _require_initialized() -> None:
+        # As the real calls do: they need an initialised client library.
+        if not ee.data.is_initialized():
+            raise ee.EEException("Earth Engine client library not initialized (fake task API)")
+
     def new_task_id(self, count: int = 1) -> list[str]:
+        self._require_initialized()
         self._ids += 1
         return [f"TASKID{self._ids:04d}"]
 
     def start(self, request_id: str, config: dict[str, Any]) -> dict[str, Any]:
+        self._require_initialized()
         if self.start_errors:
             raise self.start_errors.pop(0)
         outcome = (
@@ -106,6 +114,7 @@ class FakeTaskApi:
         return {"name": name, "metadata": {"state": "PENDING"}}
 
     def get_operation(self, name: str) -> dict[str, Any]:
+        self._require_initialized()
         request_id, config, outcome = self._configs[name]
         polls = self.polls[name] = self.polls.get(name, 0) + 1
         if polls <= self.polls_before_done:
@@ -128,3 +137,35 @@ def bucket(tmp_path: Path) -> Path:
     folder = tmp_path / "bucket"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture
+def ee_initialize_offline(
+    ee_offline: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[dict[str, Any]]]:
+    """``ee.Initialize`` made offline, for code that initialises Earth Engine itself (the hook).
+
+    Earth Engine is reset first, so :class:`FakeTaskApi` refuses every call (as the real batch
+    API does) until ``ee.Initialize`` has run again. Each call is recorded (the returned list,
+    keyword arguments as given) and initialises against the wheel's algorithm list whatever the
+    credentials. The session's offline initialisation is restored afterwards, and the project's
+    once-per-process memory is cleared on both sides.
+    """
+    from dam_detection.image_sources.earthengine import session
+
+    calls: list[dict[str, Any]] = []
+    initialize = ee.Initialize
+
+    def offline(credentials: Any = "persistent", project: str | None = None, **kwargs: Any):
+        calls.append({"credentials": credentials, "project": project, **kwargs})
+        initialize(credentials=None, project=project)
+
+    monkeypatch.setattr(ee, "Initialize", offline)
+    session.reset()
+    ee.Reset()
+    try:
+        yield calls
+    finally:
+        session.reset()
+        ee.Reset()
+        initialize(credentials=None, project=PROJECT)
