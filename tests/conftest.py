@@ -27,9 +27,7 @@ def kedro_project(tmp_path: Path) -> Path:
     project.mkdir()
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(PROJECT_ROOT / name, project / name)
-    shutil.copytree(
-        PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local")
-    )
+    shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
     (project / "conf" / "local").mkdir()
     (project / "src").mkdir()  # Kedro requires it; the package itself is installed
     shutil.copytree(PROJECT_ROOT / "data" / "01_raw", project / "data" / "01_raw")

@@ -87,13 +87,35 @@ def validate_band_names(bands: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
+def masked_pixels(image: np.ndarray, bands: Sequence[str]) -> np.ndarray | None:
+    """Pixels with no Sentinel-2 data: every reflectance band in ``bands`` exactly 0.
+
+    Earth Engine writes masked pixels as 0: outside a scene (the export's buffer past the
+    edge) and under a mask hole. Valid reflectance is never exactly 0 in every band (surface
+    reflectance is floored at 1e-4), so the test is exact.
+
+    Args:
+        image: Raw (not normalised) array whose last axis holds ``bands`` in order.
+        bands: Band names in the order of the last axis.
+
+    Returns:
+        Boolean ``image.shape[:-1]``, or ``None`` when ``bands`` has no reflectance band.
+    """
+    channels = [index for index, band in enumerate(bands) if band in REFLECTANCE_BANDS]
+    if not channels:
+        return None
+    return np.all(np.asarray(image)[..., channels] == 0, axis=-1)
+
+
 def normalize_bands(
     image: np.ndarray, stats: Mapping[str, Mapping[str, float]], bands: Sequence[str]
 ) -> np.ndarray:
     """Standardise a ``(..., len(bands))`` array with the train split's band statistics.
 
     This is the NumPy twin of the normalisation the train input pipeline applies, so that a
-    scene segmented later sees exactly the scaling the model was trained on.
+    scene segmented later sees exactly the scaling the model was trained on. Masked pixels
+    (:func:`masked_pixels`) become 0 in every channel, the train mean: raw 0 reflectance would
+    otherwise normalise to a strong negative value unlike any real surface.
 
     Args:
         image: Array whose last axis holds ``bands`` in order.
@@ -101,7 +123,7 @@ def normalize_bands(
         bands: Band names in the order of the last axis.
 
     Returns:
-        ``(image - mean) / std`` as float32.
+        ``(image - mean) / std`` as float32, 0 at masked pixels.
 
     Raises:
         KeyError: If a band has no statistics.
@@ -114,4 +136,9 @@ def normalize_bands(
         )
     mean = np.array([stats[band]["mean"] for band in bands], dtype=np.float32)
     std = np.array([max(float(stats[band]["std"]), 1e-6) for band in bands], dtype=np.float32)
-    return (np.asarray(image, dtype=np.float32) - mean) / std
+    image = np.asarray(image, dtype=np.float32)
+    normalised = (image - mean) / std
+    masked = masked_pixels(image, bands)
+    if masked is not None:
+        normalised[masked] = 0.0
+    return normalised

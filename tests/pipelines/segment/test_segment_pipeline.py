@@ -30,6 +30,8 @@ INPUTS = {
     "classifier_model": {"type": "tensorflow.TensorFlowModelDataset",
                          "filepath": "data/06_models/classifier.keras"},
     "band_stats": {"type": "json.JSONDataset", "filepath": "data/05_model_input/stats.json"},
+    "train_metrics": {"type": "json.JSONDataset",
+                      "filepath": "data/08_reporting/train_metrics.json"},
     "points": {"type": "dam_detection.datasets.VectorPointsDataset",
                "filepath": "data/03_primary/points.parquet"},
     "scenes": {"type": "dam_detection.datasets.ImageExportDataset",
@@ -81,6 +83,12 @@ def test_segment_run_writes_and_evaluates_every_scene(kedro_project):
     centre_value_classifier(33).save(data / "06_models" / "classifier.keras")
     (data / "05_model_input").mkdir(parents=True)
     (data / "05_model_input" / "stats.json").write_text(json.dumps({"bands": UNIT_STATS}))
+    # The thresholds `train` chose on validation data, which `detection.threshold: validation`
+    # (the base setting) uses.
+    (data / "08_reporting").mkdir(parents=True)
+    (data / "08_reporting" / "train_metrics.json").write_text(
+        json.dumps({"fcn": {"detection": {"threshold": 0.3}}, "classifier": {"threshold": 0.3}})
+    )
     (data / "03_primary").mkdir(parents=True)
     far = gpd.points_from_xy([10.0], [50.0], crs="EPSG:4326")  # a dam in another scene
     gpd.GeoDataFrame(
@@ -98,6 +106,9 @@ def test_segment_run_writes_and_evaluates_every_scene(kedro_project):
     assert summary["fcn"]["recall"] == 1.0 and summary["fcn"]["precision"] == 1.0
     metrics = json.loads((data / "08_reporting" / "segment_metrics.json").read_text())
     assert set(metrics["fcn"]["per_scene"]) == {"real", "simulated"}
+    assert metrics["detection"]["fcn"] == {
+        "threshold": 0.3, "min_distance_px": 4.0, "source": "validation"
+    }  # fmt: skip
     assert metrics["baseline"]["stride_px"] == 8 and metrics["speedup_same_resolution"] > 0
     assert (data / "08_reporting" / "segment_precision_recall.png").stat().st_size > 0
     for scene in ("real", "simulated"):

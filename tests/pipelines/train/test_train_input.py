@@ -7,16 +7,28 @@ import pytest
 import tensorflow as tf
 
 from dam_detection.bands import DEFAULT_BANDS, normalize_bands
-from dam_detection.pipelines.train.augmentation import crop_batch, flip_rotate, point_maps
+from dam_detection.pipelines.train.augmentation import (
+    anywhere_offsets,
+    crop_batch,
+    flip_rotate,
+    mask_edges,
+    point_maps,
+)
 from dam_detection.pipelines.train.config import class_weights, resolve_settings
 from dam_detection.pipelines.train.input_pipeline import (
     collect,
     make_eval_dataset,
     make_patch_spec,
     make_train_dataset,
+    parse_batch,
     read_records,
 )
-from dam_detection.tfrecord_codec import decode_example, iter_records, open_record_stream
+from dam_detection.tfrecord_codec import (
+    decode_example,
+    encode_example,
+    iter_records,
+    open_record_stream,
+)
 from tests.pipelines.train.synthetic import write_synthetic_shards
 
 SETTINGS = resolve_settings(None, 7, DEFAULT_BANDS, 128)
@@ -47,6 +59,51 @@ def test_eval_stream_matches_numpy_normalisation_and_centre_crop(shards):
     np.testing.assert_allclose(batch["image"][0], expected, rtol=1e-5, atol=1e-5)
     assert batch["point_index"][0] == int(first["point_index"][0])
     assert batch["label"][0] == first["label"][0]
+
+
+def test_masked_pixels_normalise_to_zero_in_train_as_in_segment(shards):
+    _, stats, _ = shards
+    spec = make_patch_spec(DEFAULT_BANDS, 2, stats)
+    image = np.random.default_rng(0).uniform(0.01, 0.3, (5, 5, 5)).astype(np.float32)
+    image[:, :2] = 0.0  # past a scene's edge: every band 0
+    image[4, 4, :3] = 0.0  # a mask hole: no reflectance, elevation kept
+    image[3, 3, 4] = 0.0  # an elevation void alone is not masked
+    record = encode_example(
+        {band: image[..., i].ravel() for i, band in enumerate(DEFAULT_BANDS)}
+        | {"label": np.array([1.0], np.float32), "point_index": np.array([0.0], np.float32)}
+    )
+    parsed = parse_batch(tf.constant([record]), spec, 5)["image"].numpy()[0]
+    expected = normalize_bands(image, stats["bands"], DEFAULT_BANDS)
+    np.testing.assert_allclose(parsed, expected, rtol=1e-5, atol=1e-5)
+    assert np.all(expected[:, :2] == 0) and np.all(expected[4, 4] == 0)
+    assert expected[3, 3, 4] != 0 and expected[2, 2, 0] != 0
+
+
+def test_anywhere_crops_stay_inside_and_their_targets_follow_the_point():
+    size, crop, seed = 33, 8, tf.constant([1, 2], tf.int64)
+    offsets = anywhere_offsets(tf.zeros([200, 2], tf.int32), size, crop, 1.0, seed).numpy()
+    start = size // 2 - crop // 2 + offsets
+    assert start.min() == 0 and start.max() == size - crop  # every position, never clipped
+    image = np.zeros((1, size, size, 1), np.float32)
+    image[0, size // 2, size // 2] = 1.0  # the point
+    for offset in offsets[:40]:
+        cut = crop_batch(tf.constant(image), crop, tf.constant([offset]))
+        target, _ = point_maps(tf.constant([offset]), crop, tf.constant([1.0]), 0.0, 0.0)
+        np.testing.assert_array_equal(cut.numpy(), target.numpy())
+    kept = anywhere_offsets(tf.ones([50, 2], tf.int32), size, crop, 0.0, seed).numpy()
+    assert np.all(kept == 1)
+
+
+def test_masked_edges_are_zero_strips_from_the_left():
+    images = tf.ones([64, 8, 8, 2])
+    masked, mask = mask_edges(images, tf.constant([3, 4], tf.int64), 0.5)
+    masked, mask = masked.numpy(), mask.numpy()[..., 0]
+    strips = mask.sum(axis=2)[:, 0]  # masked columns per crop
+    assert 0 < np.count_nonzero(strips) < 64 and strips.max() <= 4
+    np.testing.assert_array_equal(mask, mask[:, :1, :].repeat(8, axis=1))  # whole columns
+    assert np.all(masked[mask == 1] == 0) and np.all(masked[mask == 0] == 1)
+    unchanged, none = mask_edges(images, tf.constant([3, 4], tf.int64), 0.0)
+    assert float(tf.reduce_sum(none)) == 0 and np.all(unchanged.numpy() == 1)
 
 
 def test_train_stream_is_seeded_and_reshuffled_every_epoch(shards):

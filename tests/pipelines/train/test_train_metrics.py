@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from dam_detection.pipelines.train import metrics
+from dam_detection.pipelines.train.peaks import detection_threshold, patch_peak_scores
 
 
 def test_perfect_and_inverted_rankings():
@@ -46,3 +47,18 @@ def test_by_kind_reports_negatives_against_dams():
     assert report["bridge"]["recall"] is None and report["bridge"]["roc_auc"] is None
     assert report["bridge"]["against_dams"]["roc_auc"] == pytest.approx(0.75)
     assert report["random"]["against_dams"]["roc_auc"] == pytest.approx(1.0)
+
+
+def test_detection_threshold_counts_every_other_peak_as_a_false_alarm():
+    dam = np.zeros((41, 41), np.float32)
+    dam[20, 21], dam[5, 5] = 0.875, 0.5  # the dam found at 0.875; a false alarm at 0.5
+    land = np.zeros((41, 41), np.float32)
+    land[30, 10] = 0.75  # a non-dam patch: any peak is a false alarm
+    weak = np.zeros((41, 41), np.float32)
+    weak[20, 20] = 0.625
+    found, alarms = patch_peak_scores([dam, land, weak], [1, 0, 1], 3.0, 4)
+    assert found.tolist() == [0.875, 0.625] and sorted(alarms.tolist()) == [0.5, 0.75]
+    # At 0.625 both dams and one alarm (F1 0.8) beat 0.875's one dam and no alarm (F1 0.67).
+    chosen = detection_threshold(found, alarms)
+    assert chosen["threshold"] == 0.625 and chosen["false_alarms"] == 1
+    assert chosen["recall"] == 1.0 and abs(chosen["f1"] - 0.8) < 1e-9

@@ -144,12 +144,46 @@ def prediction_exports(
     return {name: ScenePrediction(m.mixer, {band: m.probability}) for name, m in score_maps.items()}
 
 
-def detect_dams(
-    score_maps: Mapping[str, ScoreMap], params: Mapping[str, Any]
-) -> dict[str, gpd.GeoDataFrame]:
-    """Peaks of every score map above ``detection.threshold``, ``detection.min_distance_px``
-    apart, as EPSG:4326 points with scores."""
+def resolve_detection(
+    params: Mapping[str, Any], train_metrics: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Detection settings of the FCN and of the baseline classifier.
+
+    ``detection.threshold: validation`` takes each model's threshold from what ``train``
+    chose on the validation split (never on the scenes being evaluated): for the FCN the peak
+    threshold of whole validation patches (``train_metrics["fcn"]["detection"]``), for the
+    classifier its best-F1 threshold. A number is used for both as it is.
+
+    Returns:
+        ``(fcn, baseline)``: each ``{"threshold", "min_distance_px", "source"}``.
+
+    Raises:
+        KeyError: If ``validation`` is asked for and ``train_metrics`` lacks the threshold.
+    """
     settings = params["detection"]
+    distance = float(settings["min_distance_px"])
+    if settings["threshold"] != "validation":
+        fixed = {"threshold": float(settings["threshold"]), "min_distance_px": distance}
+        return {**fixed, "source": "parameters"}, {**fixed, "source": "parameters"}
+    try:
+        fcn = float(train_metrics["fcn"]["detection"]["threshold"])
+        classifier = float(train_metrics["classifier"]["threshold"])
+    except KeyError as exc:
+        raise KeyError(
+            f"segment.detection.threshold is 'validation' but train_metrics has no {exc}: "
+            "re-run the train pipeline or set a number"
+        ) from exc
+    return (
+        {"threshold": fcn, "min_distance_px": distance, "source": "validation"},
+        {"threshold": classifier, "min_distance_px": distance, "source": "validation"},
+    )
+
+
+def detect_dams(
+    score_maps: Mapping[str, ScoreMap], settings: Mapping[str, Any]
+) -> dict[str, gpd.GeoDataFrame]:
+    """Peaks of every score map at or above ``threshold``, ``min_distance_px`` apart, as
+    EPSG:4326 points with scores (``settings`` from :func:`resolve_detection`)."""
     return {
         name: detect_peaks(m, float(settings["threshold"]), float(settings["min_distance_px"]))
         for name, m in score_maps.items()
@@ -248,6 +282,8 @@ def evaluate_detections(
     truth: Mapping[str, gpd.GeoDataFrame],
     fcn_maps: Mapping[str, ScoreMap],
     baseline_maps: Mapping[str, ScoreMap],
+    fcn_detection: Mapping[str, Any],
+    baseline_detection: Mapping[str, Any],
     params: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Precision, recall and F1 of both models at every tolerance and score threshold.
@@ -260,16 +296,27 @@ def evaluate_detections(
     """
     settings = params["evaluation"]
     tolerances = [float(t) for t in settings["tolerances_m"]]
-    thresholds = [float(t) for t in settings["score_thresholds"]]
+
+    def thresholds(detection: Mapping[str, Any]) -> list[float]:
+        # The curve's thresholds at or above the detection threshold, and that one itself
+        # (the row the summary reports).
+        lowest = float(detection["threshold"])
+        listed = [float(t) for t in settings["score_thresholds"] if float(t) >= lowest]
+        return sorted({round(lowest, 4), *listed})
+
     metrics: dict[str, Any] = {
         "tolerances_m": tolerances,
-        "score_thresholds": thresholds,
-        "detection": dict(params["detection"]),
+        "score_thresholds": thresholds(fcn_detection),
+        "detection": {"fcn": dict(fcn_detection), "baseline": dict(baseline_detection)},
         "scenes": {name: {"known_dams": len(table)} for name, table in sorted(truth.items())},
-        "fcn": _model_metrics(fcn_detections, truth, fcn_maps, tolerances, thresholds),
+        "fcn": _model_metrics(
+            fcn_detections, truth, fcn_maps, tolerances, thresholds(fcn_detection)
+        ),
     }
     if baseline_maps:
-        baseline = _model_metrics(baseline_detections, truth, baseline_maps, tolerances, thresholds)
+        baseline = _model_metrics(
+            baseline_detections, truth, baseline_maps, tolerances, thresholds(baseline_detection)
+        )
         metrics["baseline"] = baseline
         fcn_cost = metrics["fcn"]["seconds_per_megacell"]
         metrics["speedup_same_resolution"] = (
@@ -289,7 +336,6 @@ def summarize(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str
     """Log and return a short summary: scenes, detections, recall/precision at the summary
     tolerance and the detection threshold, time."""
     tolerance = f"{float(params['evaluation']['summary_tolerance_m']):g}"
-    threshold = float(params["detection"]["threshold"])
     summary: dict[str, Any] = {
         "scenes": len(metrics["scenes"]),
         "known_dams": sum(s["known_dams"] for s in metrics["scenes"].values()),
@@ -299,6 +345,7 @@ def summarize(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str
     for model in ("fcn", "baseline"):
         if model not in metrics:
             continue
+        threshold = float(metrics["detection"][model]["threshold"])
         row = at(metrics[model]["overall"], tolerance, threshold)
         summary[model] = {
             "detections": metrics[model]["detections"],

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import tensorflow as tf
 
 # Offsets added to the batch seed so each random step draws an independent stream.
-_CROP, _FLIP, _ROTATE, _BRIGHTNESS, _CONTRAST, _NOISE = range(6)
+_CROP, _FLIP, _ROTATE, _BRIGHTNESS, _CONTRAST, _NOISE, _ANYWHERE, _MASK = range(8)
 
 
 def _seed_for(seed: tf.Tensor, step: int) -> tf.Tensor:
@@ -47,6 +47,54 @@ def random_offsets(batch: tf.Tensor, jitter: int, seed: tf.Tensor) -> tf.Tensor:
     return tf.random.stateless_uniform(
         [batch, 2], _seed_for(seed, _CROP), minval=-jitter, maxval=jitter + 1, dtype=tf.int32
     )
+
+
+def anywhere_offsets(
+    offsets: tf.Tensor, size: int, crop_size: int, fraction: float, seed: tf.Tensor
+) -> tf.Tensor:
+    """Replace a ``fraction`` of crop offsets by offsets drawn uniformly over the whole image.
+
+    The new offsets keep the crop inside the ``size``-pixel image, so :func:`crop_batch` never
+    clips them and :func:`point_maps` puts the point where it really is (often outside the
+    crop: then the crop is all negative).
+
+    Args:
+        offsets: ``(B, 2)`` int32 offsets around the point (e.g. :func:`random_offsets`).
+        size: Pixels across the images the crops are cut from.
+        crop_size: Pixels across a crop.
+        fraction: Share of examples whose crop is placed anywhere.
+        seed: ``[2]`` batch seed.
+    """
+    batch = tf.shape(offsets)[0]
+    low = -(size // 2 - crop_size // 2)  # crop at the image's top/left edge
+    high = size - crop_size + low  # crop at the bottom/right edge
+    anywhere = tf.random.stateless_uniform(
+        [batch, 2], _seed_for(seed, _ANYWHERE), minval=low, maxval=high + 1, dtype=tf.int32
+    )
+    chosen = tf.random.stateless_uniform([batch, 1], _seed_for(seed, _ANYWHERE + 100)) < fraction
+    return tf.where(chosen, anywhere, offsets)
+
+
+def mask_edges(images: tf.Tensor, seed: tf.Tensor, rate: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mask a strip along the left edge of a ``rate`` share of crops (0 in every channel).
+
+    Normalised masked pixels are 0 (``bands.normalize_bands``); scenes have them past their
+    edges, where the export's buffer is empty. The strip is 1 to half a crop wide and always on
+    the left: the flips and rotations that follow move it to any side.
+
+    Returns:
+        The images and the ``(B, H, W, 1)`` float mask (1 where masked).
+    """
+    batch, width = tf.shape(images)[0], tf.shape(images)[2]
+    if rate <= 0:
+        return images, tf.zeros_like(images[..., :1])
+    draws = tf.random.stateless_uniform([batch, 2], _seed_for(seed, _MASK))
+    strip = tf.cast(draws[:, 1] * tf.cast(width // 2, tf.float32), tf.int32) + 1
+    strip = tf.where(draws[:, 0] < rate, strip, 0)
+    columns = tf.range(width)[tf.newaxis, tf.newaxis, :, tf.newaxis]
+    mask = tf.cast(columns < strip[:, tf.newaxis, tf.newaxis, tf.newaxis], images.dtype)
+    mask = tf.broadcast_to(mask, tf.concat([tf.shape(images)[:3], [1]], axis=0))
+    return images * (1.0 - mask), mask
 
 
 def point_maps(

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
         "brightness": 0.1,
         "contrast": 0.1,
         "noise_std": 0.02,
+        "masked_edge": 0.1,
     },
     "class_balance": "weights",
     "callbacks": {
@@ -51,9 +52,12 @@ DEFAULTS: dict[str, Any] = {
         "dilations": [1, 2, 4, 8],
         "target_radius": 2.0,
         "ignore_radius": 8.0,
-        "positive_weight": 20.0,
+        "positive_weight": 10.0,
+        "anywhere_fraction": 0.5,
+        "detection_tolerance_px": 15.0,
+        "detection_min_distance_px": 10,
         "batch_size": 16,
-        "epochs": 25,
+        "epochs": 60,
         "learning_rate": 0.002,
     },
 }

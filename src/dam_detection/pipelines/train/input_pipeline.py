@@ -16,10 +16,18 @@ from typing import Any, Literal
 import numpy as np
 import tensorflow as tf
 
-from dam_detection.bands import LABEL_KEY, OPTICAL_BANDS, POINT_INDEX_KEY, PatchGeometry
+from dam_detection.bands import (
+    LABEL_KEY,
+    OPTICAL_BANDS,
+    POINT_INDEX_KEY,
+    REFLECTANCE_BANDS,
+    PatchGeometry,
+)
 from dam_detection.pipelines.train.augmentation import (
+    anywhere_offsets,
     augment_batch,
     crop_batch,
+    mask_edges,
     point_maps,
     random_offsets,
 )
@@ -57,6 +65,11 @@ class PatchSpec:
     def optical(self) -> tuple[bool, ...]:
         """Per channel, whether photometric augmentation may touch it."""
         return tuple(band in OPTICAL_BANDS for band in self.bands)
+
+    @property
+    def reflectance(self) -> tuple[int, ...]:
+        """Channels that :func:`dam_detection.bands.masked_pixels` tests for 0."""
+        return tuple(i for i, band in enumerate(self.bands) if band in REFLECTANCE_BANDS)
 
 
 def make_patch_spec(
@@ -129,9 +142,15 @@ def parse_batch(serialized: tf.Tensor, spec: PatchSpec, window: int) -> dict[str
     image = tf.reshape(image, [-1, spec.size, spec.size, len(spec.bands)])
     if window < spec.size:
         image = crop_batch(image, window, tf.zeros([tf.shape(image)[0], 2], tf.int32))
-    image = (image - tf.constant(spec.mean)) / tf.constant(spec.std)
+    normalised = (image - tf.constant(spec.mean)) / tf.constant(spec.std)
+    if spec.reflectance:
+        # The TensorFlow twin of bands.normalize_bands: masked pixels (0 in every reflectance
+        # band) become 0, the mean, in every channel, as they will when segmenting a scene.
+        raw = tf.gather(image, list(spec.reflectance), axis=-1)
+        masked = tf.reduce_all(tf.equal(raw, 0.0), axis=-1, keepdims=True)
+        normalised = tf.where(masked, tf.zeros_like(normalised), normalised)
     return {
-        "image": image,
+        "image": normalised,
         "label": parsed[LABEL_KEY][:, 0],
         "point_index": tf.cast(tf.round(parsed[POINT_INDEX_KEY][:, 0]), tf.int64),
     }
@@ -156,6 +175,7 @@ def make_train_dataset(
     augmentation: Mapping[str, Any],
     class_weights: tuple[float, float] = (1.0, 1.0),
     fcn_target: Mapping[str, float] | None = None,
+    anywhere_fraction: float = 0.0,
 ) -> tf.data.Dataset:
     """The shuffled, augmented training stream, re-randomised every epoch.
 
@@ -173,11 +193,15 @@ def make_train_dataset(
         class_weights: Loss weight of a non-dam and of a dam example.
         fcn_target: ``train.fcn``'s ``target_radius``, ``ignore_radius`` and
             ``positive_weight`` (loss weight of a target-disk pixel), fcn only.
+        anywhere_fraction: Share of crops placed anywhere in the patch instead of around the
+            point (fcn only): crops that miss the point are all negative, so every pixel of
+            every patch can be a negative. Above 0 the whole patch is kept (and cached).
 
     Returns:
         A finite dataset: one pass is one epoch.
     """
-    window = min(spec.size, crop_size + 2 * max(jitter, 0))
+    anywhere = float(anywhere_fraction) if target == "fcn" else 0.0
+    window = spec.size if anywhere > 0 else min(spec.size, crop_size + 2 * max(jitter, 0))
     dataset = read_records(
         files, shuffle_seed=seed, parallel_reads=int(input_settings.get("parallel_reads", 4))
     )
@@ -197,7 +221,10 @@ def make_train_dataset(
     def finish(batch: dict[str, tf.Tensor], batch_seed: tf.Tensor) -> tuple[tf.Tensor, ...]:
         images, labels = batch["image"], batch["label"]
         offsets = random_offsets(tf.shape(images)[0], jitter, batch_seed)
+        if anywhere > 0:
+            offsets = anywhere_offsets(offsets, window, crop_size, anywhere, batch_seed)
         images = crop_batch(images, crop_size, offsets)
+        images, masked = mask_edges(images, batch_seed, float(augmentation.get("masked_edge", 0)))
         example_weight = tf.gather(weights, tf.cast(labels > 0.5, tf.int32))
         if target == "label":
             images, _ = augment_batch(images, None, batch_seed, spec.optical, augmentation)
@@ -210,7 +237,8 @@ def make_train_dataset(
             float(radii.get("target_radius", 2.0)),
             float(radii.get("ignore_radius", 8.0)),
         )
-        extra = tf.concat([maps, pixel_weight], axis=-1)
+        # Nothing is visible under a mask: no dam there either.
+        extra = tf.concat([maps * (1.0 - masked), pixel_weight], axis=-1)
         images, extra = augment_batch(images, extra, batch_seed, spec.optical, augmentation)
         pixel_weight = _disk_weighted(extra[..., 0], extra[..., 1], radii)
         pixel_weight *= example_weight[:, tf.newaxis, tf.newaxis]

@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from dam_detection.pipelines.train import metrics, plots
+from dam_detection.pipelines.train import metrics, peaks, plots
 from dam_detection.pipelines.train.input_pipeline import (
     PatchSpec,
     as_validation,
@@ -195,6 +195,29 @@ def train_classifier_job(
     }
 
 
+def _detection_threshold(
+    model: keras.Model,
+    files: Sequence[tuple[str, str]],
+    spec: PatchSpec,
+    section: Mapping[str, Any],
+    batch: int,
+) -> dict[str, float]:
+    """Segment every whole validation patch and choose the peak threshold there
+    (:mod:`.peaks`): what ``segment.detection.threshold: validation`` uses on scenes."""
+    tolerance = float(section["detection_tolerance_px"])
+    distance = int(section["detection_min_distance_px"])
+    dams, alarms = [], []
+    for chunk in make_eval_dataset(files, spec, crop_size=None, batch_size=batch):
+        heatmaps = model.predict_on_batch(chunk["image"])[..., 0]
+        found, false = peaks.patch_peak_scores(
+            np.asarray(heatmaps), chunk["label"].numpy(), tolerance, distance
+        )
+        dams.append(found)
+        alarms.append(false)
+    chosen = peaks.detection_threshold(np.concatenate(dams), np.concatenate(alarms))
+    return {**chosen, "tolerance_px": tolerance, "min_distance_px": distance}
+
+
 def train_fcn_job(
     recorder: RunRecorder,
     *,
@@ -234,6 +257,7 @@ def train_fcn_job(
         augmentation=settings["augmentation"],
         class_weights=weights,
         fcn_target=radii,
+        anywhere_fraction=float(section["anywhere_fraction"]),
     ).with_options(shard_options(len(files["train"]), strategy))
 
     def build() -> keras.Model:
@@ -245,13 +269,19 @@ def train_fcn_job(
         split: make_eval_dataset(files[split], spec, crop_size=window, batch_size=batch)
         for split in ("val", "test")
     }
+    # The validation loss picks the best epoch: measured on windows twice the training crop,
+    # mostly pixels away from the point, it counts the false alarms around a point that a
+    # scene is full of, not only the score at the point.
+    validation = make_eval_dataset(
+        files["val"], spec, crop_size=min(spec.size, 2 * crop), batch_size=batch
+    )
     model, fitted = _fit(
         recorder,
         "fcn",
         build,
         settings,
         train_data,
-        as_validation(evaluation["val"], "fcn", radii),
+        as_validation(validation, "fcn", radii),
         "binary_crossentropy",
         [],
         folders,
@@ -265,6 +295,8 @@ def train_fcn_job(
         scores[split] = maps[:, maps.shape[1] // 2, maps.shape[2] // 2, 0]
     labels = {split: arrays[split]["label"] for split in arrays}
     kinds = _kinds(arrays["test"]["point_index"], kind_of)
+    detection = _detection_threshold(model, files["val"], spec, section, batch)
+    print(f"{model.name}: detection threshold on whole validation patches {detection}")
     report = {
         "model_name": model.name,
         "receptive_field_px": field,
@@ -273,6 +305,7 @@ def train_fcn_job(
         "parameters": int(model.count_params()),
         **{key: fitted[key] for key in ("epochs_run", "best_epoch", "resumed_from", "history")},
         **_evaluate(labels, scores, kinds),
+        "detection": detection,
     }
     _record_report(recorder, "test_centre", report["test"])
     scored = (labels["test"], scores["test"])

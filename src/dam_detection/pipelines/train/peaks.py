@@ -1,0 +1,81 @@
+"""The FCN's detection threshold, chosen on whole validation patches the way scenes are judged.
+
+The centre-pixel threshold (best F1 of the score at the point) says nothing about false alarms:
+a scene is mostly land that is not a dam, and every local maximum of the heatmap above the
+threshold is a detection. Here each validation patch is segmented whole, its peaks are found
+exactly as ``segment`` finds them (:func:`~dam_detection.pipelines.segment.detect.find_peaks`),
+and the threshold is the one with the best detection F1: a dam patch's dam is found by its
+highest peak within the tolerance of the point; every other peak, in every patch, is a false
+alarm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dam_detection.pipelines.segment.detect import find_peaks
+
+#: Peaks below this never count (they could not be chosen as a threshold anyway).
+PEAK_FLOOR = 0.01
+
+
+def patch_peak_scores(
+    heatmaps: Sequence[np.ndarray],
+    labels: Sequence[float],
+    tolerance_px: float,
+    min_distance_px: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of the dams and of the false alarms in whole-patch heatmaps.
+
+    Args:
+        heatmaps: ``(S, S)`` dam probabilities of patches centred on their points.
+        labels: Per patch, 1 for a dam at the centre.
+        tolerance_px: A peak this close to a dam point finds it.
+        min_distance_px: Minimum distance between peaks (``segment.detection.min_distance_px``).
+
+    Returns:
+        ``(dam_scores, false_alarm_scores)``: per dam patch the highest peak within the
+        tolerance (0 when there is none), and every other peak's score.
+    """
+    dams, alarms = [], []
+    for heatmap, label in zip(heatmaps, labels, strict=True):
+        rows, cols, scores = find_peaks(heatmap, PEAK_FLOOR, min_distance_px)
+        if float(label) < 0.5:
+            alarms.append(scores)
+            continue
+        centre = (heatmap.shape[0] // 2, heatmap.shape[1] // 2)
+        near = np.hypot(rows - centre[0], cols - centre[1]) <= tolerance_px
+        best = int(np.argmax(np.where(near, scores, -1.0))) if near.any() else -1
+        dams.append(float(scores[best]) if best >= 0 else 0.0)
+        others = np.ones(len(scores), bool)
+        if best >= 0:
+            others[best] = False
+        alarms.append(scores[others])
+    return np.asarray(dams, np.float64), np.concatenate([np.zeros(0), *alarms]).astype(np.float64)
+
+
+def detection_threshold(dam_scores: np.ndarray, alarm_scores: np.ndarray) -> dict[str, float]:
+    """The peak threshold with the best detection F1 (the highest of equals).
+
+    Returns:
+        ``threshold``, and ``precision``, ``recall``, ``f1``, ``false_alarms`` at it.
+    """
+    candidates = np.unique(dam_scores[dam_scores > 0])
+    best = {"threshold": 0.5, "precision": 0.0, "recall": 0.0, "f1": 0.0, "false_alarms": 0}
+    for threshold in candidates[::-1]:  # highest first: ties keep the stricter threshold
+        found = int(np.sum(dam_scores >= threshold))
+        false = int(np.sum(alarm_scores >= threshold))
+        precision = found / max(found + false, 1)
+        recall = found / max(len(dam_scores), 1)
+        f1 = 2 * precision * recall / max(precision + recall, 1e-12)
+        if f1 > best["f1"]:
+            best = {
+                "threshold": float(threshold),
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "false_alarms": false,
+            }
+    return best
