@@ -21,6 +21,7 @@ from dam_detection.pipelines.train.input_pipeline import (
     make_patch_spec,
     make_train_dataset,
     parse_batch,
+    point_weight_table,
     read_records,
 )
 from dam_detection.tfrecord_codec import (
@@ -198,3 +199,12 @@ def test_settings_validation_and_class_weights():
     ]
     assert class_weights([1, 0, 0, 0], "weights") == (pytest.approx(2 / 3), 2.0)
     assert class_weights([1, 0, 0, 0], "none") == (1.0, 1.0)
+
+
+def test_point_weight_table_weighs_listed_kinds_and_leaves_others_at_one():
+    kind_of = {0: "dam", 1: "bridge", 3: "water_edge", 4: "random"}
+    table = point_weight_table(kind_of, {"bridge": 3.0, "water_edge": 2.0})
+    np.testing.assert_allclose(table, [1.0, 3.0, 1.0, 2.0, 1.0])
+    assert point_weight_table(kind_of, None) is None
+    with pytest.raises(ValueError, match=">= 0"):
+        point_weight_table(kind_of, {"bridge": -1.0})

@@ -162,6 +162,35 @@ def _disk_weighted(target: tf.Tensor, weight: tf.Tensor, radii: Mapping[str, flo
     return weight * (1.0 + (float(radii.get("positive_weight", 1.0)) - 1.0) * target)
 
 
+def point_weight_table(
+    kind_of: Mapping[int, str], kind_weights: Mapping[str, float] | None
+) -> np.ndarray | None:
+    """Loss weight of every point index from its kind (``train.fcn.kind_weights``).
+
+    Returns:
+        ``(max index + 1,)`` float32 weights, 1 for kinds not listed, or ``None`` when no kind
+        is weighted.
+
+    Raises:
+        ValueError: If a weight is negative.
+    """
+    if not kind_weights or not kind_of:
+        return None
+    if any(float(weight) < 0 for weight in kind_weights.values()):
+        raise ValueError(f"kind weights must be >= 0, got {dict(kind_weights)}")
+    table = np.ones(max(int(index) for index in kind_of) + 1, np.float32)
+    for index, kind in kind_of.items():
+        table[int(index)] = float(kind_weights.get(kind, 1.0))
+    return table
+
+
+def _weight_of_points(point_index: tf.Tensor, table: np.ndarray) -> tf.Tensor:
+    # Records without a point index (-1) or beyond the table weigh 1.
+    known = (point_index >= 0) & (point_index < len(table))
+    looked_up = tf.gather(tf.constant(table), tf.where(known, point_index, 0))
+    return tf.where(known, looked_up, tf.ones_like(looked_up))
+
+
 def make_train_dataset(
     files: Sequence[tuple[str, str]],
     spec: PatchSpec,
@@ -176,6 +205,7 @@ def make_train_dataset(
     class_weights: tuple[float, float] = (1.0, 1.0),
     fcn_target: Mapping[str, float] | None = None,
     anywhere_fraction: float = 0.0,
+    point_weights: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """The shuffled, augmented training stream, re-randomised every epoch.
 
@@ -196,6 +226,8 @@ def make_train_dataset(
         anywhere_fraction: Share of crops placed anywhere in the patch instead of around the
             point (fcn only): crops that miss the point are all negative, so every pixel of
             every patch can be a negative. Above 0 the whole patch is kept (and cached).
+        point_weights: Extra loss weight per point index (:func:`point_weight_table`), e.g.
+            hard negatives such as bridges weighted up; ``None`` weighs every point 1.
 
     Returns:
         A finite dataset: one pass is one epoch.
@@ -226,6 +258,8 @@ def make_train_dataset(
         images = crop_batch(images, crop_size, offsets)
         images, masked = mask_edges(images, batch_seed, float(augmentation.get("masked_edge", 0)))
         example_weight = tf.gather(weights, tf.cast(labels > 0.5, tf.int32))
+        if point_weights is not None:
+            example_weight *= _weight_of_points(batch["point_index"], point_weights)
         if target == "label":
             images, _ = augment_batch(images, None, batch_seed, spec.optical, augmentation)
             return images, labels[:, tf.newaxis], example_weight

@@ -17,6 +17,7 @@ from dam_detection.pipelines.train.input_pipeline import (
     collect,
     make_eval_dataset,
     make_train_dataset,
+    point_weight_table,
 )
 from dam_detection.pipelines.train.models import build_classifier, dilated_fcn, receptive_field
 from dam_detection.pipelines.train.sacred_run import RunRecorder, config_fingerprint
@@ -258,6 +259,7 @@ def train_fcn_job(
         class_weights=weights,
         fcn_target=radii,
         anywhere_fraction=float(section["anywhere_fraction"]),
+        point_weights=point_weight_table(kind_of, section.get("kind_weights")),
     ).with_options(shard_options(len(files["train"]), strategy))
 
     def build() -> keras.Model:

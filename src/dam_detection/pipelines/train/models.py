@@ -2,7 +2,7 @@
 
 Built only from stock layers, so the saved ``.keras`` files load in safe mode. The band order
 is written into the input layer's name (``bands-B2-B3-B4-NDWI-AVE``) so a consumer can check it
-with :func:`model_bands`; the FCN's receptive field is written into its name (``..._rf63px``)
+with :func:`model_bands`; the FCN's receptive field is written into its name (``..._rf127px``)
 so ``model.summary()`` states it.
 """
 
