@@ -265,7 +265,10 @@ def assign_splits(
         lon, lat, block_km, fractions, int(split.get("seed", 42))
     )
     smallest = spatial.smallest_cross_split_distance_m(spatial.unit_vectors(lon, lat), splits)
-    points = selected.assign(split=splits).sort_values("point_id", ignore_index=True)
+    points = selected.assign(split=splits)
+    # NumPy sorts a fixed-width string array about twice as fast as pandas sorts objects.
+    order = np.argsort(points["point_id"].to_numpy(dtype=str), kind="stable")
+    points = points.iloc[order].reset_index(drop=True)
     points["point_index"] = np.arange(len(points), dtype=np.int64)
     points["label"] = points["label"].astype(np.int64)
     points = gpd.GeoDataFrame(points[list(POINT_COLUMNS)], geometry="geometry", crs="EPSG:4326")

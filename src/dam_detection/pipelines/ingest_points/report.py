@@ -75,9 +75,11 @@ def plot_points_map(points: gpd.GeoDataFrame) -> Figure:
     figure = Figure(figsize=(14, 6), layout="constrained")
     for axes, column in zip(figure.subplots(1, 2), ("kind", "split"), strict=True):
         for value, group in points.groupby(column, sort=True):
-            axes.scatter(
-                group.geometry.x, group.geometry.y, s=6, color=COLOURS.get(str(value)),
-                label=f"{value} ({len(group)})",
+            # One marker style per group: ``plot`` draws it far faster than ``scatter``, which
+            # prepares a path per point (the whole inventory is ~94k points).
+            axes.plot(
+                group.geometry.x, group.geometry.y, linestyle="none", marker="o", markersize=2.5,
+                markeredgewidth=0, color=COLOURS.get(str(value)), label=f"{value} ({len(group)})",
             )  # fmt: skip
         axes.set(title=f"points by {column}", xlabel="longitude", ylabel="latitude")
         axes.set_aspect("equal", adjustable="datalim")

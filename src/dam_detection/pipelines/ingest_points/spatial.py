@@ -82,7 +82,9 @@ def within_distance(queries: np.ndarray, targets: np.ndarray, distance_m: float)
     if len(queries) == 0 or len(targets) == 0:
         return np.zeros(len(queries), dtype=bool)
     tree = cKDTree(targets, balanced_tree=False, compact_nodes=False)
-    chord, _ = tree.query(queries, k=1, distance_upper_bound=metres_to_chord(distance_m))
+    chord, _ = tree.query(
+        queries, k=1, distance_upper_bound=metres_to_chord(distance_m), workers=-1
+    )
     return np.isfinite(chord)
 
 
@@ -160,6 +162,6 @@ def smallest_cross_split_distance_m(
         # A few queries give an upper bound that prunes the full search.
         sample = queries[:: max(1, len(queries) // 256)]
         best = min(best, float(tree.query(sample, k=1)[0].min()))
-        chord, _ = tree.query(queries, k=1, distance_upper_bound=best * (1 + 1e-9))
+        chord, _ = tree.query(queries, k=1, distance_upper_bound=best * (1 + 1e-9), workers=-1)
         best = min(best, float(chord.min()))
     return float(chord_to_metres(best))
