@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
-import shapely
+from render_simulated import _points  # the same kinds and places as the render benchmark
 
 from dam_detection.datasets.tfrecord_dataset import TFRecordDataset
 from dam_detection.image_sources.base import PatchRequest
@@ -34,15 +33,6 @@ from dam_detection.image_sources.simulated.patches import close_pools
 
 LAYOUTS = {"pool": {"source_workers": 2, "dataset_workers": 1},
            "files": {"source_workers": 1, "dataset_workers": 2}}  # fmt: skip
-
-
-def _points(count: int) -> gpd.GeoDataFrame:
-    kinds = np.array(["dam", "bridge", "water_edge", "random"])[np.arange(count) % 4]
-    return gpd.GeoDataFrame(
-        {"point_index": np.arange(count), "kind": kinds, "label": (kinds == "dam").astype(int)},
-        geometry=[shapely.Point(-111 + 0.01 * i, 34 + 0.002 * i) for i in range(count)],
-        crs="EPSG:4326",
-    )
 
 
 def _export(layout: str, points: gpd.GeoDataFrame, per_file: int, folder: Path) -> float:
