@@ -125,20 +125,9 @@ def train_classifier_job(
     configure_determinism(settings["seed"])
     strategy = make_strategy(settings["distribute"]["strategy"])
     section = settings["classifier"]
-    crop = int(section["crop_size"])
-    batch = int(section["batch_size"]) * strategy.num_replicas_in_sync
-    train_data = make_train_dataset(
-        files["train"],
-        spec,
-        target="label",
-        crop_size=crop,
-        jitter=int(section["jitter"]),
-        batch_size=batch,
-        seed=settings["seed"],
-        input_settings=settings["input"],
-        augmentation=settings["augmentation"],
-        class_weights=weights,
-    ).with_options(shard_options(len(files["train"]), strategy))
+    train_data, crop, batch = _training_input(
+        files, spec, settings, section, strategy, target="label", class_weights=weights
+    )
     evaluation = {
         split: make_eval_dataset(files[split], spec, crop_size=crop, batch_size=batch)
         for split in ("val", "test")
@@ -241,26 +230,21 @@ def train_fcn_job(
     configure_determinism(settings["seed"])
     strategy = make_strategy(settings["distribute"]["strategy"])
     section = settings["fcn"]
-    crop = int(section["crop_size"])
-    batch = int(section["batch_size"]) * strategy.num_replicas_in_sync
     radii = {
         key: float(section[key]) for key in ("target_radius", "ignore_radius", "positive_weight")
     }
-    train_data = make_train_dataset(
-        files["train"],
+    train_data, crop, batch = _training_input(
+        files,
         spec,
+        settings,
+        section,
+        strategy,
         target="fcn",
-        crop_size=crop,
-        jitter=int(section["jitter"]),
-        batch_size=batch,
-        seed=settings["seed"],
-        input_settings=settings["input"],
-        augmentation=settings["augmentation"],
         class_weights=weights,
         fcn_target=radii,
         anywhere_fraction=float(section["anywhere_fraction"]),
         point_weights=point_weight_table(kind_of, section.get("kind_weights")),
-    ).with_options(shard_options(len(files["train"]), strategy))
+    )
 
     def build() -> keras.Model:
         return dilated_fcn(spec.bands, width=int(section["width"]), dilations=section["dilations"])
@@ -320,3 +304,32 @@ def train_fcn_job(
         "scored": scored,
         "summary": {k: report["test"][k] for k in ("f1", "pr_auc", "roc_auc", "accuracy")},
     }
+
+
+def _training_input(
+    files: Mapping[str, Any],
+    spec: Any,
+    settings: Mapping[str, Any],
+    section: Mapping[str, Any],
+    strategy: Any,
+    **model_specific: Any,
+) -> tuple[Any, int, int]:
+    """The train split's input pipeline for one model, sharded to fit ``strategy``.
+
+    Returns:
+        ``(dataset, crop_size, global_batch_size)``.
+    """
+    crop = int(section["crop_size"])
+    batch = int(section["batch_size"]) * strategy.num_replicas_in_sync
+    dataset = make_train_dataset(
+        files["train"],
+        spec,
+        crop_size=crop,
+        jitter=int(section["jitter"]),
+        batch_size=batch,
+        seed=settings["seed"],
+        input_settings=settings["input"],
+        augmentation=settings["augmentation"],
+        **model_specific,
+    ).with_options(shard_options(len(files["train"]), strategy))
+    return dataset, crop, batch
