@@ -123,6 +123,8 @@ def test_segment_run_writes_and_evaluates_every_scene(kedro_project):
         distance = found.to_crs(MIXER.crs).distance(walls.to_crs(MIXER.crs).iloc[0]).min()
         assert distance < 1.0  # the blob's centre pixel
         assert (data / "08_reporting" / "segment_overlays" / f"{scene}.png").stat().st_size > 0
+        close_ups = data / "08_reporting" / "segment_close_ups" / f"{scene}.png"
+        assert close_ups.read_bytes().startswith(b"\x89PNG")
         folder = data / "07_model_output" / "predictions" / scene
         assert sorted(p.name for p in folder.iterdir()) == [
             "predictions-00000.TFRecord",

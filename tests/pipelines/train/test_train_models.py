@@ -123,3 +123,31 @@ def test_only_the_chief_records(monkeypatch, tf_config, chief):
     else:
         monkeypatch.setenv("TF_CONFIG", tf_config)
     assert is_chief() is chief
+
+
+def test_cosine_schedule_runs_from_the_initial_to_the_minimum_rate():
+    from dam_detection.pipelines.train.training import cosine_learning_rate
+
+    rates = [cosine_learning_rate(epoch, 5, 0.002, 1e-5) for epoch in range(7)]
+    assert rates[0] == pytest.approx(0.002) and rates[4] == pytest.approx(1e-5)
+    assert rates[2] == pytest.approx((0.002 + 1e-5) / 2)
+    assert all(a > b for a, b in zip(rates[:4], rates[1:5], strict=True))
+    assert rates[5] == rates[6] == rates[4]  # epochs past the schedule stay at the minimum
+    assert cosine_learning_rate(0, 1, 0.002, 1e-5) == 0.002
+
+
+def test_cosine_schedule_sets_the_optimizer_rate_every_epoch(tmp_path):
+    model, data = _tiny()
+    settings = {**CALLBACKS, "learning_rate_schedule": "cosine", "min_learning_rate": 1e-4}
+    fitted = fit_resumable(
+        model, data, data, epochs=3, checkpoint_dir=tmp_path, callback_settings=settings, verbose=0
+    )
+    # Adam(0.01) on a cosine over 3 epochs: 0.01, the midpoint, the minimum.
+    np.testing.assert_allclose(
+        fitted["history"]["learning_rate"], [0.01, (0.01 + 1e-4) / 2, 1e-4], rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="plateau or cosine"):
+        fit_resumable(
+            model, data, data, epochs=1, checkpoint_dir=tmp_path / "x", verbose=0,
+            callback_settings={**CALLBACKS, "learning_rate_schedule": "step"},
+        )  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
 from typing import Any
 
 import geopandas as gpd
@@ -16,11 +17,23 @@ import pyproj
 import shapely
 from matplotlib.figure import Figure
 
+from dam_detection.bands import RGB_BANDS
 from dam_detection.datasets.geotiff import GeoRaster
 from dam_detection.datasets.scene_predictions import ScenePrediction
-from dam_detection.pipelines.segment.detect import detect_peaks
+from dam_detection.pipelines.segment.close_ups import (
+    close_ups_figure,
+    cut_chips,
+    cut_heat,
+    pixel_size_m,
+    select_close_ups,
+)
+from dam_detection.pipelines.segment.detect import detect_peaks, pixels_to_lonlat
 from dam_detection.pipelines.segment.evaluate import at, combine_counts, evaluate_scene
-from dam_detection.pipelines.segment.plots import overlay_figure, precision_recall_figure
+from dam_detection.pipelines.segment.plots import (
+    overlay_figure,
+    precision_recall_figure,
+    to_pixels,
+)
 from dam_detection.pipelines.segment.predict import ScoreMap, keras_predictor, predict_scene
 from dam_detection.pipelines.segment.sliding import slide_classifier
 
@@ -247,6 +260,77 @@ def overlay_figures(
         name: (lambda m=m, name=name: overlay_figure(m, detections[name], truth.get(name)))
         for name, m in score_maps.items()
     }
+
+
+def close_up_figures(
+    scenes: Mapping[str, Any],
+    score_maps: Mapping[str, ScoreMap],
+    detections: Mapping[str, gpd.GeoDataFrame],
+    truth: Mapping[str, gpd.GeoDataFrame],
+    fcn_detection: Mapping[str, Any],
+    bands: Sequence[str],
+    params: Mapping[str, Any],
+) -> dict[str, Callable[[], Figure]]:
+    """Full-resolution close-ups of every known dam and FCN detection, one PNG per scene.
+
+    Each figure is built on save (one in memory at a time): its chips are cut from a second pass
+    over the scene's patches (RGB bands only; reading stops after the last patch a chip needs).
+    A known dam matched by a detection within ``evaluation.summary_tolerance_m`` shows once;
+    at most ``close_ups.max_per_scene`` chips, known dams first, then false alarms by score
+    (see :mod:`~dam_detection.pipelines.segment.close_ups`).
+
+    Args:
+        scenes: Scene name to lazy image export.
+        score_maps: FCN heatmaps.
+        detections: FCN detections (``row``, ``col``, ``score``).
+        truth: Known dams per scene (EPSG:4326).
+        fcn_detection: The FCN's detection settings (its ``threshold`` is contoured).
+        bands: Shared ``params:bands``.
+        params: ``params:segment``.
+
+    Returns:
+        Scene name to a function drawing its figure.
+    """
+    settings = params.get("close_ups") or {}
+    size = int(settings.get("size_px", 96))
+    cap = settings.get("max_per_scene", 16)
+    names = _bands(bands, params)
+    # True colour when the bands have it, else the first band in grey (as the preview does).
+    display = list(RGB_BANDS) if set(RGB_BANDS) <= set(names) else names[:1]
+    tolerance_m = float(params["evaluation"]["summary_tolerance_m"])
+    threshold = float(fcn_detection["threshold"])
+
+    def draw(name: str) -> Figure:
+        scene, score_map, found = scenes[name], score_maps[name], detections[name]
+        tolerance_px = tolerance_m / pixel_size_m(score_map.mixer)
+        known_rc = np.empty((0, 2))
+        dams = truth.get(name)
+        if dams is not None and len(dams):
+            col, row = to_pixels(score_map, dams)
+            known_rc = np.column_stack([row, col])
+        found_rc = found[["row", "col"]].to_numpy(dtype=np.float64).reshape(-1, 2)
+        scores = found["score"].to_numpy(dtype=np.float64)
+        chosen, total = select_close_ups(
+            known_rc, found_rc, scores, score_map.probability, tolerance_px,
+            None if cap is None else int(cap),
+        )  # fmt: skip
+        centres = np.array([(c.row, c.col) for c in chosen], dtype=np.float64).reshape(-1, 2)
+        chips = np.zeros((0, size, size, len(display)), dtype=np.float32)
+        if len(chosen):
+            with closing(scene.iter_patches(bands=display)) as patches:
+                chips = cut_chips(patches, score_map.mixer, scene.kernel_size, centres, size)
+            lon, lat = pixels_to_lonlat(score_map, centres[:, 1], centres[:, 0])
+        else:
+            lon, lat = np.empty(0), np.empty(0)
+        logger.info("segment close-ups: %s, %d of %d chips", name, len(chosen), total)
+        return close_ups_figure(
+            name, chips, cut_heat(score_map.probability, centres, size), chosen,
+            total=total, threshold=threshold, known_rc=known_rc, found_rc=found_rc,
+            tolerance_px=tolerance_px, pixel_m=pixel_size_m(score_map.mixer),
+            captions=[f"lat {y:.5f}, lon {x:.5f}" for x, y in zip(lon, lat, strict=True)],
+        )  # fmt: skip
+
+    return {name: (lambda name=name: draw(name)) for name in score_maps}
 
 
 def _model_metrics(

@@ -74,6 +74,20 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 name="draw_overlays",
             ),
             Node(
+                nodes.close_up_figures,
+                [
+                    "scenes",
+                    "segment_score_maps",
+                    "segment_detection_tables",
+                    "segment_known_dams",
+                    "segment_fcn_detection",
+                    "params:bands",
+                    "params:segment",
+                ],
+                "segment_close_ups",
+                name="draw_close_ups",
+            ),
+            Node(
                 nodes.evaluate_detections,
                 [
                     "segment_detection_tables",

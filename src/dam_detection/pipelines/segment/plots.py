@@ -51,7 +51,7 @@ def overlay_figure(
     image = axes.imshow(shown, cmap="inferno", vmin=0, vmax=1, alpha=0.6, interpolation="nearest")
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.02, label="dam probability")
     if truth is not None and len(truth):
-        col, row = _to_pixels(score_map, truth)
+        col, row = to_pixels(score_map, truth)
         axes.scatter(
             col / step - 0.5, row / step - 0.5, s=120, facecolors="none", edgecolors="cyan",
             linewidths=1.5, label=f"known dams ({len(truth)})",
@@ -69,7 +69,7 @@ def overlay_figure(
     return figure
 
 
-def _to_pixels(score_map: ScoreMap, points: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+def to_pixels(score_map: ScoreMap, points: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Mosaic pixel ``(col, row)`` of points (inverse of the mixer affine)."""
     projected = points.to_crs(score_map.mixer.crs)
     x_scale, x_shear, x_0, y_shear, y_scale, y_0 = score_map.mixer.affine

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "callbacks": {
         "monitor": "val_loss",
         "early_stopping_patience": 5,
+        "learning_rate_schedule": "plateau",
         "reduce_lr_patience": 3,
         "reduce_lr_factor": 0.5,
         "min_learning_rate": 1e-5,
@@ -64,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
 }
 _CHOICES = {
     ("class_balance",): ("weights", "none"),
+    ("callbacks", "learning_rate_schedule"): ("plateau", "cosine"),
     ("distribute", "strategy"): ("none", "mirrored", "multi_worker"),
     ("classifier", "architecture"): ("residual_cnn", "plain_cnn", "mobilenet_v2"),
 }

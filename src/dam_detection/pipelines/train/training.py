@@ -10,6 +10,7 @@ the curves so far, which survive the interruption too.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import warnings
@@ -21,6 +22,7 @@ import keras
 import tensorflow as tf
 
 StrategyName = Literal["none", "mirrored", "multi_worker"]
+ScheduleName = Literal["plateau", "cosine"]
 
 
 def configure_determinism(seed: int) -> None:
@@ -111,6 +113,47 @@ class KeepBest(keras.callbacks.Callback):
         os.replace(partial_state, self.folder / "state.json")
 
 
+def cosine_learning_rate(epoch: int, epochs: int, initial: float, minimum: float) -> float:
+    """Learning rate of ``epoch`` (0-based) on a cosine from ``initial`` down to ``minimum``
+    at the last of ``epochs`` epochs.
+
+    A fixed schedule reaches its small final rates by a known epoch, where waiting for plateaus
+    spends several epochs per halving; on a small machine that is the difference between a
+    model that converges within the run's time budget and one that does not
+    (benchmarks/results_train.md).
+    """
+    if epochs <= 1:
+        return float(initial)
+    progress = min(max(epoch, 0), epochs - 1) / (epochs - 1)
+    return float(minimum + 0.5 * (initial - minimum) * (1.0 + math.cos(math.pi * progress)))
+
+
+def learning_rate_callback(
+    schedule: ScheduleName, settings: Mapping[str, Any], epochs: int, initial: float
+) -> keras.callbacks.Callback:
+    """The callback that lowers the learning rate (``train.callbacks.learning_rate_schedule``).
+
+    ``plateau`` halves it (``reduce_lr_factor``) after ``reduce_lr_patience`` epochs without a
+    better ``monitor``; ``cosine`` follows :func:`cosine_learning_rate` over ``epochs``.
+
+    Raises:
+        ValueError: If the schedule is unknown.
+    """
+    minimum = float(settings.get("min_learning_rate", 1e-5))
+    if schedule == "plateau":
+        return keras.callbacks.ReduceLROnPlateau(
+            monitor=str(settings.get("monitor", "val_loss")),
+            factor=float(settings.get("reduce_lr_factor", 0.5)),
+            patience=int(settings.get("reduce_lr_patience", 3)),
+            min_lr=minimum,
+        )
+    if schedule == "cosine":
+        return keras.callbacks.LearningRateScheduler(
+            lambda epoch: cosine_learning_rate(epoch, int(epochs), float(initial), minimum)
+        )
+    raise ValueError(f"unknown learning_rate_schedule {schedule!r}: choose plateau or cosine")
+
+
 class MetricsLogger(keras.callbacks.Callback):
     """Send every epoch's logs to ``log_scalar(name, value, step)``, e.g. Sacred's."""
 
@@ -147,7 +190,9 @@ def fit_resumable(
         epochs: Most epochs to train.
         checkpoint_dir: Folder of this training's checkpoints.
         callback_settings: ``train.callbacks``: ``monitor``, ``early_stopping_patience``,
-            ``reduce_lr_patience``, ``reduce_lr_factor``, ``min_learning_rate``.
+            ``learning_rate_schedule`` (``plateau``, the default, or ``cosine``; see
+            :func:`learning_rate_callback`), ``reduce_lr_patience``, ``reduce_lr_factor``,
+            ``min_learning_rate``.
         verbose: Keras progress output (``2``: one line per epoch; ``1``: progress bar).
         extra_callbacks: More callbacks, e.g. :class:`MetricsLogger`.
 
@@ -171,11 +216,11 @@ def fit_resumable(
             monitor=monitor,
             patience=int(callback_settings.get("early_stopping_patience", 6)),
         ),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor,
-            factor=float(callback_settings.get("reduce_lr_factor", 0.5)),
-            patience=int(callback_settings.get("reduce_lr_patience", 3)),
-            min_lr=float(callback_settings.get("min_learning_rate", 1e-5)),
+        learning_rate_callback(
+            callback_settings.get("learning_rate_schedule", "plateau"),
+            callback_settings,
+            int(epochs),
+            float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
         ),
         keep_best,
         *extra_callbacks,
