@@ -118,9 +118,7 @@ def cosine_learning_rate(epoch: int, epochs: int, initial: float, minimum: float
     at the last of ``epochs`` epochs.
 
     A fixed schedule reaches its small final rates by a known epoch, where waiting for plateaus
-    spends several epochs per halving; on a small machine that is the difference between a
-    model that converges within the run's time budget and one that does not
-    (benchmarks/results_train.md).
+    spends several epochs per halving: a fixed time budget then buys a known amount of training.
     """
     if epochs <= 1:
         return float(initial)
