@@ -302,7 +302,8 @@ def close_up_figures(
 
     def draw(name: str) -> Figure:
         scene, score_map, found = scenes[name], score_maps[name], detections[name]
-        tolerance_px = tolerance_m / pixel_size_m(score_map.mixer)
+        pixel_m = pixel_size_m(score_map.mixer)
+        tolerance_px = tolerance_m / pixel_m
         known_rc = np.empty((0, 2))
         dams = truth.get(name)
         if dams is not None and len(dams):
@@ -326,7 +327,7 @@ def close_up_figures(
         return close_ups_figure(
             name, chips, cut_heat(score_map.probability, centres, size), chosen,
             total=total, threshold=threshold, known_rc=known_rc, found_rc=found_rc,
-            tolerance_px=tolerance_px, pixel_m=pixel_size_m(score_map.mixer),
+            tolerance_px=tolerance_px, pixel_m=pixel_m,
             captions=[f"lat {y:.5f}, lon {x:.5f}" for x, y in zip(lon, lat, strict=True)],
         )  # fmt: skip
 
