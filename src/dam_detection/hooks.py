@@ -19,6 +19,21 @@ class TelemetryOffHooks:
         os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+class ParameterCheckHooks:
+    """Check the whole parameter tree before anything else happens.
+
+    Kedro validates the ``params:`` inputs that nodes annotate; this also catches a key no node
+    reads (``patch_radus``), so a typo fails the run at start-up instead of being ignored.
+    """
+
+    @hook_impl
+    def after_context_created(self, context) -> None:  # noqa: ANN001 - Kedro passes its context
+        from dam_detection.parameters import check_parameters
+
+        # The config loader's view includes --params overrides.
+        check_parameters(context.config_loader["parameters"])
+
+
 class EarthEngineHooks:
     """Initialise Earth Engine once per run when the configured image source is ``earthengine``.
 

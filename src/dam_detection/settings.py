@@ -4,9 +4,16 @@ Parameters merge softly across environments, so ``conf/<env>/parameters_*.yml`` 
 single leaf (``gee_export.patch.radius``) without restating the rest of its top-level key.
 """
 
-from dam_detection.hooks import EarthEngineHooks, RunSummaryHooks, TelemetryOffHooks
+from dam_detection.hooks import (
+    EarthEngineHooks,
+    ParameterCheckHooks,
+    RunSummaryHooks,
+    TelemetryOffHooks,
+)
 
-HOOKS = (TelemetryOffHooks(), EarthEngineHooks(), RunSummaryHooks())
+# Kedro calls hooks of one spec in reverse registration order (pluggy's LIFO): the parameter
+# check is registered last so that it runs before Earth Engine is initialised.
+HOOKS = (TelemetryOffHooks(), RunSummaryHooks(), EarthEngineHooks(), ParameterCheckHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

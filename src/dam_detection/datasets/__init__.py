@@ -20,6 +20,8 @@ _EXPORTS: dict[str, str] = {
     "PlannedFiles": "planned",
     "PlannedScenes": "planned",
     "NBIAsciiDataset": "nbi_ascii",
+    "PointSource": "point_sources",
+    "PointSourcesDataset": "point_sources",
     "VectorPointsDataset": "vector_points",
     "GeoTIFFDataset": "geotiff",
     "ScenePredictionsDataset": "scene_predictions",

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import geopandas as gpd
 
 from dam_detection.bands import DEFAULT_BANDS, DEFAULT_PATCH_RADIUS, LABEL_KEY, PIXEL_SIZE_M
+
+if TYPE_CHECKING:
+    from dam_detection.image_sources.settings import ImageSourceSettings
 
 #: Produces the serialized ``tf.train.Example`` records of one output file, when called.
 RecordChunk = Callable[[], Iterable[bytes]]
@@ -165,30 +168,31 @@ class ImageSource(Protocol):
 SourceKind = Literal["simulated", "earthengine"]
 
 
-def make_image_source(config: Mapping[str, Any]) -> ImageSource:
+def make_image_source(settings: ImageSourceSettings, seed: int) -> ImageSource:
     """Build the image source that ``params:image_source`` names.
 
     Args:
-        config: ``kind`` (``simulated`` or ``earthengine``) plus that source's settings.
+        settings: ``params:image_source``.
+        seed: ``params:seed``: the simulated planet's seed unless it sets its own.
 
     Returns:
         The configured source. Building it does no I/O; Earth Engine is initialised by the
         project's hook before any node runs.
 
     Raises:
-        ValueError: If ``kind`` is not a known source.
+        ValueError: If the chosen source has no settings.
     """
-    kind = config.get("kind", "simulated")
-    settings = {key: value for key, value in config.items() if key != "kind"}
-    if kind == "simulated":
+    if settings.kind == "simulated":
         from dam_detection.image_sources.simulated import SimulatedEarth
 
-        return SimulatedEarth(**settings.get("simulated", {}))
-    if kind == "earthengine":
-        from dam_detection.image_sources.earthengine import EarthEngineSource
+        simulated = settings.simulated.model_dump()
+        simulated["seed"] = seed if settings.simulated.seed is None else settings.simulated.seed
+        return SimulatedEarth(**simulated)
+    if settings.earthengine is None:
+        raise ValueError(
+            "image_source.kind is earthengine but image_source.earthengine is not set: run with "
+            "--env earthengine (conf/earthengine/parameters.yml) or set it in your environment"
+        )
+    from dam_detection.image_sources.earthengine import EarthEngineSource
 
-        return EarthEngineSource(**settings.get("earthengine", {}))
-    raise ValueError(
-        f"unknown image_source.kind {kind!r}: set it to 'simulated' or 'earthengine' in "
-        "conf/<env>/parameters.yml"
-    )
+    return EarthEngineSource(**settings.earthengine.model_dump())

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from shapely.geometry import Point
 
 from dam_detection.datasets import ImageExportDataset, TFRecordDataset
+from dam_detection.image_sources.settings import ImageSourceSettings
 from dam_detection.pipelines.gee_export import nodes
 from dam_detection.pipelines.gee_export.settings import (
     GallerySettings,
@@ -20,17 +21,18 @@ from dam_detection.pipelines.gee_export.settings import (
     SceneExportSettings,
 )
 from tests.pipelines.gee_export.fake_source import FakeSource
+from tests.settings import base_settings
 
 BANDS = ["B2", "B3", "B4", "NDWI", "AVE"]
 SAMPLE_MIXER = (
     Path(__file__).resolve().parents[3] / "data/01_raw/gee_samples/image_export-mixer.json"
 )
-SOURCE = {"kind": "fake"}
+SOURCE = base_settings(ImageSourceSettings, "image_source")
 
 
 @pytest.fixture(autouse=True)
 def fake_source(monkeypatch):
-    monkeypatch.setattr(nodes, "make_image_source", lambda config: FakeSource())
+    monkeypatch.setattr(nodes, "make_image_source", lambda config, seed: FakeSource())
 
 
 @pytest.fixture
@@ -48,7 +50,13 @@ def points() -> gpd.GeoDataFrame:
 
 
 def test_patch_request_from_parameters():
-    settings = PatchExportSettings(points_per_file=3, label_key="class", max_cloud_percent=5)
+    settings = base_settings(
+        PatchExportSettings,
+        "gee_export.patches",
+        points_per_file=3,
+        label_key="class",
+        max_cloud_percent=5,
+    )
     request = nodes.build_patch_request(BANDS, 16, 7, settings)
     assert request.bands == tuple(BANDS) and request.radius == 16 and request.seed == 7
     assert (request.label_key, request.points_per_file, request.max_cloud_percent) == (
@@ -57,14 +65,24 @@ def test_patch_request_from_parameters():
         5.0,
     )
     with pytest.raises(ValueError, match="start_date"):
-        nodes.build_patch_request(BANDS, 16, 7, PatchExportSettings(start_date="2020-01-01"))
+        nodes.build_patch_request(
+            BANDS,
+            16,
+            7,
+            base_settings(PatchExportSettings, "gee_export.patches", start_date="2020-01-01"),
+        )
     with pytest.raises(ValueError, match="more than once"):
         nodes.build_patch_request(["B2", "B2"], 16, 7, settings)
 
 
 def test_patches_parse_with_tensorflow(tmp_path, points):
     chunks = nodes.export_patches(
-        points, SOURCE, BANDS, 16, 42, PatchExportSettings(points_per_file=3)
+        points,
+        SOURCE,
+        BANDS,
+        16,
+        42,
+        base_settings(PatchExportSettings, "gee_export.patches", points_per_file=3),
     )
     assert sorted(chunks) == ["patches-00000", "patches-00001", "patches-00002"]
     dataset = TFRecordDataset(filepath=str(tmp_path / "patches"))
@@ -79,12 +97,23 @@ def test_patches_parse_with_tensorflow(tmp_path, points):
 def test_points_without_needed_columns_are_rejected(points):
     with pytest.raises(ValueError, match=r"lacks columns \['point_index'\].*ingest_points"):
         nodes.export_patches(
-            points.drop(columns="point_index"), SOURCE, BANDS, 16, 42, PatchExportSettings()
+            points.drop(columns="point_index"),
+            SOURCE,
+            BANDS,
+            16,
+            42,
+            base_settings(PatchExportSettings, "gee_export.patches"),
         )
 
 
 def test_scene_requests_from_parameters():
-    settings = SceneExportSettings(patch_dimensions=[32, 32], kernel_size=[16, 16], file_prefix="s")
+    settings = base_settings(
+        SceneExportSettings,
+        "gee_export.scene_export",
+        patch_dimensions=[32, 32],
+        kernel_size=[16, 16],
+        file_prefix="s",
+    )
     scenes = [
         {
             "name": "a",
@@ -106,15 +135,24 @@ def test_scene_requests_from_parameters():
         nodes.build_scene_requests(scenes * 2, BANDS, 3, settings)
     with pytest.raises(ValueError, match="holds no whole 32x32 patch"):
         nodes.build_scene_requests([{**scenes[0], "width_px": 20}], BANDS, 3, settings)
-    with pytest.raises(ValueError, match=r"scenes\[0\].*unexpected keyword"):
+    with pytest.raises(ValueError, match=r"(?s)gee_export.scenes\[0\].*size.*Extra inputs"):
         nodes.build_scene_requests([{**scenes[0], "size": 3}], BANDS, 3, settings)
     with pytest.raises(ValueError, match="even"):
-        nodes.build_scene_requests(scenes, BANDS, 3, SceneExportSettings(kernel_size=[15, 15]))
+        nodes.build_scene_requests(
+            scenes,
+            BANDS,
+            3,
+            base_settings(SceneExportSettings, "gee_export.scene_export", kernel_size=[15, 15]),
+        )
 
 
 def test_scene_export_mixer_arithmetic_and_overlap(tmp_path):
-    settings = SceneExportSettings(
-        patch_dimensions=[32, 24], kernel_size=[8, 12], max_file_size_bytes=60_000
+    settings = base_settings(
+        SceneExportSettings,
+        "gee_export.scene_export",
+        patch_dimensions=[32, 24],
+        kernel_size=[8, 12],
+        max_file_size_bytes=60_000,
     )
     scenes = [
         {"name": "s", "center_lon": -100.0, "center_lat": 40.0, "width_px": 100, "height_px": 60}
@@ -142,9 +180,20 @@ def test_scene_export_mixer_arithmetic_and_overlap(tmp_path):
 def test_gallery_shows_every_kind(tmp_path, points):
     dataset = TFRecordDataset(filepath=str(tmp_path / "patches"))
     dataset.save(
-        nodes.export_patches(points, SOURCE, BANDS, 16, 42, PatchExportSettings(points_per_file=2))
+        nodes.export_patches(
+            points,
+            SOURCE,
+            BANDS,
+            16,
+            42,
+            base_settings(PatchExportSettings, "gee_export.patches", points_per_file=2),
+        )
     )
-    figure = nodes.render_patch_gallery(dataset.load(), points, GallerySettings(patches_per_kind=2))
+    figure = nodes.render_patch_gallery(
+        dataset.load(),
+        points,
+        base_settings(GallerySettings, "gee_export.gallery", patches_per_kind=2),
+    )
     assert isinstance(figure, Figure)
     labels = [axis.get_ylabel() for axis in figure.axes if axis.get_ylabel()]
     assert labels == ["dam", "bridge", "water_edge", "random"]
@@ -163,7 +212,12 @@ def _shape(value):
 
 
 def test_written_mixer_has_the_structure_of_a_real_one(tmp_path):
-    settings = SceneExportSettings(patch_dimensions=[32, 32], kernel_size=[16, 16])
+    settings = base_settings(
+        SceneExportSettings,
+        "gee_export.scene_export",
+        patch_dimensions=[32, 32],
+        kernel_size=[16, 16],
+    )
     scenes = [
         {"name": "s", "center_lon": -111.0, "center_lat": 33.6, "width_px": 64, "height_px": 64}
     ]

@@ -15,6 +15,8 @@ from dam_detection.pipelines.gee_export.settings import PatchExportSettings
 from dam_detection.tfrecord_codec import decode_example
 from tests.conftest import run_kedro
 from tests.pipelines.gee_export.fake_source import FakeSource
+from dam_detection.image_sources.settings import ImageSourceSettings
+from tests.settings import base_settings
 
 BANDS = ["B2", "B3", "B4", "NDWI", "AVE"]
 KINDS = ["dam", "dam", "dam", "bridge", "bridge", "water_edge", "water_edge", "random", "random"]
@@ -42,7 +44,7 @@ def write_points(project) -> gpd.GeoDataFrame:
 
 
 def test_pipeline_wiring_with_a_fake_source(kedro_project, monkeypatch):
-    monkeypatch.setattr(nodes, "make_image_source", lambda config: FakeSource())
+    monkeypatch.setattr(nodes, "make_image_source", lambda config, seed: FakeSource())
     write_points(kedro_project)
     run_kedro(kedro_project, ["gee_export"])
     patches = TFRecordDataset(filepath=str(kedro_project / "data/02_intermediate/patches")).load()
@@ -55,7 +57,7 @@ def test_pipeline_wiring_with_a_fake_source(kedro_project, monkeypatch):
 
 
 def test_unknown_setting_is_rejected_before_any_node_runs(kedro_project, monkeypatch):
-    monkeypatch.setattr(nodes, "make_image_source", lambda config: FakeSource())
+    monkeypatch.setattr(nodes, "make_image_source", lambda config, seed: FakeSource())
     write_points(kedro_project)
     with pytest.raises(Exception, match="points_per_fille"):
         run_kedro(
@@ -113,8 +115,10 @@ def test_pipeline_runs_offline_with_the_simulated_source(kedro_project):
 
 def test_same_seed_same_bytes(tmp_path):
     points = write_points(tmp_path)
-    settings = PatchExportSettings(points_per_file=5)
-    source = {"kind": "simulated", "simulated": {"seed": 42, "workers": 1}}
+    settings = base_settings(PatchExportSettings, "gee_export.patches", points_per_file=5)
+    source = base_settings(
+        ImageSourceSettings, "image_source", simulated={"seed": 42, "workers": 1}
+    )
     outputs = {}
     for run, seed in (("a", 7), ("b", 7), ("c", 8)):
         folder = tmp_path / run

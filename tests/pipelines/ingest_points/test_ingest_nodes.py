@@ -10,9 +10,18 @@ import pytest
 from matplotlib.figure import Figure
 from shapely.geometry import Point
 
+from dam_detection.datasets.point_sources import PointSource, PointSourceSettings
 from dam_detection.image_sources.base import WaterEdgeSampling
+from dam_detection.image_sources.settings import ImageSourceSettings
 from dam_detection.pipelines.ingest_points import nodes
+from dam_detection.pipelines.ingest_points.settings import (
+    RandomNegativeSettings,
+    SamplingSettings,
+    SplitSettings,
+    WaterEdgeSettings,
+)
 from dam_detection.pipelines.ingest_points.spatial import EARTH_RADIUS_M
+from tests.settings import base_settings
 
 DEGREE_M = EARTH_RADIUS_M * np.pi / 180
 REGIONS = [
@@ -54,9 +63,18 @@ def _frame(rows: list[tuple[str, float, float]]) -> gpd.GeoDataFrame:
     )
 
 
-def _source(name: str, kind: str, rows: list[tuple[str, float, float]]) -> tuple[Any, Any]:
-    settings = {"reader": "vector", "kind": kind, "id_column": "key"}
-    return nodes.read_source(_frame(rows), settings, source=name)
+def _source(name: str, kind: str, rows: list[tuple[str, float, float]]) -> PointSource:
+    return PointSource(
+        _frame(rows), PointSourceSettings(reader="vector", kind=kind, id_column="key")
+    )
+
+
+def _sampling(**overrides: Any) -> SamplingSettings:
+    return base_settings(SamplingSettings, "ingest_points.sampling", **overrides)
+
+
+def _split(**overrides: Any) -> SplitSettings:
+    return base_settings(SplitSettings, "ingest_points.split", **overrides)
 
 
 def test_build_regions_accepts_boxes_and_polygons_and_names_bad_entries():
@@ -68,31 +86,45 @@ def test_build_regions_accepts_boxes_and_polygons_and_names_bad_entries():
         nodes.build_regions([REGIONS[0], REGIONS[0]])
     with pytest.raises(ValueError, match="exactly one of bbox or polygon"):
         nodes.build_regions([{"name": "y"}])
+    with pytest.raises(ValueError, match="bbox"):
+        nodes.build_regions([{"name": "z", "bbox": "north"}])
 
 
 def test_sample_water_edge_points_asks_the_configured_source(monkeypatch):
     fake = FakeWaterSource()
     asked: list[dict] = []
-    monkeypatch.setattr(nodes, "make_image_source", lambda cfg: asked.append(cfg) or fake)
+    monkeypatch.setattr(
+        nodes, "make_image_source", lambda cfg, seed: asked.append((cfg.kind, seed)) or fake
+    )
     regions = nodes.build_regions(REGIONS)
-    settings = {"enabled": True, "sampling": {"seed": 7, "max_points_per_region": 3}}
-    points = nodes.sample_water_edge_points(regions, {"kind": "simulated"}, settings)
-    assert asked == [{"kind": "simulated"}]
-    assert fake.calls[0][1] == WaterEdgeSampling(seed=7, max_points_per_region=3)
+    source = base_settings(ImageSourceSettings, "image_source")
+    settings = base_settings(
+        WaterEdgeSettings, "ingest_points.water_edges", sampling={"max_points_per_region": 3}
+    )
+    points = nodes.sample_water_edge_points(regions, source, settings, 7)
+    assert asked == [("simulated", 7)]
+    assert fake.calls[0][1] == settings.sampling.sampling(7)
+    assert fake.calls[0][1].seed == 7 and fake.calls[0][1].max_points_per_region == 3
     assert points["region"].tolist() == ["box"] * 3 + ["tri"] * 3
+    own_seed = base_settings(WaterEdgeSettings, "ingest_points.water_edges", sampling={"seed": 3})
+    nodes.sample_water_edge_points(regions, source, own_seed, 7)
+    assert fake.calls[1][1].seed == 3  # a sub-seed wins over the shared seed
 
 
 def test_sample_water_edge_points_disabled_asks_nothing(monkeypatch):
-    monkeypatch.setattr(nodes, "make_image_source", lambda cfg: pytest.fail("asked"))
-    points = nodes.sample_water_edge_points(nodes.build_regions(REGIONS), {}, {"enabled": False})
+    monkeypatch.setattr(nodes, "make_image_source", lambda cfg, seed: pytest.fail("asked"))
+    settings = base_settings(WaterEdgeSettings, "ingest_points.water_edges", enabled=False)
+    source = base_settings(ImageSourceSettings, "image_source")
+    points = nodes.sample_water_edge_points(nodes.build_regions(REGIONS), source, settings, 1)
     assert points.empty
 
 
 def test_random_points_are_seeded_and_inside_regions():
     regions = nodes.build_regions(REGIONS)
-    first = nodes.sample_random_points(regions, {"count": 50, "seed": 1})
-    again = nodes.sample_random_points(regions, {"count": 50, "seed": 1})
-    other = nodes.sample_random_points(regions, {"count": 50, "seed": 2})
+    shared = RandomNegativeSettings(count=50)
+    first = nodes.sample_random_points(regions, shared, 1)
+    again = nodes.sample_random_points(regions, RandomNegativeSettings(count=50, seed=1), 9)
+    other = nodes.sample_random_points(regions, shared, 2)
     assert (
         len(first) == 50 and first.geom_equals(again).all() and not first.geom_equals(other).all()
     )
@@ -101,7 +133,7 @@ def test_random_points_are_seeded_and_inside_regions():
     assert set(first["region"]) == {"box", "tri"}
 
 
-def _candidates(missing: bool = False) -> tuple[gpd.GeoDataFrame, list[dict]]:
+def _candidates() -> tuple[gpd.GeoDataFrame, list[dict]]:
     dams = _source("dams", "dam", [("a", -100.0, 40.0), ("b", -100.0, 40.0 + 10 / DEGREE_M)])
     bridges = _source(
         "bridges",
@@ -109,10 +141,9 @@ def _candidates(missing: bool = False) -> tuple[gpd.GeoDataFrame, list[dict]]:
         [("near_dam_duplicate", -100.0, 40.0 + 5 / DEGREE_M), ("close", -100.0, 40.01),
          ("far", -99.0, 41.0)],
     )  # fmt: skip
-    params = {"sources": {"dams": {}, "bridges": {}, **({"extra": {}} if missing else {})}}
     water = _frame([("w", -98.0, 41.0)]).drop(columns="key")
     random_points = _frame([("r", -97.0, 42.0), ("r2", -96.0, 42.0)]).drop(columns="key")
-    return nodes.combine_candidates(params, water, random_points, *dams, *bridges)
+    return nodes.combine_candidates({"dams": dams, "bridges": bridges}, water, random_points)
 
 
 def test_combine_candidates_stacks_sources_and_generated_negatives():
@@ -122,15 +153,9 @@ def test_combine_candidates_stacks_sources_and_generated_negatives():
     assert candidates.crs.to_epsg() == 4326
 
 
-def test_combine_candidates_refuses_unwired_sources():
-    with pytest.raises(ValueError, match=r"\['extra'\].*KEDRO_ENV"):
-        _candidates(missing=True)
-
-
 def test_select_points_merges_across_sources_keeps_dams_and_drops_near_negatives():
     candidates, _ = _candidates()
-    params = {"merge_distance_m": 20, "min_distance_to_dam_m": 2000, "sampling": {}}
-    selected, stats = nodes.select_points(candidates, params)
+    selected, stats = nodes.select_points(candidates, 20, 2000, _sampling(max_points=None), 0)
     assert selected["point_id"].tolist() == [
         "dams:a", "bridges:far", "water_edge:0", "random:0", "random:1"
     ]  # fmt: skip
@@ -141,13 +166,13 @@ def test_select_points_merges_across_sources_keeps_dams_and_drops_near_negatives
 
 def test_select_points_caps_kinds_with_a_seed_and_explains_missing_shares():
     candidates, _ = _candidates()
-    sampling = {"max_points": 4, "seed": 0, "fractions": {"dam": 0.5, "random": 0.5}}
-    params = {"merge_distance_m": 0, "min_distance_to_dam_m": 0, "sampling": sampling}
+    sampling = SamplingSettings(max_points=4, seed=0, fractions={"dam": 0.5, "random": 0.5})
     with pytest.raises(ValueError, match="kind 'bridge' has no share in ingest_points.sampling"):
-        nodes.select_points(candidates, params)
-    sampling["fractions"].update(bridge=0.5, water_edge=0.5)
-    selected, stats = nodes.select_points(candidates, params)
-    again, _ = nodes.select_points(candidates, params)
+        nodes.select_points(candidates, 0, 0, sampling, 1)
+    fractions = {"dam": 0.5, "random": 0.5, "bridge": 0.5, "water_edge": 0.5}
+    sampling = SamplingSettings(max_points=4, fractions=fractions)
+    selected, stats = nodes.select_points(candidates, 0, 0, sampling, 0)
+    again, _ = nodes.select_points(candidates, 0, 0, sampling, 0)
     assert selected["point_id"].tolist() == again["point_id"].tolist()
     assert selected["kind"].value_counts().to_dict() == {"dam": 1, "bridge": 1, "water_edge": 1,
                                                           "random": 1}  # fmt: skip
@@ -156,9 +181,9 @@ def test_select_points_caps_kinds_with_a_seed_and_explains_missing_shares():
 
 def test_assign_splits_builds_the_points_table():
     candidates, summaries = _candidates()
-    selected, selection = nodes.select_points(candidates, {"sampling": {}})
-    split = {"block_size_km": 10, "fractions": {"train": 0.5, "val": 0.25, "test": 0.25}}
-    points, stats = nodes.assign_splits(selected, split)
+    selected, selection = nodes.select_points(candidates, 50, 2000, _sampling(max_points=None), 0)
+    split = _split(block_size_km=10, fractions={"train": 0.5, "val": 0.25, "test": 0.25})
+    points, stats = nodes.assign_splits(selected, split, 0)
     assert list(points.columns) == list(nodes.POINT_COLUMNS)
     assert points["point_id"].is_monotonic_increasing
     assert points["point_index"].tolist() == list(range(len(points)))
@@ -194,8 +219,8 @@ def test_report_sums_rejections_over_sources():
 
 def test_plot_points_map_draws_both_panels():
     candidates, _ = _candidates()
-    selected, _ = nodes.select_points(candidates, {"sampling": {}})
-    points, _ = nodes.assign_splits(selected, {"block_size_km": 10})
+    selected, _ = nodes.select_points(candidates, 50, 2000, _sampling(max_points=None), 0)
+    points, _ = nodes.assign_splits(selected, _split(block_size_km=10), 0)
     figure = nodes.plot_points_map(points)
     assert isinstance(figure, Figure)
     assert [axes.get_title() for axes in figure.axes] == ["points by kind", "points by split"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -12,8 +14,7 @@ from kedro.framework.project import settings
 from kedro.framework.startup import bootstrap_project
 from shapely.geometry import Point
 
-from dam_detection.pipelines.ingest_points import create_pipeline, nodes
-from dam_detection.pipelines.ingest_points.pipeline import configured_sources
+from dam_detection.pipelines.ingest_points import nodes
 from tests.conftest import run_kedro
 from tests.pipelines.ingest_points.test_ingest_nodes import FakeWaterSource
 
@@ -38,7 +39,7 @@ def _write_inputs(project: Path) -> None:
 @pytest.fixture
 def fake_water(monkeypatch: pytest.MonkeyPatch) -> FakeWaterSource:
     fake = FakeWaterSource()
-    monkeypatch.setattr(nodes, "make_image_source", lambda config: fake)
+    monkeypatch.setattr(nodes, "make_image_source", lambda config, seed: fake)
     return fake
 
 
@@ -88,16 +89,33 @@ def test_test_environment_overrides_one_leaf_and_keeps_its_siblings(kedro_projec
     params = loader["parameters"]["ingest_points"]
     assert params["sampling"]["max_points"] == 40  # conf/test leaf
     assert params["sampling"]["fractions"]["dam"] == 0.5  # conf/base sibling survives
-    assert params["sources"]["nbi_bridges"]["reader"] == "table"
-    assert params["sources"]["nbi_bridges"]["kind"] == "bridge"
-    assert params["sources"]["nid_dams"]["assumed_crs"] == "EPSG:4326"
+    assert params["split"]["fractions"]["train"] == 0.7
 
 
-def test_sources_come_from_configuration(kedro_project: Path):
-    params = kedro_project / "conf" / "local" / "parameters_ingest_points.yml"
-    params.write_text("ingest_points:\n  sources:\n    grand_dams: {reader: vector, kind: dam}\n")
-    names = configured_sources(kedro_project)
-    assert names == ["nid_dams", "nbi_bridges", "grand_dams"]
-    pipeline = create_pipeline(sources=names)
-    assert "grand_dams" in pipeline.inputs()
-    assert {node.name for node in pipeline.nodes} >= {"read_source__grand_dams"}
+def test_an_environment_of_its_own_adds_a_source(kedro_project: Path, fake_water):
+    # `kedro run --env other` with a source that only conf/other declares: the pipeline is
+    # built without reading configuration, so no KEDRO_ENV is needed.
+    _write_inputs(kedro_project)
+    other = kedro_project / "conf" / "other"
+    shutil.copytree(kedro_project / "conf" / "test", other)
+    extra = gpd.GeoDataFrame({"grand_id": [7]}, geometry=[Point(-99.2, 40.2)], crs=4326)
+    extra.to_file(kedro_project / "data/01_raw/test_points/grand.geojson", engine="pyogrio")
+    catalog = other / "catalog_ingest_points.yml"
+    catalog.write_text(
+        catalog.read_text()
+        + """    grand_dams:
+      dataset:
+        type: dam_detection.datasets.VectorPointsDataset
+        filepath: data/01_raw/test_points/grand.geojson
+      reader: vector
+      kind: dam
+      id_prefix: grand
+      id_column: grand_id
+"""
+    )
+    assert "KEDRO_ENV" not in os.environ
+    run_kedro(kedro_project, ["ingest_points"], env="other")
+    report = json.loads((kedro_project / "data/08_reporting/ingest_points_report.json").read_text())
+    assert list(report["sources"]) == ["nid_dams", "nbi_bridges", "grand_dams", "water_edge",
+                                       "random"]  # fmt: skip
+    assert report["sources"]["grand_dams"]["kept"] == 1

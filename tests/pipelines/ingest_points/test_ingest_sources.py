@@ -9,6 +9,7 @@ import pytest
 from shapely.geometry import LineString, Point
 
 from dam_detection.datasets.nbi_ascii import parse_nbi_lines
+from dam_detection.datasets.point_sources import PointSourceSettings
 from dam_detection.pipelines.ingest_points.nodes import read_source
 from dam_detection.pipelines.ingest_points.sources import parse_dms, standardize_source
 from tests.pipelines.ingest_points.test_ingest_datasets import nbi_line
@@ -153,5 +154,5 @@ def test_unknown_reader_and_missing_kind_are_explained():
 
 
 def test_read_source_node_tags_the_summary():
-    _, summary = read_source(_vector_rows(), VECTOR, source="nid")
+    _, summary = read_source(_vector_rows(), PointSourceSettings(**VECTOR), source="nid")
     assert summary["source"] == "nid"

@@ -6,14 +6,10 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from dam_detection.pipelines.segment.detect import detect_peaks, find_peaks
-from dam_detection.pipelines.segment.evaluate import (
-    combine_counts,
-    count_matches,
-    evaluate_scene,
-    match_points,
-    rates,
-)
+from dam_detection.detection.matching import combine_counts, count_matches, match_points, rates
+from dam_detection.detection.peaks import find_peaks
+from dam_detection.pipelines.segment.detect import detect_peaks
+from dam_detection.pipelines.segment.evaluate import evaluate_scene
 from dam_detection.pipelines.segment.predict import ScoreMap
 from tests.pipelines.segment.scenes import MIXER
 

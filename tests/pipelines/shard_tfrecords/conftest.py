@@ -14,6 +14,7 @@ from shapely.geometry import Point
 
 from dam_detection.datasets.tfrecord_files import TFRecordFiles, list_tfrecord_files
 from dam_detection.pipelines.shard_tfrecords.nodes import plan_shard_tasks
+from dam_detection.pipelines.shard_tfrecords.settings import ShardSettings
 from dam_detection.tfrecord_codec import encode_example, frame_record
 
 BANDS = ("B2", "B3", "B4", "NDWI", "AVE")
@@ -105,7 +106,8 @@ def plan(
 ):
     """Tasks for the files under ``folder``."""
     files: TFRecordFiles = list_tfrecord_files(str(folder))
-    return plan_shard_tasks(files, points, list(bands), radius, seed, params(**overrides))
+    settings = ShardSettings(**params(**overrides))
+    return plan_shard_tasks(files, points, list(bands), radius, seed, settings)
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from dam_detection.detection.threshold import detection_threshold, patch_peak_scores
 from dam_detection.pipelines.train import metrics
-from dam_detection.pipelines.train.peaks import detection_threshold, patch_peak_scores
 
 
 def test_perfect_and_inverted_rankings():

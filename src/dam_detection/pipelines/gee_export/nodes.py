@@ -7,12 +7,12 @@ re-run skips complete files and no node does file I/O.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
 import geopandas as gpd
+from pydantic import ValidationError
 from matplotlib.figure import Figure
 
 from dam_detection.bands import POINT_INDEX_KEY, PatchGeometry, validate_band_names
@@ -25,6 +25,7 @@ from dam_detection.image_sources.base import (
     SceneRequest,
     make_image_source,
 )
+from dam_detection.image_sources.settings import ImageSourceSettings
 from dam_detection.pipelines.gee_export.gallery import (
     draw_gallery,
     interleave_files,
@@ -36,8 +37,6 @@ from dam_detection.pipelines.gee_export.settings import (
     SceneDefinition,
     SceneExportSettings,
 )
-
-_SCENE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def build_patch_request(
@@ -55,16 +54,9 @@ def build_patch_request(
         The request handed to the image source.
 
     Raises:
-        ValueError: If a setting is out of range.
+        ValueError: If the radius is negative or the band list is empty or repeats a band.
     """
     PatchGeometry(patch_radius)  # rejects a negative radius
-    if settings.points_per_file < 1:
-        raise ValueError("gee_export.patches.points_per_file must be >= 1")
-    if settings.start_date >= settings.end_date:
-        raise ValueError(
-            f"gee_export.patches: start_date {settings.start_date} is not before end_date "
-            f"{settings.end_date}"
-        )
     return PatchRequest(
         bands=validate_band_names(bands),
         radius=int(patch_radius),
@@ -80,7 +72,7 @@ def build_patch_request(
 
 def export_patches(
     points: gpd.GeoDataFrame,
-    image_source: Mapping[str, Any],
+    image_source: ImageSourceSettings,
     bands: Sequence[str],
     patch_radius: int,
     seed: int,
@@ -123,14 +115,14 @@ def export_patches(
         strict=True,
     )
     settings_fingerprint = fingerprint(
-        {"request": asdict(request), "source": dict(image_source), "points": list(rows)}
+        {"request": asdict(request), "source": _source_identity(image_source), "points": list(rows)}
     )
-    files = make_image_source(image_source).patch_files(ordered, request)
+    files = make_image_source(image_source, seed).patch_files(ordered, request)
     return PlannedFiles(files, settings_fingerprint)
 
 
 def build_scene_requests(
-    scenes: Sequence[Mapping[str, Any]],
+    scenes: Sequence[Mapping[str, Any] | SceneDefinition],
     bands: Sequence[str],
     seed: int,
     settings: SceneExportSettings,
@@ -147,25 +139,22 @@ def build_scene_requests(
         The requests, in configuration order.
 
     Raises:
-        ValueError: On a bad name, a repeated name, a scene smaller than one patch or an odd
-            kernel size.
+        ValueError: On an invalid entry, a repeated name or a scene smaller than one patch.
     """
-    patch_w, patch_h = (int(v) for v in settings.patch_dimensions)
-    kernel_x, kernel_y = (int(v) for v in settings.kernel_size)
-    if kernel_x % 2 or kernel_y % 2 or min(kernel_x, kernel_y) < 0:
-        raise ValueError(
-            f"gee_export.scene_export.kernel_size must be even, got {[kernel_x, kernel_y]}"
-        )
-    requests, names = [], set()
+    patch_w, patch_h = settings.patch_dimensions
+    kernel_x, kernel_y = settings.kernel_size
+    requests: list[SceneRequest] = []
+    names: set[str] = set()
     for position, entry in enumerate(scenes):
+        # Kedro hands a list parameter over as raw dictionaries: validate each entry here.
         try:
-            scene = SceneDefinition(**entry)
-        except TypeError as error:
-            raise ValueError(f"gee_export.scenes[{position}]: {error}") from error
-        if not _SCENE_NAME.match(scene.name) or scene.name in names:
+            scene = SceneDefinition.model_validate(entry)
+        except ValidationError as error:
+            raise ValueError(f"gee_export.scenes[{position}]: {error}") from None
+        if scene.name in names:
             raise ValueError(
-                f"gee_export.scenes[{position}]: name {scene.name!r} must be unique and use "
-                "only letters, digits, '_' and '-' (it becomes a folder name)"
+                f"gee_export.scenes[{position}]: name {scene.name!r} is used twice; scene names "
+                "become folder names and must be unique"
             )
         if scene.width_px < patch_w or scene.height_px < patch_h:
             raise ValueError(
@@ -194,8 +183,8 @@ def build_scene_requests(
 
 
 def export_scenes(
-    image_source: Mapping[str, Any],
-    scenes: list[dict[str, Any]],
+    image_source: ImageSourceSettings,
+    scenes: Sequence[Mapping[str, Any] | SceneDefinition],
     bands: Sequence[str],
     seed: int,
     settings: SceneExportSettings,
@@ -213,15 +202,22 @@ def export_scenes(
         Scene name to its lazy export, for the ``scenes`` dataset, with a fingerprint of each
         scene's request and the source: a re-run skips only scenes made with the same ones.
     """
-    source = make_image_source(image_source)
+    source = make_image_source(image_source, seed)
     requests = build_scene_requests(scenes, bands, seed, settings)
+    identity = _source_identity(image_source)
     return PlannedScenes(
         {request.name: source.scene_export(request) for request in requests},
         {
-            request.name: fingerprint({"request": asdict(request), "source": dict(image_source)})
+            request.name: fingerprint({"request": asdict(request), "source": identity})
             for request in requests
         },
     )
+
+
+def _source_identity(image_source: ImageSourceSettings) -> dict[str, Any]:
+    # What decides the pixels: the chosen source's settings. Unset options are left out so that
+    # adding an optional setting does not invalidate finished exports.
+    return image_source.model_dump(exclude_none=True)
 
 
 def render_patch_gallery(

@@ -1,83 +1,97 @@
-"""Typed settings of ``gee_export`` (Kedro validates ``params:`` inputs against them)."""
+"""Typed settings of ``gee_export`` (``conf/base/parameters_gee_export.yml``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import Field, field_validator, model_validator
 
-@dataclass(frozen=True)
-class PatchExportSettings:
-    """``gee_export.patches``: the table export of one patch per point.
-
-    Attributes:
-        scale_m: Pixel size in metres.
-        start_date: First day of the Sentinel-2 composite, ISO format.
-        end_date: Day after its last day, ISO format.
-        max_cloud_percent: Scenes at or above this cloudy-pixel percentage are skipped.
-        label_key: Name of the label feature (this project writes ``label``).
-        points_per_file: Records per output file.
-    """
-
-    scale_m: float = 10.0
-    start_date: str = "2019-04-01"
-    end_date: str = "2019-10-01"
-    max_cloud_percent: float = 20.0
-    label_key: str = "label"
-    points_per_file: int = 200
+from dam_detection.parameters.model import Settings
 
 
-@dataclass(frozen=True)
-class SceneExportSettings:
-    """``gee_export.scene_export``: settings every scene export shares.
+class PatchExportSettings(Settings):
+    """``gee_export.patches``: the table export of one patch per point."""
 
-    Attributes:
-        patch_dimensions: Unbuffered patch ``[w, h]`` (Earth Engine's ``patchDimensions``).
-        kernel_size: Overlap ``[kx, ky]`` (``kernelSize``); at least the segmentation model's
-            receptive field, so patch borders can be cropped away.
-        file_prefix: Prefix of the patch files and the mixer.
-        max_file_size_bytes: Earth Engine's ``maxFileSize``.
-        scale_m: Pixel size in metres.
-    """
+    scale_m: float = Field(gt=0)
+    """Pixel size in metres."""
+    start_date: str
+    """First day of the Sentinel-2 composite, ISO format."""
+    end_date: str
+    """Day after its last day, ISO format."""
+    max_cloud_percent: float = Field(ge=0, le=100)
+    """Scenes at or above this cloudy-pixel percentage are skipped."""
+    label_key: str
+    """Name of the label feature (this project writes ``label``; older exports ``class``)."""
+    points_per_file: int = Field(ge=1)
+    """Records per output file: small files resume finely and spread over workers."""
 
-    patch_dimensions: list[int] = field(default_factory=lambda: [256, 256])
-    kernel_size: list[int] = field(default_factory=lambda: [128, 128])
-    file_prefix: str = "scene"
-    max_file_size_bytes: int = 104_857_600
-    scale_m: float = 10.0
-
-
-@dataclass(frozen=True)
-class SceneDefinition:
-    """One entry of ``gee_export.scenes``.
-
-    Attributes:
-        name: Scene name and folder name (letters, digits, ``_`` and ``-``).
-        center_lon: Longitude of the centre, degrees.
-        center_lat: Latitude of the centre, degrees.
-        width_px: Width in pixels.
-        height_px: Height in pixels.
-        options: Source-specific extras (e.g. how many dams a simulated scene holds).
-    """
-
-    name: str
-    center_lon: float
-    center_lat: float
-    width_px: int = 2048
-    height_px: int = 2048
-    options: dict[str, Any] = field(default_factory=dict)
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> PatchExportSettings:
+        if self.start_date >= self.end_date:
+            raise ValueError(f"start_date {self.start_date} is not before end_date {self.end_date}")
+        return self
 
 
-@dataclass(frozen=True)
-class GallerySettings:
-    """``gee_export.gallery``: the preview of sample patches.
+class SceneExportSettings(Settings):
+    """``gee_export.scene_export``: settings every scene export shares."""
 
-    Attributes:
-        patches_per_kind: Sample patches shown for each point kind.
-        reflectance_max: Reflectance shown as full brightness in RGB (0-0.3 is a usual stretch).
-        kinds: Kinds to show, in row order; empty shows every kind of the points table.
-    """
+    patch_dimensions: tuple[int, int]
+    """Unbuffered patch ``[w, h]`` (Earth Engine's ``patchDimensions``)."""
+    kernel_size: tuple[int, int]
+    """Overlap ``[kx, ky]`` (``kernelSize``), even; at least the segmentation model's receptive
+    field, so patch borders can be cropped away."""
+    file_prefix: str
+    """Prefix of the patch files and the mixer."""
+    max_file_size_bytes: int = Field(gt=0)
+    """Earth Engine's ``maxFileSize``."""
+    scale_m: float = Field(gt=0)
+    """Pixel size in metres."""
 
-    patches_per_kind: int = 3
-    reflectance_max: float = 0.3
-    kinds: list[str] = field(default_factory=list)
+    @field_validator("kernel_size")
+    @classmethod
+    def _even_kernel(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if any(size % 2 or size < 0 for size in value):
+            raise ValueError(f"kernel_size must be even and >= 0, got {list(value)}")
+        return value
+
+
+class SceneDefinition(Settings):
+    """One entry of ``gee_export.scenes``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    """Scene name and folder name (letters, digits, ``_`` and ``-``)."""
+    center_lon: float = Field(ge=-180, le=180)
+    """Longitude of the centre, degrees."""
+    center_lat: float = Field(ge=-90, le=90)
+    """Latitude of the centre, degrees."""
+    width_px: int = Field(gt=0)
+    """Width in pixels."""
+    height_px: int = Field(gt=0)
+    """Height in pixels."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Optional source-specific extras: for the simulated Earth, counts of dams, bridges, lakes, levees,
+    rivers, roads, towns, and cloud_rate / void_rate; Earth Engine ignores them."""
+
+
+class GallerySettings(Settings):
+    """``gee_export.gallery``: the preview of sample patches."""
+
+    patches_per_kind: int = Field(ge=1)
+    """Sample patches shown for each point kind."""
+    reflectance_max: float = Field(gt=0)
+    """Reflectance shown as full brightness in RGB (0-0.3 is a usual stretch)."""
+    kinds: list[str]
+    """Kinds to show, in row order; empty shows every kind of the points table, dams first."""
+
+
+class GeeExportSettings(Settings):
+    """``gee_export``: patches around every point and large scenes."""
+
+    patches: PatchExportSettings
+    """The patch table export."""
+    scene_export: SceneExportSettings
+    """What every scene export shares."""
+    scenes: list[SceneDefinition]
+    """The scenes; a list, so an environment replaces it whole."""
+    gallery: GallerySettings
+    """The patch gallery."""

@@ -10,10 +10,20 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from dam_detection.image_sources.base import WaterEdgeSampling, make_image_source
+from dam_detection.datasets.point_sources import PointSource, PointSourceSettings
+from dam_detection.image_sources.base import make_image_source
+from dam_detection.image_sources.settings import ImageSourceSettings
+from dam_detection.parameters.model import seed_or
 from dam_detection.pipelines.ingest_points import spatial
 from dam_detection.pipelines.ingest_points.negatives import random_points_in_regions, regions_frame
 from dam_detection.pipelines.ingest_points.report import build_report, plain_counts, plot_points_map
+from dam_detection.pipelines.ingest_points.settings import (
+    RandomNegativeSettings,
+    RegionSettings,
+    SamplingSettings,
+    SplitSettings,
+    WaterEdgeSettings,
+)
 from dam_detection.pipelines.ingest_points.sources import CANDIDATE_COLUMNS, standardize_source
 
 __all__ = [
@@ -40,19 +50,19 @@ RANDOM_SOURCE = "random"
 
 
 def read_source(
-    raw: pd.DataFrame, settings: Mapping[str, Any], source: str
+    raw: pd.DataFrame, settings: PointSourceSettings, source: str
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """Validate one configured source (see :func:`sources.standardize_source`).
 
     Args:
         raw: What the source's catalog entry loaded.
-        settings: ``params:ingest_points.sources.<source>``.
-        source: The source name, bound when the pipeline is built.
+        settings: The source's reader options.
+        source: The source name.
 
     Returns:
         Candidate rows and the source's summary (rows in, kept, rejected by reason).
     """
-    candidates, summary = standardize_source(raw, source, settings)
+    candidates, summary = standardize_source(raw, source, settings.reader_options())
     summary["source"] = source
     if summary["rejected"] or summary["filtered"]:
         logger.warning(
@@ -63,7 +73,7 @@ def read_source(
     return candidates, summary
 
 
-def build_regions(regions: Sequence[Mapping[str, Any]]) -> gpd.GeoDataFrame:
+def build_regions(regions: Sequence[Mapping[str, Any] | RegionSettings]) -> gpd.GeoDataFrame:
     """Regions of interest for negatives, from ``params:ingest_points.regions``.
 
     Args:
@@ -72,82 +82,75 @@ def build_regions(regions: Sequence[Mapping[str, Any]]) -> gpd.GeoDataFrame:
     Returns:
         Polygons with a ``name`` column, EPSG:4326.
     """
-    return regions_frame(regions)
+    # Kedro hands a list parameter over as raw dictionaries: validate each entry here.
+    checked = [RegionSettings.model_validate(region) for region in regions]
+    return regions_frame([region.model_dump(exclude_none=True) for region in checked])
 
 
 def sample_water_edge_points(
-    regions: gpd.GeoDataFrame, image_source: Mapping[str, Any], water_edges: Mapping[str, Any]
+    regions: gpd.GeoDataFrame,
+    image_source: ImageSourceSettings,
+    water_edges: WaterEdgeSettings,
+    seed: int,
 ) -> gpd.GeoDataFrame:
     """Ask the configured image source for water-edge points inside ``regions``.
 
     Args:
         regions: Region polygons with a ``name`` column.
         image_source: ``params:image_source`` (``kind`` plus that source's settings).
-        water_edges: ``params:ingest_points.water_edges``: ``enabled`` and ``sampling``
-            (the fields of :class:`WaterEdgeSampling`).
+        water_edges: ``params:ingest_points.water_edges``.
+        seed: ``params:seed`` (the sampling's seed unless it sets its own).
 
     Returns:
         Points with a ``region`` column, EPSG:4326; empty when disabled.
     """
-    if not water_edges.get("enabled", True):
+    if not water_edges.enabled:
         return gpd.GeoDataFrame({"region": []}, geometry=gpd.points_from_xy([], []), crs=4326)
-    sampling = WaterEdgeSampling(**water_edges.get("sampling", {}))
-    points = make_image_source(image_source).water_edge_points(regions, sampling)
+    sampling = water_edges.sampling.sampling(seed)
+    points = make_image_source(image_source, seed).water_edge_points(regions, sampling)
     return points if points.crs is None else points.to_crs(4326)
 
 
 def sample_random_points(
-    regions: gpd.GeoDataFrame, random_negatives: Mapping[str, Any]
+    regions: gpd.GeoDataFrame, random_negatives: RandomNegativeSettings, seed: int
 ) -> gpd.GeoDataFrame:
     """Seeded random points over the regions, by ground area.
 
     Args:
         regions: Region polygons with a ``name`` column.
-        random_negatives: ``count`` and ``seed``.
+        random_negatives: ``params:ingest_points.random_negatives``.
+        seed: ``params:seed`` (unless ``random_negatives.seed`` is set).
 
     Returns:
         Points with a ``region`` column, EPSG:4326.
     """
     return random_points_in_regions(
-        regions, int(random_negatives.get("count", 0)), int(random_negatives.get("seed", 42))
+        regions, random_negatives.count, seed_or(random_negatives.seed, seed)
     )
 
 
 def combine_candidates(
-    params: Mapping[str, Any],
+    sources: Mapping[str, PointSource],
     water_edges: gpd.GeoDataFrame,
     random_points: gpd.GeoDataFrame,
-    *source_parts: Any,
 ) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]]]:
-    """Stack the candidates of every source and of the generated negatives.
+    """Read every inventory and stack its candidates with the generated negatives.
 
     Args:
-        params: ``params:ingest_points``.
+        sources: ``point_sources``: each inventory's rows and reader options, in priority order.
         water_edges: Output of :func:`sample_water_edge_points`.
         random_points: Output of :func:`sample_random_points`.
-        *source_parts: ``candidates, summary`` pairs of the wired sources, in order.
 
     Returns:
         All candidates (with ``lon``, ``lat`` and a ``priority`` for duplicate merging) and
-        the summaries.
-
-    Raises:
-        ValueError: If the parameters name a source the pipeline was built without.
+        one summary per source.
     """
-    parts = [(source_parts[i], source_parts[i + 1]) for i in range(0, len(source_parts), 2)]
-    wired = [summary["source"] for _, summary in parts]
-    missing = [name for name in params.get("sources", {}) if name not in wired]
-    if missing:
-        raise ValueError(
-            f"sources {missing} are configured in ingest_points.sources but the pipeline was "
-            f"built with {wired}: the source list is read from conf/base and conf/$KEDRO_ENV when "
-            "the pipeline is created, so run with KEDRO_ENV=<env> or add the source to conf/base"
-        )
+    parts = [read_source(source.frame, source.settings, name) for name, source in sources.items()]
     for source, frame, kind in (
         (WATER_EDGE_SOURCE, water_edges, "water_edge"),
         (RANDOM_SOURCE, random_points, "random"),
     ):
-        parts.append(read_source(frame, {"reader": "vector", "kind": kind}, source))
+        parts.append(read_source(frame, PointSourceSettings(reader="vector", kind=kind), source))
     kind_rank = {kind: rank for rank, kind in enumerate(KIND_PRIORITY)}
     frames = []
     for order, (frame, summary) in enumerate(parts):
@@ -162,14 +165,20 @@ def combine_candidates(
 
 
 def select_points(
-    candidates: gpd.GeoDataFrame, params: Mapping[str, Any]
+    candidates: gpd.GeoDataFrame,
+    merge_distance_m: float,
+    min_distance_to_dam_m: float,
+    sampling: SamplingSettings,
+    seed: int,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """Merge duplicates, drop negatives near dams, then cap each kind to its share.
 
     Args:
         candidates: Output of :func:`combine_candidates`.
-        params: ``params:ingest_points``: ``merge_distance_m``, ``min_distance_to_dam_m`` and
-            ``sampling`` (``max_points``, ``fractions`` per kind, ``seed``).
+        merge_distance_m: ``params:ingest_points.merge_distance_m``.
+        min_distance_to_dam_m: ``params:ingest_points.min_distance_to_dam_m``.
+        sampling: ``params:ingest_points.sampling``.
+        seed: ``params:seed`` (unless ``sampling.seed`` is set).
 
     Returns:
         The selected rows (:data:`CANDIDATE_COLUMNS`) and what each step removed.
@@ -178,21 +187,20 @@ def select_points(
         ValueError: If a kind has no share in ``sampling.fractions`` while capping.
     """
     vectors = spatial.unit_vectors(candidates["lon"].to_numpy(), candidates["lat"].to_numpy())
-    merge_m = float(params.get("merge_distance_m", 50.0))
+    merge_m = float(merge_distance_m)
     groups = spatial.duplicate_groups(vectors, merge_m)
     keep = spatial.first_of_groups(groups, candidates["priority"].to_numpy())
     merged = candidates.loc[~keep, "source"].value_counts().to_dict()
 
     dams = keep & (candidates["label"].to_numpy() == 1)
-    exclusion_m = float(params.get("min_distance_to_dam_m", 2000.0))
+    exclusion_m = float(min_distance_to_dam_m)
     negatives = keep & ~dams
     near_dam = np.zeros(len(candidates), dtype=bool)
     near_dam[negatives] = spatial.within_distance(vectors[negatives], vectors[dams], exclusion_m)
     near = candidates.loc[near_dam, "kind"].value_counts().to_dict()
     selected = candidates.loc[keep & ~near_dam, [*CANDIDATE_COLUMNS, "lon", "lat"]]
 
-    sampling = params.get("sampling", {}) or {}
-    capped, quotas, dropped = _cap_kinds(selected, sampling)
+    capped, quotas, dropped = _cap_kinds(selected, sampling, seed_or(sampling.seed, seed))
     stats = {
         "merged_duplicates": {
             "distance_m": merge_m,
@@ -201,19 +209,19 @@ def select_points(
             "removed_by_source": plain_counts(merged),
         },
         "near_dam_dropped": {"distance_m": exclusion_m, "by_kind": plain_counts(near)},
-        "capped": {"max_points": sampling.get("max_points"), "quota": quotas, "dropped": dropped},
+        "capped": {"max_points": sampling.max_points, "quota": quotas, "dropped": dropped},
     }
     return capped, stats
 
 
 def _cap_kinds(
-    selected: gpd.GeoDataFrame, sampling: Mapping[str, Any]
+    selected: gpd.GeoDataFrame, sampling: SamplingSettings, seed: int
 ) -> tuple[gpd.GeoDataFrame, dict[str, int], dict[str, int]]:
-    max_points = sampling.get("max_points")
+    max_points = sampling.max_points
     if max_points is None:
         return selected.reset_index(drop=True), {}, {}
-    fractions = sampling.get("fractions", {})
-    rng = np.random.default_rng(int(sampling.get("seed", 42)))
+    fractions = sampling.fractions
+    rng = np.random.default_rng(seed)
     keep = np.zeros(len(selected), dtype=bool)
     quotas = _quotas(int(max_points), fractions)
     dropped: dict[str, int] = {}
@@ -245,13 +253,14 @@ def _quotas(max_points: int, fractions: Mapping[str, float]) -> dict[str, int]:
 
 
 def assign_splits(
-    selected: gpd.GeoDataFrame, split: Mapping[str, Any]
+    selected: gpd.GeoDataFrame, split: SplitSettings, seed: int
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """Split by grid blocks and number the points: the final points table.
 
     Args:
         selected: Output of :func:`select_points`.
         split: ``params:ingest_points.split``: ``block_size_km``, ``fractions``, ``seed``.
+        seed: ``params:seed`` (unless ``split.seed`` is set).
 
     Returns:
         The points table (:data:`POINT_COLUMNS`, ``point_index`` 0..N-1 in ``point_id`` order)
@@ -259,11 +268,10 @@ def assign_splits(
         splits in metres.
     """
     lon, lat = selected["lon"].to_numpy(), selected["lat"].to_numpy()
-    fractions = split.get("fractions", {"train": 0.7, "val": 0.15, "test": 0.15})
-    block_km = float(split.get("block_size_km", 50.0))
-    splits = spatial.random_grid_cell_assignment(
-        lon, lat, block_km, fractions, int(split.get("seed", 42))
-    )
+    fractions = dict(split.fractions)
+    block_km = float(split.block_size_km)
+    split_seed = seed_or(split.seed, seed)
+    splits = spatial.random_grid_cell_assignment(lon, lat, block_km, fractions, split_seed)
     smallest = spatial.smallest_cross_split_distance_m(spatial.unit_vectors(lon, lat), splits)
     points = selected.assign(split=splits)
     # NumPy sorts a fixed-width string array about twice as fast as pandas sorts objects.
@@ -275,7 +283,7 @@ def assign_splits(
     stats = {
         "block_size_km": block_km,
         "fractions": dict(fractions),
-        "seed": int(split.get("seed", 42)),
+        "seed": split_seed,
         "smallest_cross_split_distance_m": None if smallest is None else round(smallest, 1),
     }
     return points, stats

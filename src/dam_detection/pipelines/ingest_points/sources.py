@@ -35,7 +35,7 @@ def _require_column(raw: pd.DataFrame, column: str, source: str, parameter: str)
     if column not in raw.columns:
         raise KeyError(
             f"{_file_of(raw)}: column {column!r} not found (columns: {list(raw.columns)}); set "
-            f"ingest_points.sources.{source}.{parameter} to one of them"
+            f"point_sources.sources.{source}.{parameter} to one of them"
         )
 
 
@@ -86,7 +86,7 @@ def _source_crs(raw: pd.DataFrame, source: str, settings: Mapping[str, Any]) -> 
         return CRS.from_user_input(assumed)
     raise ValueError(
         f"{_file_of(raw)} has no CRS (no .prj file) and source {source!r} declares none: set "
-        f"ingest_points.sources.{source}.assumed_crs (e.g. 'EPSG:4326' for longitude/latitude)"
+        f"point_sources.sources.{source}.assumed_crs (e.g. 'EPSG:4326' for longitude/latitude)"
     )
 
 
@@ -101,7 +101,7 @@ def _coordinates(
         if not isinstance(raw, gpd.GeoDataFrame):
             raise TypeError(
                 f"{_file_of(raw)} has no geometry column: for a CSV set "
-                f"ingest_points.sources.{source}.reader to 'table' with lon_column/lat_column"
+                f"point_sources.sources.{source}.reader to 'table' with lon_column/lat_column"
             )
         crs = _source_crs(raw, source, settings)
         geometry = raw.geometry.to_numpy()
@@ -135,7 +135,7 @@ def _coordinates(
     else:
         raise ValueError(
             f"unknown reader {reader!r} for source {source!r}: set "
-            f"ingest_points.sources.{source}.reader to 'vector', 'table' or 'nbi_ascii'"
+            f"point_sources.sources.{source}.reader to 'vector', 'table' or 'nbi_ascii'"
         )
     reprojected = not crs.equals(CRS.from_epsg(4326))
     if reprojected:
@@ -156,7 +156,7 @@ def standardize_source(
 
     Args:
         raw: What the source's catalog dataset loaded.
-        source: Source name (its key under ``ingest_points.sources``).
+        source: Source name (its key under ``point_sources.sources`` in the catalog).
         settings: That key's settings: ``reader``, ``kind``, optional ``label`` (default 1 for
             ``dam``, else 0), ``id_prefix`` (default ``source``), ``id_column`` (``null``: row
             position), ``name_column``, ``assumed_crs``; ``lon_column``/``lat_column``/``crs``
@@ -174,7 +174,9 @@ def standardize_source(
     reader = settings.get("reader", "vector")
     kind = settings.get("kind")
     if not kind:
-        raise ValueError(f"set ingest_points.sources.{source}.kind (dam, bridge, ...)")
+        raise ValueError(
+            f"set point_sources.sources.{source}.kind in the catalog (dam, bridge, ...)"
+        )
     x, y, reason, reprojected = _coordinates(raw, reader, source, settings)
     filtered = np.full(len(raw), "", dtype=object)
     if reader == "nbi_ascii":

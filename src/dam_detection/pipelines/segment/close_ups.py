@@ -28,8 +28,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Circle  # noqa: E402
 
+from dam_detection.detection.matching import match_points  # noqa: E402
 from dam_detection.mixer import Mixer, MixerError, buffered_shape  # noqa: E402
-from dam_detection.pipelines.segment.evaluate import match_points  # noqa: E402
 from dam_detection.pipelines.segment.predict import stretch_to_uint8  # noqa: E402
 
 #: Mean Earth radius, metres: turns the degrees of a geographic CRS into metres.

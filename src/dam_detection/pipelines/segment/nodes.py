@@ -20,6 +20,8 @@ from matplotlib.figure import Figure
 from dam_detection.bands import RGB_BANDS
 from dam_detection.datasets.geotiff import GeoRaster
 from dam_detection.datasets.scene_predictions import ScenePrediction
+from dam_detection.detection.matching import combine_counts
+from dam_detection.detection.settings import DetectionSettings
 from dam_detection.pipelines.segment.close_ups import (
     close_ups_figure,
     cut_chips,
@@ -28,22 +30,23 @@ from dam_detection.pipelines.segment.close_ups import (
     select_close_ups,
 )
 from dam_detection.pipelines.segment.detect import detect_peaks, pixels_to_lonlat
-from dam_detection.pipelines.segment.evaluate import at, combine_counts, evaluate_scene
+from dam_detection.pipelines.segment.evaluate import at, evaluate_scene
 from dam_detection.pipelines.segment.plots import (
     overlay_figure,
     precision_recall_figure,
     to_pixels,
 )
 from dam_detection.pipelines.segment.predict import ScoreMap, keras_predictor, predict_scene
+from dam_detection.pipelines.segment.settings import SegmentSettings
 from dam_detection.pipelines.segment.sliding import slide_classifier
 
 logger = logging.getLogger(__name__)
 
 
-def _bands(bands: Sequence[str], params: Mapping[str, Any], model: Any = None) -> list[str]:
+def _bands(bands: Sequence[str], params: SegmentSettings, model: Any = None) -> list[str]:
     """``segment.bands``, else the bands the model records in its input name, else ``bands``."""
-    if params.get("bands"):
-        return list(params["bands"])
+    if params.bands:
+        return list(params.bands)
     name = getattr(model, "inputs", [None])[0]
     prefix = "bands-"  # train.models.bands_input writes the band order into the input name
     if name is not None and getattr(name, "name", "").startswith(prefix):
@@ -65,7 +68,7 @@ def predict_heatmaps(
     fcn_model: Any,
     band_stats: Mapping[str, Any],
     bands: Sequence[str],
-    params: Mapping[str, Any],
+    params: SegmentSettings,
 ) -> dict[str, ScoreMap]:
     """Run the FCN over every scene, patch batch by patch batch, and stitch the heatmaps.
 
@@ -85,13 +88,13 @@ def predict_heatmaps(
     for name, scene in sorted(scenes.items()):
         maps[name] = predict_scene(
             keras_predictor(fcn_model),
-            scene.iter_patches(bands=names, batch_size=int(params["batch_size"])),
+            scene.iter_patches(bands=names, batch_size=params.batch_size),
             scene.mixer,
             scene.kernel_size,
             band_stats["bands"],
             names,
             scene=name,
-            preview_max_px=int(params.get("preview_max_px", 1024)),
+            preview_max_px=params.preview_max_px,
         )
         logger.info(
             "segment: %s %dx%d px in %.1f s (%.2f Mpx/s)",
@@ -106,15 +109,15 @@ def slide_baseline(
     classifier_model: Any,
     band_stats: Mapping[str, Any],
     bands: Sequence[str],
-    params: Mapping[str, Any],
+    params: SegmentSettings,
 ) -> dict[str, ScoreMap]:
     """Slide the patch classifier over every scene at ``baseline.stride_px`` (the baseline).
 
     Returns:
         Scene name to a coarse score grid; empty when ``baseline.stride_px`` is null.
     """
-    settings = params.get("baseline") or {}
-    if not settings.get("stride_px"):
+    settings = params.baseline
+    if settings.stride_px is None:
         return {}
     names = _bands(bands, params, classifier_model)
     _check_channels(classifier_model, names, "classifier")
@@ -123,14 +126,14 @@ def slide_baseline(
     for name, scene in sorted(scenes.items()):
         maps[name] = slide_classifier(
             keras_predictor(classifier_model),
-            scene.iter_patches(bands=names, batch_size=int(params["batch_size"])),
+            scene.iter_patches(bands=names, batch_size=params.batch_size),
             scene.mixer,
             scene.kernel_size,
             band_stats["bands"],
             names,
             crop_size=crop,
-            stride=int(settings["stride_px"]),
-            batch_size=int(settings.get("batch_size", 64)),
+            stride=settings.stride_px,
+            batch_size=settings.batch_size,
             scene=name,
         )
         logger.info("segment baseline: %s in %.1f s", name, maps[name].seconds)
@@ -150,15 +153,15 @@ def heatmap_rasters(score_maps: Mapping[str, ScoreMap]) -> dict[str, Callable[[]
 
 
 def prediction_exports(
-    score_maps: Mapping[str, ScoreMap], params: Mapping[str, Any]
+    score_maps: Mapping[str, ScoreMap], params: SegmentSettings
 ) -> dict[str, ScenePrediction]:
     """Heatmaps as Earth Engine upload payloads: one band per scene, the export's mixer."""
-    band = params.get("prediction_band", "dam_probability")
+    band = params.prediction_band
     return {name: ScenePrediction(m.mixer, {band: m.probability}) for name, m in score_maps.items()}
 
 
 def resolve_detection(
-    params: Mapping[str, Any], train_metrics: Mapping[str, Any]
+    params: SegmentSettings, detection: DetectionSettings, train_metrics: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Detection settings of the FCN and of the baseline classifier.
 
@@ -167,16 +170,21 @@ def resolve_detection(
     threshold of whole validation patches (``train_metrics["fcn"]["detection"]``), for the
     classifier its best-F1 threshold. A number is used for both as it is.
 
+    Args:
+        params: ``params:segment``.
+        detection: ``params:detection`` (the peak spacing).
+        train_metrics: ``train_metrics.json``.
+
     Returns:
         ``(fcn, baseline)``: each ``{"threshold", "min_distance_px", "source"}``.
 
     Raises:
         KeyError: If ``validation`` is asked for and ``train_metrics`` lacks the threshold.
     """
-    settings = params["detection"]
-    distance = float(settings["min_distance_px"])
-    if settings["threshold"] != "validation":
-        fixed = {"threshold": float(settings["threshold"]), "min_distance_px": distance}
+    distance = float(detection.min_distance_px)
+    threshold = params.detection.threshold
+    if threshold != "validation":
+        fixed = {"threshold": float(threshold), "min_distance_px": distance}
         return {**fixed, "source": "parameters"}, {**fixed, "source": "parameters"}
     try:
         fcn = float(train_metrics["fcn"]["detection"]["threshold"])
@@ -220,7 +228,7 @@ def scene_footprint(scene: Any) -> shapely.Polygon:
 
 
 def known_dams(
-    scenes: Mapping[str, Any], points: gpd.GeoDataFrame, params: Mapping[str, Any]
+    scenes: Mapping[str, Any], points: gpd.GeoDataFrame, params: SegmentSettings
 ) -> dict[str, gpd.GeoDataFrame]:
     """The dams each scene is judged against.
 
@@ -231,7 +239,7 @@ def known_dams(
         Scene name to points in EPSG:4326 with ``dam_id`` and ``source`` (``truth`` or
         ``points``).
     """
-    kinds = params.get("evaluation", {}).get("truth_kinds", ["dam_wall"])
+    kinds = list(params.evaluation.truth_kinds)
     dams = points[points["label"] == 1].to_crs("EPSG:4326")
     out = {}
     for name, scene in sorted(scenes.items()):
@@ -269,13 +277,14 @@ def close_up_figures(
     truth: Mapping[str, gpd.GeoDataFrame],
     fcn_detection: Mapping[str, Any],
     bands: Sequence[str],
-    params: Mapping[str, Any],
+    params: SegmentSettings,
+    detection: DetectionSettings,
 ) -> dict[str, Callable[[], Figure]]:
     """Full-resolution close-ups of every known dam and FCN detection, one PNG per scene.
 
     Each figure is built on save (one in memory at a time): its chips are cut from a second pass
     over the scene's patches (RGB bands only; reading stops after the last patch a chip needs).
-    A known dam matched by a detection within ``evaluation.summary_tolerance_m`` shows once;
+    A known dam matched by a detection within ``detection.tolerance_m`` shows once;
     at most ``close_ups.max_per_scene`` chips, known dams first, then false alarms by score
     (see :mod:`~dam_detection.pipelines.segment.close_ups`).
 
@@ -287,17 +296,17 @@ def close_up_figures(
         fcn_detection: The FCN's detection settings (its ``threshold`` is contoured).
         bands: Shared ``params:bands``.
         params: ``params:segment``.
+        detection: ``params:detection``.
 
     Returns:
         Scene name to a function drawing its figure.
     """
-    settings = params.get("close_ups") or {}
-    size = int(settings.get("size_px", 96))
-    cap = settings.get("max_per_scene", 16)
+    size = params.close_ups.size_px
+    cap = params.close_ups.max_per_scene
     names = _bands(bands, params)
     # True colour when the bands have it, else the first band in grey (as the preview does).
     display = list(RGB_BANDS) if set(RGB_BANDS) <= set(names) else names[:1]
-    tolerance_m = float(params["evaluation"]["summary_tolerance_m"])
+    tolerance_m = float(detection.tolerance_m)
     threshold = float(fcn_detection["threshold"])
 
     def draw(name: str) -> Figure:
@@ -313,7 +322,7 @@ def close_up_figures(
         scores = found["score"].to_numpy(dtype=np.float64)
         chosen, total = select_close_ups(
             known_rc, found_rc, scores, score_map.probability, tolerance_px,
-            None if cap is None else int(cap),
+            cap,
         )  # fmt: skip
         centres = np.array([(c.row, c.col) for c in chosen], dtype=np.float64).reshape(-1, 2)
         chips = np.zeros((0, size, size, len(display)), dtype=np.float32)
@@ -369,7 +378,7 @@ def evaluate_detections(
     baseline_maps: Mapping[str, ScoreMap],
     fcn_detection: Mapping[str, Any],
     baseline_detection: Mapping[str, Any],
-    params: Mapping[str, Any],
+    params: SegmentSettings,
 ) -> dict[str, Any]:
     """Precision, recall and F1 of both models at every tolerance and score threshold.
 
@@ -379,14 +388,14 @@ def evaluate_detections(
         ``speedup_same_resolution``: how much faster the FCN covers a pixel than the classifier
         would at stride 1 (the classifier's time per scored cell times its cells per pixel).
     """
-    settings = params["evaluation"]
-    tolerances = [float(t) for t in settings["tolerances_m"]]
+    settings = params.evaluation
+    tolerances = [float(t) for t in settings.tolerances_m]
 
     def thresholds(detection: Mapping[str, Any]) -> list[float]:
         # The curve's thresholds at or above the detection threshold, and that one itself
         # (the row the summary reports).
         lowest = float(detection["threshold"])
-        listed = [float(t) for t in settings["score_thresholds"] if float(t) >= lowest]
+        listed = [float(t) for t in settings.score_thresholds if float(t) >= lowest]
         return sorted({round(lowest, 4), *listed})
 
     metrics: dict[str, Any] = {
@@ -410,17 +419,15 @@ def evaluate_detections(
     return metrics
 
 
-def precision_recall_plot(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> Figure:
-    """Precision-recall curves of the FCN and the baseline at the summary tolerance."""
-    return precision_recall_figure(
-        metrics, f"{float(params['evaluation']['summary_tolerance_m']):g}"
-    )
+def precision_recall_plot(metrics: Mapping[str, Any], detection: DetectionSettings) -> Figure:
+    """Precision-recall curves of the FCN and the baseline at ``detection.tolerance_m``."""
+    return precision_recall_figure(metrics, f"{float(detection.tolerance_m):g}")
 
 
-def summarize(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """Log and return a short summary: scenes, detections, recall/precision at the summary
-    tolerance and the detection threshold, time."""
-    tolerance = f"{float(params['evaluation']['summary_tolerance_m']):g}"
+def summarize(metrics: Mapping[str, Any], detection: DetectionSettings) -> dict[str, Any]:
+    """Log and return a short summary: scenes, detections, recall/precision at
+    ``detection.tolerance_m`` and the detection threshold, time."""
+    tolerance = f"{float(detection.tolerance_m):g}"
     summary: dict[str, Any] = {
         "scenes": len(metrics["scenes"]),
         "known_dams": sum(s["known_dams"] for s in metrics["scenes"].values()),

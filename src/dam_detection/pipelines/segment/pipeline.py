@@ -39,7 +39,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             ),
             Node(
                 nodes.resolve_detection,
-                ["params:segment", "train_metrics"],
+                ["params:segment", "params:detection", "train_metrics"],
                 ["segment_fcn_detection", "segment_baseline_detection"],
                 name="resolve_detection",
             ),
@@ -83,6 +83,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                     "segment_fcn_detection",
                     "params:bands",
                     "params:segment",
+                    "params:detection",
                 ],
                 "segment_close_ups",
                 name="draw_close_ups",
@@ -104,13 +105,13 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             ),
             Node(
                 nodes.precision_recall_plot,
-                ["segment_metrics", "params:segment"],
+                ["segment_metrics", "params:detection"],
                 "segment_precision_recall_plot",
                 name="plot_precision_recall",
             ),
             Node(
                 nodes.summarize,
-                ["segment_metrics", "params:segment"],
+                ["segment_metrics", "params:detection"],
                 "segment_summary",
                 name="summarize_segment",
             ),

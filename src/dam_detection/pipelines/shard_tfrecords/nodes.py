@@ -18,19 +18,9 @@ import pandas as pd
 
 from dam_detection.datasets.tfrecord_files import TFRecordFiles
 from dam_detection.pipelines.shard_tfrecords.records import DROP_REASONS, RecordSpec
+from dam_detection.pipelines.shard_tfrecords.settings import ShardSettings
 from dam_detection.pipelines.shard_tfrecords.sharding import PointTable, ShardTask
 from dam_detection.pipelines.shard_tfrecords.statistics import merge_band_states
-
-DEFAULTS: dict[str, Any] = {
-    "label_keys": ["label", "class"],
-    "records_without_point_index": "drop",
-    "stats_split": "train",
-    "tasks": 2,
-    "records_per_shard": 128,
-    "min_shards_per_split": 4,
-    "interleave_files": 16,
-    "shuffle_buffer": 16,
-}
 
 
 def build_point_table(points: pd.DataFrame) -> PointTable:
@@ -61,13 +51,13 @@ def build_point_table(points: pd.DataFrame) -> PointTable:
     return PointTable(*codes["split"], *codes["kind"])
 
 
-def plan_shard_tasks(  # noqa: PLR0913
+def plan_shard_tasks(
     patches: TFRecordFiles,
     points: pd.DataFrame,
     bands: Sequence[str],
     patch_radius: int,
     seed: int,
-    params: Mapping[str, Any],
+    settings: ShardSettings,
 ) -> list[ShardTask]:
     """Split the input files into tasks for the ``shards`` dataset to run.
 
@@ -81,25 +71,21 @@ def plan_shard_tasks(  # noqa: PLR0913
         bands: ``params:bands``.
         patch_radius: ``params:patch_radius``.
         seed: ``params:seed``.
-        params: ``params:shard_tfrecords``.
+        settings: ``params:shard_tfrecords``.
 
     Returns:
         One :class:`ShardTask` per worker share, in task order.
     """
-    settings = {**DEFAULTS, **params}
-    spec = RecordSpec.from_params(bands, patch_radius, settings["label_keys"])
+    spec = RecordSpec.from_params(bands, patch_radius, settings.label_keys)
     table = build_point_table(points)
-    missing_policy = str(settings["records_without_point_index"])
+    missing_policy = settings.records_without_point_index
     if missing_policy != "drop" and missing_policy not in table.split_names:
         raise ValueError(
             "shard_tfrecords.records_without_point_index must be 'drop' or a split of the "
             f"points table {list(table.split_names)}, got {missing_policy!r}"
         )
-    for key in ("tasks", "records_per_shard", "min_shards_per_split", "interleave_files"):
-        if int(settings[key]) < 1:
-            raise ValueError(f"shard_tfrecords.{key} must be >= 1, got {settings[key]}")
     order = np.random.default_rng(int(seed)).permutation(len(patches.paths))
-    count = max(1, min(int(settings["tasks"]), len(order)))
+    count = max(1, min(settings.tasks, len(order)))
     return [
         ShardTask(
             task_index=task,
@@ -108,11 +94,11 @@ def plan_shard_tasks(  # noqa: PLR0913
             spec=spec,
             points=table,
             split_without_point_index=None if missing_policy == "drop" else missing_policy,
-            stats_split=str(settings["stats_split"]),
-            records_per_shard=int(settings["records_per_shard"]),
-            open_shards_per_split=math.ceil(int(settings["min_shards_per_split"]) / count),
-            interleave_files=int(settings["interleave_files"]),
-            shuffle_buffer=max(0, int(settings["shuffle_buffer"])),
+            stats_split=settings.stats_split,
+            records_per_shard=settings.records_per_shard,
+            open_shards_per_split=math.ceil(settings.min_shards_per_split / count),
+            interleave_files=settings.interleave_files,
+            shuffle_buffer=settings.shuffle_buffer,
             seed=int(seed),
         )
         for task in range(count)

@@ -227,9 +227,7 @@ def augment_batch(
     """
     channels = images.shape[-1]
     stacked = images if extra is None else tf.concat([images, extra], axis=-1)
-    stacked = flip_rotate(
-        stacked, seed, bool(settings.get("flips", True)), bool(settings.get("rotations", True))
-    )
+    stacked = flip_rotate(stacked, seed, bool(settings["flips"]), bool(settings["rotations"]))
     images, extra = (
         (stacked, None) if extra is None else (stacked[..., :channels], stacked[..., channels:])
     )
@@ -237,8 +235,8 @@ def augment_batch(
         images,
         seed,
         optical,
-        float(settings.get("brightness", 0.0)),
-        float(settings.get("contrast", 0.0)),
-        float(settings.get("noise_std", 0.0)),
+        float(settings["brightness"]),
+        float(settings["contrast"]),
+        float(settings["noise_std"]),
     )
     return images, extra

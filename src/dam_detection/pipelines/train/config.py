@@ -1,124 +1,59 @@
 """The train settings: defaults, validation, and the split files a training reads.
 
-``resolve_settings`` merges ``params:train`` over :data:`DEFAULTS`, resolves the band list and
-checks the choices, so a misspelt option fails before any TensorFlow work starts. The result is
-also the Sacred run's config.
+Kedro validates ``params:train`` against :class:`~.settings.TrainSettings` before the run;
+``resolve_settings`` adds the shared values (bands, seed, patch radius, detection) and checks
+what depends on them. The result is also the Sacred run's config.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from dam_detection.bands import validate_band_names
+from dam_detection.bands import PIXEL_SIZE_M, validate_band_names
 from dam_detection.datasets.tfrecord_files import TFRecordFiles
-
-DEFAULTS: dict[str, Any] = {
-    "bands": None,
-    "input": {"parallel_reads": 4, "shuffle_buffer": 1024, "cache": True},
-    "augmentation": {
-        "flips": True,
-        "rotations": True,
-        "brightness": 0.1,
-        "contrast": 0.1,
-        "noise_std": 0.02,
-        "masked_edge": 0.1,
-    },
-    "class_balance": "weights",
-    "callbacks": {
-        "monitor": "val_loss",
-        "early_stopping_patience": 5,
-        "learning_rate_schedule": "plateau",
-        "reduce_lr_patience": 3,
-        "reduce_lr_factor": 0.5,
-        "min_learning_rate": 1e-5,
-    },
-    "distribute": {"strategy": "none"},
-    "verbose": 2,
-    "classifier": {
-        "architecture": "residual_cnn",
-        "crop_size": 64,
-        "jitter": 8,
-        "width": 16,
-        "dropout": 0.2,
-        "batch_size": 32,
-        "epochs": 15,
-        "learning_rate": 0.002,
-    },
-    "fcn": {
-        "crop_size": 64,
-        "jitter": 16,
-        "width": 16,
-        "dilations": [1, 2, 4, 8, 16],
-        "target_radius": 2.0,
-        "ignore_radius": 8.0,
-        "positive_weight": 10.0,
-        "anywhere_fraction": 0.5,
-        "kind_weights": None,
-        "detection_tolerance_px": 15.0,
-        "detection_min_distance_px": 10,
-        "batch_size": 16,
-        "epochs": 60,
-        "learning_rate": 0.002,
-    },
-}
-_CHOICES = {
-    ("class_balance",): ("weights", "none"),
-    ("callbacks", "learning_rate_schedule"): ("plateau", "cosine"),
-    ("distribute", "strategy"): ("none", "mirrored", "multi_worker"),
-    ("classifier", "architecture"): ("residual_cnn", "plain_cnn", "mobilenet_v2"),
-}
-
-
-def _merge(base: dict[str, Any], override: Mapping[str, Any], trail: str = "train") -> None:
-    for key, value in override.items():
-        if key not in base:
-            raise KeyError(f"unknown setting {trail}.{key}: known are {sorted(base)}")
-        if isinstance(base[key], dict) and isinstance(value, Mapping):
-            _merge(base[key], value, f"{trail}.{key}")
-        else:
-            base[key] = value
+from dam_detection.detection.settings import DetectionSettings
+from dam_detection.pipelines.train.settings import TrainSettings
 
 
 def resolve_settings(
-    train_params: Mapping[str, Any] | None,
+    train: TrainSettings,
     seed: int,
     bands: Sequence[str],
     patch_radius: int,
+    detection: DetectionSettings,
 ) -> dict[str, Any]:
-    """Complete train settings: ``params:train`` over the defaults, plus the shared values.
+    """Complete train settings: ``params:train`` plus the shared values it depends on.
 
     Args:
-        train_params: ``params:train`` (any subset of :data:`DEFAULTS`).
+        train: ``params:train`` (validated by Kedro against :class:`TrainSettings`).
         seed: ``params:seed``; drives every random step.
         bands: ``params:bands``, used unless ``train.bands`` is set.
         patch_radius: ``params:patch_radius`` of the shards.
+        detection: ``params:detection``: how the FCN's detection threshold is chosen.
 
     Returns:
-        The settings with ``bands`` resolved, ``seed`` and ``patch_radius`` added.
+        The settings as a plain dictionary (the Sacred config), with ``bands`` resolved and
+        ``seed``, ``patch_radius`` and ``detection`` (in pixels) added.
 
     Raises:
-        KeyError: For an unknown setting.
-        ValueError: For an invalid choice, band list or crop size.
+        ValueError: For an invalid band list or a crop larger than the patch.
     """
-    settings = copy.deepcopy(DEFAULTS)
-    _merge(settings, train_params or {})
-    settings["bands"] = list(validate_band_names(settings["bands"] or bands))
+    settings = train.model_dump()
+    settings["bands"] = list(validate_band_names(train.bands or bands))
     settings["seed"] = int(seed)
     settings["patch_radius"] = int(patch_radius)
-    for trail, allowed in _CHOICES.items():
-        value = settings
-        for key in trail:
-            value = value[key]
-        if value not in allowed:
-            raise ValueError(f"train.{'.'.join(trail)} is {value!r}: choose one of {allowed}")
+    settings["detection"] = {
+        "tolerance_px": float(detection.tolerance_m) / PIXEL_SIZE_M,
+        "min_distance_px": int(detection.min_distance_px),
+    }
     size = 2 * int(patch_radius) + 1
     for model in ("classifier", "fcn"):
         crop = int(settings[model]["crop_size"])
-        if not 8 <= crop <= size:
+        if crop > size:
             raise ValueError(
-                f"train.{model}.crop_size {crop} must be between 8 and the patch size {size}"
+                f"train.{model}.crop_size {crop} is larger than the {size} px patches "
+                f"(patch_radius {patch_radius}); lower it to at most {size}"
             )
     return settings
 

@@ -159,7 +159,7 @@ def parse_batch(serialized: tf.Tensor, spec: PatchSpec, window: int) -> dict[str
 def _disk_weighted(target: tf.Tensor, weight: tf.Tensor, radii: Mapping[str, float]) -> tf.Tensor:
     # A dam's disk is a dozen pixels of a crop of thousands: weighting them up keeps the loss
     # from being won by predicting "no dam" everywhere.
-    return weight * (1.0 + (float(radii.get("positive_weight", 1.0)) - 1.0) * target)
+    return weight * (1.0 + (float(radii["positive_weight"]) - 1.0) * target)
 
 
 def point_weight_table(
@@ -235,16 +235,16 @@ def make_train_dataset(
     anywhere = float(anywhere_fraction) if target == "fcn" else 0.0
     window = spec.size if anywhere > 0 else min(spec.size, crop_size + 2 * max(jitter, 0))
     dataset = read_records(
-        files, shuffle_seed=seed, parallel_reads=int(input_settings.get("parallel_reads", 4))
+        files, shuffle_seed=seed, parallel_reads=int(input_settings["parallel_reads"])
     )
     dataset = dataset.batch(_PARSE_BATCH).map(
         lambda raw: parse_batch(raw, spec, window), num_parallel_calls=AUTOTUNE
     )
     dataset = dataset.unbatch()
-    if input_settings.get("cache", False):
+    if input_settings["cache"]:
         dataset = dataset.cache()
     dataset = dataset.shuffle(
-        int(input_settings.get("shuffle_buffer", 512)), seed=seed + 1, reshuffle_each_iteration=True
+        int(input_settings["shuffle_buffer"]), seed=seed + 1, reshuffle_each_iteration=True
     )
     dataset = dataset.batch(batch_size)
     seeds = tf.data.Dataset.random(seed=seed + 2, rerandomize_each_iteration=True).batch(2)
@@ -256,7 +256,7 @@ def make_train_dataset(
         if anywhere > 0:
             offsets = anywhere_offsets(offsets, window, crop_size, anywhere, batch_seed)
         images = crop_batch(images, crop_size, offsets)
-        images, masked = mask_edges(images, batch_seed, float(augmentation.get("masked_edge", 0)))
+        images, masked = mask_edges(images, batch_seed, float(augmentation["masked_edge"]))
         example_weight = tf.gather(weights, tf.cast(labels > 0.5, tf.int32))
         if point_weights is not None:
             example_weight *= _weight_of_points(batch["point_index"], point_weights)
@@ -268,8 +268,8 @@ def make_train_dataset(
             offsets,
             crop_size,
             labels,
-            float(radii.get("target_radius", 2.0)),
-            float(radii.get("ignore_radius", 8.0)),
+            float(radii["target_radius"]),
+            float(radii["ignore_radius"]),
         )
         # Nothing is visible under a mask: no dam there either.
         extra = tf.concat([maps * (1.0 - masked), pixel_weight], axis=-1)
@@ -330,8 +330,8 @@ def as_validation(
             tf.zeros([tf.shape(images)[0], 2], tf.int32),
             images.shape[1],
             labels,
-            float(radii.get("target_radius", 2.0)),
-            float(radii.get("ignore_radius", 8.0)),
+            float(radii["target_radius"]),
+            float(radii["ignore_radius"]),
         )
         return images, maps, _disk_weighted(maps[..., 0], weight[..., 0], radii)
 

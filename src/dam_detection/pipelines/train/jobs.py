@@ -10,7 +10,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from dam_detection.pipelines.train import metrics, peaks, plots
+from dam_detection.detection import threshold as peaks
+from dam_detection.pipelines.train import metrics, plots
 from dam_detection.pipelines.train.input_pipeline import (
     PatchSpec,
     as_validation,
@@ -92,7 +93,7 @@ def _fit(
             metrics=model_metrics,
         )
     model.summary(print_fn=print)
-    if settings["input"].get("cache", False):
+    if settings["input"]["cache"]:
         # Every epoch validates on the same windows: parse them once (about 1 s an epoch saved
         # on the default data; the values and their order do not change).
         validation_data = validation_data.cache()
@@ -193,13 +194,13 @@ def _detection_threshold(
     model: keras.Model,
     files: Sequence[tuple[str, str]],
     spec: PatchSpec,
-    section: Mapping[str, Any],
+    detection: Mapping[str, Any],
     batch: int,
 ) -> dict[str, float]:
     """Segment every whole validation patch and choose the peak threshold there
     (:mod:`.peaks`): what ``segment.detection.threshold: validation`` uses on scenes."""
-    tolerance = float(section["detection_tolerance_px"])
-    distance = int(section["detection_min_distance_px"])
+    tolerance = float(detection["tolerance_px"])
+    distance = int(detection["min_distance_px"])
     dams, alarms = [], []
     for chunk in make_eval_dataset(files, spec, crop_size=None, batch_size=batch):
         heatmaps = model.predict_on_batch(chunk["image"])[..., 0]
@@ -247,7 +248,7 @@ def train_fcn_job(
         class_weights=weights,
         fcn_target=radii,
         anywhere_fraction=float(section["anywhere_fraction"]),
-        point_weights=point_weight_table(kind_of, section.get("kind_weights")),
+        point_weights=point_weight_table(kind_of, section["kind_weights"]),
     )
 
     def build() -> keras.Model:
@@ -285,7 +286,7 @@ def train_fcn_job(
         scores[split] = maps[:, maps.shape[1] // 2, maps.shape[2] // 2, 0]
     labels = {split: arrays[split]["label"] for split in arrays}
     kinds = _kinds(arrays["test"]["point_index"], kind_of)
-    detection = _detection_threshold(model, files["val"], spec, section, batch)
+    detection = _detection_threshold(model, files["val"], spec, settings["detection"], batch)
     print(f"{model.name}: detection threshold on whole validation patches {detection}")
     report = {
         "model_name": model.name,

@@ -16,11 +16,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from dam_detection.datasets.tfrecord_files import TFRecordFiles
+from dam_detection.detection.settings import DetectionSettings
 from dam_detection.pipelines.train import plots
 from dam_detection.pipelines.train.config import class_weights, resolve_settings, split_files
 from dam_detection.pipelines.train.input_pipeline import make_patch_spec
 from dam_detection.pipelines.train.jobs import train_classifier_job, train_fcn_job
 from dam_detection.pipelines.train.sacred_run import make_observers, run_recorded
+from dam_detection.pipelines.train.settings import TrainSettings
 from dam_detection.pipelines.train.training import is_chief
 
 _SPLITS = ("train", "val", "test")
@@ -57,25 +59,27 @@ def fingerprint_inputs(shards: TFRecordFiles, band_stats: Mapping[str, Any]) -> 
 
 
 def resolve_train_settings(
-    train_params: Mapping[str, Any] | None,
+    train: TrainSettings,
     seed: int,
     bands: Sequence[str],
     patch_radius: int,
+    detection: DetectionSettings,
     fingerprint: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The complete, validated train settings: the Sacred config of both trainings.
 
     Args:
-        train_params: ``params:train``.
+        train: ``params:train``.
         seed: ``params:seed``.
         bands: ``params:bands`` (``train.bands`` overrides it).
         patch_radius: ``params:patch_radius``.
+        detection: ``params:detection``.
         fingerprint: Output of :func:`fingerprint_inputs`.
 
     Returns:
         Settings with every default filled in and ``inputs`` (the fingerprint) added.
     """
-    settings = resolve_settings(train_params, seed, bands, patch_radius)
+    settings = resolve_settings(train, seed, bands, patch_radius, detection)
     settings["inputs"] = dict(fingerprint)
     return settings
 

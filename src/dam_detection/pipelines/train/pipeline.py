@@ -30,6 +30,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:seed",
                     "params:bands",
                     "params:patch_radius",
+                    "params:detection",
                     "train_inputs_fingerprint",
                 ],
                 outputs="train_settings",

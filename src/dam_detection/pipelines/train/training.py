@@ -137,12 +137,12 @@ def learning_rate_callback(
     Raises:
         ValueError: If the schedule is unknown.
     """
-    minimum = float(settings.get("min_learning_rate", 1e-5))
+    minimum = float(settings["min_learning_rate"])
     if schedule == "plateau":
         return keras.callbacks.ReduceLROnPlateau(
-            monitor=str(settings.get("monitor", "val_loss")),
-            factor=float(settings.get("reduce_lr_factor", 0.5)),
-            patience=int(settings.get("reduce_lr_patience", 3)),
+            monitor=str(settings["monitor"]),
+            factor=float(settings["reduce_lr_factor"]),
+            patience=int(settings["reduce_lr_patience"]),
             min_lr=minimum,
         )
     if schedule == "cosine":
@@ -206,16 +206,16 @@ def fit_resumable(
     elif checkpoint_dir.exists():
         shutil.rmtree(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    monitor = str(callback_settings.get("monitor", "val_loss"))
+    monitor = str(callback_settings["monitor"])
     keep_best = KeepBest(checkpoint_dir, monitor)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True),
         keras.callbacks.EarlyStopping(
             monitor=monitor,
-            patience=int(callback_settings.get("early_stopping_patience", 6)),
+            patience=int(callback_settings["early_stopping_patience"]),
         ),
         learning_rate_callback(
-            callback_settings.get("learning_rate_schedule", "plateau"),
+            callback_settings["learning_rate_schedule"],
             callback_settings,
             int(epochs),
             float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),

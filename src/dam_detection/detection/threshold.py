@@ -3,7 +3,7 @@
 The centre-pixel threshold (best F1 of the score at the point) says nothing about false alarms:
 a scene is mostly land that is not a dam, and every local maximum of the heatmap above the
 threshold is a detection. Here each validation patch is segmented whole, its peaks are found
-exactly as ``segment`` finds them (:func:`~dam_detection.pipelines.segment.detect.find_peaks`),
+exactly as ``segment`` finds them (:func:`~dam_detection.detection.peaks.find_peaks`),
 and the threshold is the one with the best detection F1: a dam patch's dam is found by its
 highest peak within the tolerance of the point; every other peak, in every patch, is a false
 alarm.
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dam_detection.pipelines.segment.detect import find_peaks
+from dam_detection.detection.peaks import find_peaks
 
 #: Peaks below this never count (they could not be chosen as a threshold anyway).
 PEAK_FLOOR = 0.01
@@ -33,7 +33,7 @@ def patch_peak_scores(
         heatmaps: ``(S, S)`` dam probabilities of patches centred on their points.
         labels: Per patch, 1 for a dam at the centre.
         tolerance_px: A peak this close to a dam point finds it.
-        min_distance_px: Minimum distance between peaks (``segment.detection.min_distance_px``).
+        min_distance_px: Minimum distance between peaks (``detection.min_distance_px``).
 
     Returns:
         ``(dam_scores, false_alarm_scores)``: per dam patch the highest peak within the

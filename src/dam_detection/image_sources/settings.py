@@ -1,0 +1,115 @@
+"""``image_source``: which source makes the imagery, and each source's settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from dam_detection.parameters.model import Settings
+
+
+class SimulatedEarthSettings(Settings):
+    """``image_source.simulated``: the procedural planet (docs/simulated_earth.md)."""
+
+    seed: int | None = None
+    """Seed of the planet; ``null``: the shared ``seed``."""
+    cloud_rate: float = Field(ge=0, le=1)
+    """Share of patches with cloud left in the composite (scenes set their own)."""
+    void_rate: float = Field(ge=0, le=1)
+    """Share of patches with an elevation void."""
+    missing_band_rate: float = Field(ge=0, le=1)
+    """Share of patch records missing a band, as Earth Engine drops a band whose centre pixel
+    is masked."""
+    workers: int = Field(ge=1)
+    """Processes rendering patch files."""
+
+
+class ElevationSettings(Settings):
+    """``image_source.earthengine.composite.elevation``: the source of the elevation band."""
+
+    asset_id: str
+    """Earth Engine asset, e.g. ``JAXA/ALOS/AW3D30/V3_2``."""
+    band: str
+    """Band holding the surface height (``DSM`` in AW3D30 V3)."""
+    is_collection: bool
+    """Mosaic an ImageCollection of tiles into one image."""
+
+
+class CompositeSettings(Settings):
+    """``image_source.earthengine.composite``: the Sentinel-2 median composite of scenes."""
+
+    collection_id: str
+    """Surface-reflectance ImageCollection."""
+    start_date: str
+    """First day (ISO); patches take gee_export.patches' dates."""
+    end_date: str
+    """Day after the last day (ISO)."""
+    max_cloud_percent: float = Field(ge=0, le=100)
+    """Images with ``CLOUDY_PIXEL_PERCENTAGE`` at or above this are left out."""
+    elevation: ElevationSettings
+    """Where the elevation band comes from."""
+
+
+class WaterOccurrenceSettings(Settings):
+    """``image_source.earthengine.water_occurrence``: water occurrence for water-edge negatives."""
+
+    asset_id: str
+    """JRC Global Surface Water image."""
+    band: str
+    """Percentage of observations with water (0-100)."""
+
+
+class TaskSettings(Settings):
+    """``image_source.earthengine.tasks``: how export tasks are followed and retried."""
+
+    poll_interval_s: float = Field(ge=0)
+    """Seconds between status requests."""
+    max_attempts: int = Field(ge=1)
+    """Task starts per export before giving up on transient failures."""
+    backoff_initial_s: float = Field(ge=0)
+    """First wait after a transient failure; doubles each time."""
+    backoff_max_s: float = Field(ge=0)
+    """Longest wait between retries."""
+    timeout_s: float = Field(gt=0)
+    """Stop following a task after this long (a re-run picks it up from the manifest)."""
+
+
+class EarthEngineSettings(Settings):
+    """``image_source.earthengine``: exports through earthengine-api (docs/earthengine.md)."""
+
+    destination: Literal["cloud_storage", "drive"]
+    """Where export tasks write."""
+    bucket: str | None = None
+    """Cloud Storage bucket (required for ``cloud_storage``)."""
+    folder: str
+    """Folder inside the bucket for this project's exports."""
+    drive_folder: str | None = None
+    """Drive folder tasks write to (``drive``)."""
+    read_url: str | None = None
+    """Where finished files are read (fsspec URL); ``null``: ``gs://<bucket>``."""
+    manifest_dir: str
+    """Task manifest folder, one JSON per export."""
+    scene_crs: str
+    """Grid of scene exports."""
+    tile_scale: float = Field(gt=0)
+    """``reduceRegion`` tileScale per point."""
+    submit_all: bool
+    """Start every pending task of a plan at once."""
+    composite: CompositeSettings
+    """The Sentinel-2 composite."""
+    water_occurrence: WaterOccurrenceSettings
+    """Water occurrence for water-edge negatives."""
+    tasks: TaskSettings
+    """Task following and retries."""
+
+
+class ImageSourceSettings(Settings):
+    """``image_source``: the source every export asks for pixels."""
+
+    kind: Literal["simulated", "earthengine"]
+    """``simulated`` (offline default) or ``earthengine``."""
+    simulated: SimulatedEarthSettings
+    """Settings of the simulated planet."""
+    earthengine: EarthEngineSettings | None = None
+    """Settings of Earth Engine; set in ``conf/earthengine`` (``null`` in ``conf/base``)."""

@@ -1,0 +1,135 @@
+"""Typed settings of ``train`` (``conf/base/parameters_train.yml``); see docs/train.md."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from dam_detection.parameters.model import Settings
+
+
+class InputSettings(Settings):
+    """``train.input``: the tf.data pipeline."""
+
+    parallel_reads: int = Field(ge=1)
+    """Shards open and interleaved at once."""
+    shuffle_buffer: int = Field(ge=1)
+    """Record-level shuffle buffer (windows, not whole patches)."""
+    cache: bool
+    """Keep parsed windows in memory after the first epoch (inflating gzip is the bottleneck)."""
+
+
+class AugmentationSettings(Settings):
+    """``train.augmentation``: seeded, in TensorFlow; photometric steps on optical bands only."""
+
+    flips: bool
+    """Random horizontal and vertical flips."""
+    rotations: bool
+    """Random rotations by multiples of 90 degrees."""
+    brightness: float = Field(ge=0)
+    """Brightness shift, in band standard deviations."""
+    contrast: float = Field(ge=0)
+    """Contrast change, relative."""
+    noise_std: float = Field(ge=0)
+    """Gaussian noise, in band standard deviations."""
+    masked_edge: float = Field(ge=0, le=1)
+    """Share of crops with a masked (0) strip along one side, as past a scene's edge."""
+
+
+class CallbackSettings(Settings):
+    """``train.callbacks``: early stopping and the learning-rate schedule."""
+
+    monitor: str
+    """Log key to minimise, e.g. ``val_loss``."""
+    early_stopping_patience: int = Field(ge=1)
+    """Epochs without a better ``monitor`` before training stops."""
+    learning_rate_schedule: Literal["plateau", "cosine"]
+    """``plateau``: halve after ``reduce_lr_patience`` epochs without progress; ``cosine``:
+    a cosine from the initial rate down to ``min_learning_rate`` over the epochs."""
+    reduce_lr_patience: int = Field(ge=1)
+    """``plateau``: epochs without a better ``monitor`` before the rate is reduced."""
+    reduce_lr_factor: float = Field(gt=0, lt=1)
+    """``plateau``: factor applied to the rate."""
+    min_learning_rate: float = Field(gt=0)
+    """Lowest learning rate."""
+
+
+class DistributeSettings(Settings):
+    """``train.distribute``: where training runs."""
+
+    strategy: Literal["none", "mirrored", "multi_worker"]
+    """``none``; ``mirrored`` (all local GPUs); ``multi_worker`` (machines in ``TF_CONFIG``)."""
+
+
+class ClassifierSettings(Settings):
+    """``train.classifier``: the patch classifier."""
+
+    architecture: Literal["residual_cnn", "plain_cnn", "mobilenet_v2"]
+    """Network body."""
+    crop_size: int = Field(ge=8)
+    """Pixels around the point (never resized); at most the patch size."""
+    jitter: int = Field(ge=0)
+    """Random shift of the crop centre, pixels."""
+    width: int = Field(ge=1)
+    """Filters of the first layer."""
+    dropout: float = Field(ge=0, lt=1)
+    """Dropout before the head."""
+    batch_size: int = Field(ge=1)
+    """Crops per step."""
+    epochs: int = Field(ge=1)
+    """Most epochs (early stopping may end sooner)."""
+    learning_rate: float = Field(gt=0)
+    """Initial Adam learning rate."""
+
+
+class FCNSettings(Settings):
+    """``train.fcn``: the dilated fully convolutional network that segments scenes."""
+
+    crop_size: int = Field(ge=8)
+    """Training crop side, pixels; at most the patch size."""
+    jitter: int = Field(ge=0)
+    """Random shift of crops around the point, pixels."""
+    width: int = Field(ge=1)
+    """Filters per layer."""
+    dilations: list[int] = Field(min_length=1)
+    """Dilation of each residual block: receptive field 3 + 4 * sum."""
+    target_radius: float = Field(gt=0)
+    """Pixels around a dam point labelled as dam."""
+    ignore_radius: float = Field(ge=0)
+    """Ring around it left out of the loss."""
+    positive_weight: float = Field(gt=0)
+    """Loss weight of a dam-disk pixel."""
+    anywhere_fraction: float = Field(ge=0, le=1)
+    """Share of crops cut anywhere in the patch, not around the point."""
+    kind_weights: dict[str, float] | None
+    """Loss weight of a patch by its point's kind; kinds not listed weigh 1; ``null``: all 1."""
+    batch_size: int = Field(ge=1)
+    """Crops per step."""
+    epochs: int = Field(ge=1)
+    """Most epochs (early stopping may end sooner)."""
+    learning_rate: float = Field(gt=0)
+    """Initial Adam learning rate."""
+
+
+class TrainSettings(Settings):
+    """``train``: both models and how they are trained."""
+
+    bands: list[str] | None
+    """Bands the models see, by name; ``null``: the shared ``bands``."""
+    input: InputSettings
+    """The input pipeline."""
+    augmentation: AugmentationSettings
+    """Augmentation of training crops."""
+    class_balance: Literal["weights", "none"]
+    """``weights``: both classes weigh the same in the loss; ``none``."""
+    callbacks: CallbackSettings
+    """Early stopping and learning rate."""
+    distribute: DistributeSettings
+    """Distribution strategy."""
+    verbose: Literal[0, 1, 2]
+    """Keras progress: 2 one line per epoch, 1 a progress bar, 0 quiet."""
+    classifier: ClassifierSettings
+    """The patch classifier."""
+    fcn: FCNSettings
+    """The fully convolutional network."""
