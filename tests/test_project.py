@@ -28,7 +28,25 @@ def test_shared_parameters_load():
     with KedroSession.create(project_path=PROJECT_ROOT) as session:
         params = session.load_context().params
     assert params["bands"] == ["B2", "B3", "B4", "NDWI", "AVE"]
-    assert params["image_source"]["kind"] == "simulated"
+    assert params["image_source"].kind == "simulated"  # validated into its settings model
+
+
+def test_each_pipeline_is_a_namespace_that_keeps_user_facing_names():
+    bootstrap_project(PROJECT_ROOT)
+    for name in PIPELINE_ORDER:
+        assert {node.namespace for node in pipelines[name].nodes} == {name}
+    default = pipelines["__default__"]
+    # What users read and write keeps its catalog name across the namespace edge ...
+    assert {"points", "patches", "scenes", "shards", "fcn_model", "segment_metrics"} <= (
+        default.all_outputs()
+    )
+    assert {"point_sources", "train_run_folders", "params:seed", "params:train"} <= (
+        default.inputs()
+    )
+    # ... and hand-offs inside a pipeline carry its name.
+    assert {"ingest_points.candidates", "train.settings", "segment.score_maps"} <= (
+        default.all_outputs()
+    )
 
 
 def test_run_ends_with_the_segment_summary(caplog):

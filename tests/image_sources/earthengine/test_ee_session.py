@@ -14,6 +14,7 @@ from dam_detection import settings
 from dam_detection.hooks import EarthEngineHooks
 from dam_detection.image_sources.base import make_image_source
 from dam_detection.image_sources.earthengine import EarthEngineSource, session
+from dam_detection.image_sources.settings import ImageSourceSettings
 
 
 @pytest.fixture
@@ -99,10 +100,12 @@ def test_the_earthengine_environment_reads_local_credentials_and_builds_the_sour
     assert initialize_calls == [{"credentials": "persistent", "project": "dams-on-ee"}]
     params = context.params
     assert params["seed"] == 42  # conf/base survives the environment (soft merge)
+    settings = ImageSourceSettings.model_validate(params["image_source"])
     with pytest.raises(ValueError, match="set image_source.earthengine.bucket"):
-        make_image_source(params["image_source"])
-    params["image_source"]["earthengine"]["bucket"] = "my-exports"  # as --params would
-    source = make_image_source(params["image_source"])
+        make_image_source(settings, params["seed"])
+    with_bucket = settings.model_dump()
+    with_bucket["earthengine"]["bucket"] = "my-exports"  # as --params would
+    source = make_image_source(ImageSourceSettings.model_validate(with_bucket), 42)
     assert isinstance(source, EarthEngineSource) and source.read_url == "gs://my-exports"
     assert source.policy.max_attempts == 3
     assert source.composite.elevation.asset_id == "JAXA/ALOS/AW3D30/V3_2"

@@ -10,12 +10,12 @@ from pyproj import Transformer
 from shapely.geometry import Point
 
 from dam_detection.datasets import ImageExportDataset, TFRecordDataset
+from dam_detection.image_sources.settings import ImageSourceSettings
 from dam_detection.pipelines.gee_export import nodes
 from dam_detection.pipelines.gee_export.settings import PatchExportSettings
 from dam_detection.tfrecord_codec import decode_example
 from tests.conftest import run_kedro
 from tests.pipelines.gee_export.fake_source import FakeSource
-from dam_detection.image_sources.settings import ImageSourceSettings
 from tests.settings import base_settings
 
 BANDS = ["B2", "B3", "B4", "NDWI", "AVE"]

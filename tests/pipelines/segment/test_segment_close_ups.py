@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
+from dam_detection.detection.settings import DetectionSettings
 from dam_detection.mixer import Mixer, MixerError
 from dam_detection.pipelines.segment.close_ups import (
     CloseUp,
@@ -25,6 +26,8 @@ from dam_detection.pipelines.segment.close_ups import (
 from dam_detection.pipelines.segment.detect import detect_peaks
 from dam_detection.pipelines.segment.nodes import close_up_figures
 from dam_detection.pipelines.segment.predict import ScoreMap
+from dam_detection.pipelines.segment.settings import SegmentSettings
+from tests.settings import base_settings
 
 #: Non-square patches (8 wide, 6 high), 3 x 3 of them, and an asymmetric buffer (kx 4, ky 2):
 #: swapping rows and columns, or kx and ky, shows up as wrong values.
@@ -278,12 +281,12 @@ def test_node_draws_found_missed_and_false_alarm_chips():
         crs=SCENE_MIXER.crs,
     ).to_crs("EPSG:4326")  # fmt: skip
     scene = StreamedScene(mosaic)
-    params = {"close_ups": {"size_px": 24, "max_per_scene": 16},
-              "evaluation": {"summary_tolerance_m": 50}}  # fmt: skip
+    params = base_settings(SegmentSettings, "segment", close_ups={"size_px": 24})
+    detection = base_settings(DetectionSettings, "detection", tolerance_m=50)
 
     draw = close_up_figures(
         {"lake": scene}, {"lake": score_map}, {"lake": detections}, {"lake": dams},
-        {"threshold": 0.5}, list(SCENE_BANDS), params,
+        {"threshold": 0.5}, list(SCENE_BANDS), params, detection,
     )  # fmt: skip
     assert scene.asked == []  # nothing is read before the figure is drawn
     figure = draw["lake"]()

@@ -9,6 +9,7 @@ import pytest
 from dam_detection.mixer import MixerError
 from dam_detection.pipelines.segment.nodes import predict_heatmaps
 from dam_detection.pipelines.segment.predict import batched, predict_scene
+from dam_detection.pipelines.segment.settings import SegmentSettings
 from dam_detection.pipelines.segment.sliding import slide_classifier
 from tests.pipelines.segment.scenes import (
     BANDS,
@@ -20,9 +21,14 @@ from tests.pipelines.segment.scenes import (
     tiny_fcn,
     write_scene,
 )
+from tests.settings import base_settings
 
 HALF_X, HALF_Y = KERNEL[0] // 2, KERNEL[1] // 2
 CORE = np.s_[HALF_Y : HALF_Y + MIXER.height_px, HALF_X : HALF_X + MIXER.width_px]
+
+
+def _segment(**overrides: object) -> SegmentSettings:
+    return base_settings(SegmentSettings, "segment", **overrides)
 
 
 def position_code(shape: tuple[int, int]) -> np.ndarray:
@@ -46,7 +52,7 @@ def test_position_model_stitches_to_the_exact_map(tmp_path):
     scene = write_scene(tmp_path, "grid", padded)
 
     maps = predict_heatmaps({"grid": scene}, first_channel_model(), {"bands": UNIT_STATS},
-                            list(BANDS), {"batch_size": 3})  # fmt: skip
+                            list(BANDS), _segment(batch_size=3))  # fmt: skip
 
     heatmap = maps["grid"].probability
     assert heatmap.shape == (MIXER.height_px, MIXER.width_px)
@@ -97,7 +103,7 @@ def test_mixer_mismatch_in_the_files_surfaces_through_the_node(tmp_path):
     scene = write_scene(tmp_path, "short", padded_mosaic(), drop_last=True)
     with pytest.raises(MixerError, match="totalPatches 4"):
         predict_heatmaps({"short": scene}, first_channel_model(), {"bands": UNIT_STATS},
-                         list(BANDS), {"batch_size": 2})  # fmt: skip
+                         list(BANDS), _segment(batch_size=2))  # fmt: skip
 
 
 def centre_value_classifier(crop: int) -> keras.Model:

@@ -5,8 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from pydantic import ValidationError
 
 from dam_detection.bands import DEFAULT_BANDS, normalize_bands
+from dam_detection.detection.settings import DetectionSettings
 from dam_detection.pipelines.train.augmentation import (
     anywhere_offsets,
     crop_batch,
@@ -24,6 +26,7 @@ from dam_detection.pipelines.train.input_pipeline import (
     point_weight_table,
     read_records,
 )
+from dam_detection.pipelines.train.settings import TrainSettings
 from dam_detection.tfrecord_codec import (
     decode_example,
     encode_example,
@@ -31,8 +34,10 @@ from dam_detection.tfrecord_codec import (
     open_record_stream,
 )
 from tests.pipelines.train.synthetic import write_synthetic_shards
+from tests.settings import base_settings
 
-SETTINGS = resolve_settings(None, 7, DEFAULT_BANDS, 128)
+DETECTION = base_settings(DetectionSettings, "detection")
+SETTINGS = resolve_settings(base_settings(TrainSettings, "train"), 7, DEFAULT_BANDS, 128, DETECTION)
 
 
 @pytest.fixture(scope="module")
@@ -189,14 +194,16 @@ def test_fcn_point_maps_follow_the_crop_offset():
 
 
 def test_settings_validation_and_class_weights():
-    with pytest.raises(KeyError, match="train.classifier.widht"):
-        resolve_settings({"classifier": {"widht": 3}}, 1, DEFAULT_BANDS, 128)
-    with pytest.raises(ValueError, match="architecture"):
-        resolve_settings({"classifier": {"architecture": "vgg"}}, 1, DEFAULT_BANDS, 128)
-    assert resolve_settings({"bands": ["AVE", "B2"]}, 1, DEFAULT_BANDS, 128)["bands"] == [
-        "AVE",
-        "B2",
-    ]
+    with pytest.raises(ValidationError, match="widht"):
+        base_settings(TrainSettings, "train", classifier={"widht": 3})
+    with pytest.raises(ValidationError, match="architecture"):
+        base_settings(TrainSettings, "train", classifier={"architecture": "vgg"})
+    reordered = base_settings(TrainSettings, "train", bands=["AVE", "B2"])
+    settings = resolve_settings(reordered, 1, DEFAULT_BANDS, 128, DETECTION)
+    assert settings["bands"] == ["AVE", "B2"] and settings["seed"] == 1
+    assert settings["detection"] == {"tolerance_px": 15.0, "min_distance_px": 10}
+    with pytest.raises(ValueError, match="crop_size 64 is larger than the 33 px patches"):
+        resolve_settings(base_settings(TrainSettings, "train"), 1, DEFAULT_BANDS, 16, DETECTION)
     assert class_weights([1, 0, 0, 0], "weights") == (pytest.approx(2 / 3), 2.0)
     assert class_weights([1, 0, 0, 0], "none") == (1.0, 1.0)
 

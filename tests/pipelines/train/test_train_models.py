@@ -11,10 +11,14 @@ from dam_detection.pipelines.train.models import (
     model_bands,
     receptive_field,
 )
+from dam_detection.pipelines.train.settings import CallbackSettings
 from dam_detection.pipelines.train.training import configure_determinism, fit_resumable
+from tests.settings import base_settings
 
 BANDS = ("B2", "B3", "B4", "NDWI", "AVE")
-CALLBACKS = {"early_stopping_patience": 50, "reduce_lr_patience": 50}
+CALLBACKS = base_settings(
+    CallbackSettings, "train.callbacks", early_stopping_patience=50, reduce_lr_patience=50
+).model_dump()
 
 
 def test_fcn_maps_any_size_and_states_its_receptive_field():

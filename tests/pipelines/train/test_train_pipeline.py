@@ -14,6 +14,7 @@ import pytest
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 
 from dam_detection.pipelines.train.models import model_bands
+from dam_detection.pipelines.train.sacred_run import MONGO_TIMEOUT_S, make_observers
 from tests.conftest import PROJECT_ROOT, run_kedro
 from tests.pipelines.train.synthetic import write_project_inputs
 
@@ -82,6 +83,10 @@ def trained(tmp_path_factory, mongo_url):
         "  path: data/06_models\n"
         "  credentials: sacred_mongo\n"
     )
+    # A run recorded earlier as files only: MongoDB, still empty, would number the next run 1.
+    earlier = project / "data" / "06_models" / "sacred" / "1"
+    earlier.mkdir(parents=True)
+    (earlier / "run.json").write_text('{"status": "COMPLETED"}')
     run_kedro(project, ["train"])
     return project
 
@@ -94,6 +99,7 @@ def _weights(path: Path) -> list[np.ndarray]:
     )
 
 
+@pytest.mark.slow
 def test_train_writes_models_metrics_and_plots(trained):
     reporting, models = trained / "data" / "08_reporting", trained / "data" / "06_models"
     metrics = json.loads((reporting / "train_metrics.json").read_text())
@@ -112,18 +118,19 @@ def test_train_writes_models_metrics_and_plots(trained):
     assert fcn.predict(np.zeros((1, 40, 33, 5), np.float32), verbose=0).shape == (1, 40, 33, 1)
 
 
+@pytest.mark.slow
 def test_sacred_records_both_runs_in_files_and_mongodb(trained, mongo_url):
     import pymongo
 
     sacred = trained / "data" / "06_models" / "sacred"
-    runs = sorted(p for p in sacred.iterdir() if p.name.isdigit())
-    assert len(runs) == 2
-    for run, model in zip(runs, ("classifier", "fcn"), strict=True):
+    runs = sorted((p for p in sacred.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    assert [run.name for run in runs] == ["1", "2", "3"]  # the earlier run, then both trainings
+    for run, model in zip(runs[1:], ("classifier", "fcn"), strict=True):
         record = json.loads((run / "run.json").read_text())
-        assert record["status"] == "COMPLETED"
-        assert {f"{model}.keras", f"{model}_report.json", f"{model}_roc_pr.png"} <= set(
-            record["artifacts"]
-        )
+        assert record["status"] == "COMPLETED" and record["result"]["pr_auc"] is not None
+        artifacts = set(record["artifacts"])
+        assert {f"{model}_report.json", f"{model}_roc_pr.png", f"{model}_curves.png"} <= artifacts
+        assert not any(name.endswith(".keras") for name in artifacts)  # saved once, by the catalog
         config = json.loads((run / "config.json").read_text())
         assert config["seed"] == 42 and len(config["inputs"]["files"]) == 6
         logged = json.loads((run / "metrics.json").read_text())
@@ -131,6 +138,7 @@ def test_sacred_records_both_runs_in_files_and_mongodb(trained, mongo_url):
         assert "Epoch 2/2" in (run / "cout.txt").read_text()
     database = pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=5000)["sacred_test"]
     stored = list(database["runs"].find({}, {"status": 1, "experiment": 1, "config": 1}))
+    assert sorted(int(r["_id"]) for r in stored) == [2, 3]  # the ids of the file runs
     assert sorted(r["experiment"]["name"] for r in stored) == [
         "dam_detection.train.classifier",
         "dam_detection.train.fcn",
@@ -139,6 +147,16 @@ def test_sacred_records_both_runs_in_files_and_mongodb(trained, mongo_url):
     assert database["metrics"].count_documents({"name": "val_loss"}) == 2
 
 
+def test_unreachable_mongodb_fails_within_seconds_naming_the_credentials():
+    url = f"mongodb://127.0.0.1:{_free_port()}"  # a loopback port nothing listens on
+    folders = {"sacred": None, "mongo_url": url, "mongo_db": "sacred"}
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match=r"credentials entry.*train_run_folders"):
+        make_observers(folders)
+    assert time.monotonic() - started < MONGO_TIMEOUT_S + 5
+
+
+@pytest.mark.slow
 def test_same_seed_gives_identical_weights_and_metrics(trained, tmp_path):
     again = _project(tmp_path)
     run_kedro(again, ["train"])

@@ -12,8 +12,8 @@ from dataclasses import asdict
 from typing import Any
 
 import geopandas as gpd
-from pydantic import ValidationError
 from matplotlib.figure import Figure
+from pydantic import ValidationError
 
 from dam_detection.bands import POINT_INDEX_KEY, PatchGeometry, validate_band_names
 from dam_detection.datasets.planned import PlannedFiles, PlannedScenes, fingerprint

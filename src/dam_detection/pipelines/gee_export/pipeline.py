@@ -9,11 +9,15 @@ from dam_detection.pipelines.gee_export.nodes import (
     export_scenes,
     render_patch_gallery,
 )
+from dam_detection.pipelines.namespace import as_namespace
+
+#: What other pipelines and users read; everything else stays inside the namespace.
+PUBLIC_OUTPUTS = ("patches", "scenes", "patch_gallery")
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     """The ``gee_export`` pipeline."""
-    return Pipeline(
+    wired = Pipeline(
         [
             Node(
                 export_patches,
@@ -48,3 +52,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
+    return as_namespace(wired, "gee_export", PUBLIC_OUTPUTS)

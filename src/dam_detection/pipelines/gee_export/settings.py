@@ -69,8 +69,8 @@ class SceneDefinition(Settings):
     height_px: int = Field(gt=0)
     """Height in pixels."""
     options: dict[str, Any] = Field(default_factory=dict)
-    """Optional source-specific extras: for the simulated Earth, counts of dams, bridges, lakes, levees,
-    rivers, roads, towns, and cloud_rate / void_rate; Earth Engine ignores them."""
+    """Optional source-specific extras: for the simulated Earth, counts of dams, bridges, lakes,
+    levees, rivers, roads, towns, and cloud_rate / void_rate; Earth Engine ignores them."""
 
 
 class GallerySettings(Settings):

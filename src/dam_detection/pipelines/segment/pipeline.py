@@ -6,70 +6,83 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
+from dam_detection.pipelines.namespace import as_namespace
 from dam_detection.pipelines.segment import nodes
+
+#: What other pipelines and users read; everything else stays inside the namespace.
+PUBLIC_OUTPUTS = (
+    "segment_heatmaps",
+    "segment_predictions",
+    "segment_detections",
+    "segment_overlays",
+    "segment_close_ups",
+    "segment_metrics",
+    "segment_precision_recall_plot",
+    "segment_summary",
+)
 
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
     """Predict, stitch, detect and evaluate every scene; baseline alongside."""
-    return Pipeline(
+    wired = Pipeline(
         [
             Node(
                 nodes.predict_heatmaps,
                 ["scenes", "fcn_model", "band_stats", "params:bands", "params:segment"],
-                "segment_score_maps",
+                "score_maps",
                 name="predict_heatmaps",
             ),
             Node(
                 nodes.slide_baseline,
                 ["scenes", "classifier_model", "band_stats", "params:bands", "params:segment"],
-                "segment_baseline_score_maps",
+                "baseline_score_maps",
                 name="slide_baseline_classifier",
             ),
             Node(
                 nodes.heatmap_rasters,
-                "segment_score_maps",
+                "score_maps",
                 "segment_heatmaps",
                 name="write_heatmap_geotiffs",
             ),
             Node(
                 nodes.prediction_exports,
-                ["segment_score_maps", "params:segment"],
+                ["score_maps", "params:segment"],
                 "segment_predictions",
                 name="write_earth_engine_predictions",
             ),
             Node(
                 nodes.resolve_detection,
                 ["params:segment", "params:detection", "train_metrics"],
-                ["segment_fcn_detection", "segment_baseline_detection"],
+                ["fcn_detection", "baseline_detection"],
                 name="resolve_detection",
             ),
             Node(
                 nodes.detect_dams,
-                ["segment_score_maps", "segment_fcn_detection"],
-                "segment_detection_tables",
+                ["score_maps", "fcn_detection"],
+                "detection_tables",
                 name="detect_dams",
             ),
             Node(
                 nodes.detect_dams,
-                ["segment_baseline_score_maps", "segment_baseline_detection"],
-                "segment_baseline_detection_tables",
+                ["baseline_score_maps", "baseline_detection"],
+                "baseline_detection_tables",
                 name="detect_dams_baseline",
             ),
             Node(
                 nodes.detections_geojson,
-                "segment_detection_tables",
+                "detection_tables",
                 "segment_detections",
                 name="write_detections_geojson",
             ),
             Node(
                 nodes.known_dams,
                 ["scenes", "points", "params:segment"],
-                "segment_known_dams",
+                "known_dams",
                 name="known_dams",
             ),
             Node(
                 nodes.overlay_figures,
-                ["segment_score_maps", "segment_detection_tables", "segment_known_dams"],
+                ["score_maps", "detection_tables", "known_dams"],
                 "segment_overlays",
                 name="draw_overlays",
             ),
@@ -77,10 +90,10 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 nodes.close_up_figures,
                 [
                     "scenes",
-                    "segment_score_maps",
-                    "segment_detection_tables",
-                    "segment_known_dams",
-                    "segment_fcn_detection",
+                    "score_maps",
+                    "detection_tables",
+                    "known_dams",
+                    "fcn_detection",
                     "params:bands",
                     "params:segment",
                     "params:detection",
@@ -91,13 +104,13 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             Node(
                 nodes.evaluate_detections,
                 [
-                    "segment_detection_tables",
-                    "segment_baseline_detection_tables",
-                    "segment_known_dams",
-                    "segment_score_maps",
-                    "segment_baseline_score_maps",
-                    "segment_fcn_detection",
-                    "segment_baseline_detection",
+                    "detection_tables",
+                    "baseline_detection_tables",
+                    "known_dams",
+                    "score_maps",
+                    "baseline_score_maps",
+                    "fcn_detection",
+                    "baseline_detection",
                     "params:segment",
                 ],
                 "segment_metrics",
@@ -117,3 +130,4 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             ),
         ]
     )
+    return as_namespace(wired, "segment", PUBLIC_OUTPUTS)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
+from dam_detection.pipelines.namespace import as_namespace
 from dam_detection.pipelines.shard_tfrecords.nodes import plan_shard_tasks, summarize_shards
+
+#: What other pipelines and users read; everything else stays inside the namespace.
+PUBLIC_OUTPUTS = ("shards", "band_stats", "shard_report")
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Create the ``shard_tfrecords`` pipeline."""
-    return Pipeline(
+    wired = Pipeline(
         [
             Node(
                 plan_shard_tasks,
@@ -32,3 +36,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
+    return as_namespace(wired, "shard_tfrecords", PUBLIC_OUTPUTS)

@@ -1,5 +1,5 @@
-"""The two trainings, each the body of one Sacred run: build data and model, fit, evaluate,
-record artifacts. Nodes call these through :func:`sacred_run.run_recorded`."""
+"""The two trainings: build data and model, fit, evaluate. They know nothing of Sacred: the
+nodes that call them are wrapped by :func:`.sacred_run.recorded` where the pipeline is wired."""
 
 from __future__ import annotations
 
@@ -21,9 +21,8 @@ from dam_detection.pipelines.train.input_pipeline import (
     point_weight_table,
 )
 from dam_detection.pipelines.train.models import build_classifier, dilated_fcn, receptive_field
-from dam_detection.pipelines.train.sacred_run import RunRecorder, config_fingerprint
+from dam_detection.pipelines.train.sacred_run import config_fingerprint
 from dam_detection.pipelines.train.training import (
-    MetricsLogger,
     configure_determinism,
     fit_resumable,
     make_strategy,
@@ -31,12 +30,6 @@ from dam_detection.pipelines.train.training import (
 )
 
 Files = Mapping[str, Sequence[tuple[str, str]]]
-
-
-def _record_report(recorder: RunRecorder, prefix: str, report: Mapping[str, Any]) -> None:
-    for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"):
-        if report.get(key) is not None:
-            recorder.log_scalar(f"{prefix}_{key}", float(report[key]), 0)
 
 
 def _evaluate(
@@ -55,25 +48,11 @@ def _evaluate(
     }
 
 
-def _record_figures(
-    recorder: RunRecorder, name: str, report: Mapping[str, Any], scored: tuple[Any, Any]
-) -> None:
-    """The run's own curves, ROC/PR and confusion matrix as PNG artifacts."""
-    figures = {
-        "curves": plots.training_curves({name: report["history"]}),
-        "roc_pr": plots.roc_pr_curves({name: scored}),
-        "confusion": plots.confusion_matrices({name: report["test"]["confusion"]}),
-    }
-    for kind, figure in figures.items():
-        recorder.add_file(figure.savefig, f"{name}_{kind}.png")
-
-
 def _kinds(point_index: np.ndarray, kind_of: Mapping[int, str]) -> list[str]:
     return [kind_of.get(int(index), "unknown") for index in point_index]
 
 
 def _fit(
-    recorder: RunRecorder,
     model_name: str,
     build: Any,
     settings: Mapping[str, Any],
@@ -106,13 +85,11 @@ def _fit(
         checkpoint_dir=checkpoints,
         callback_settings=settings["callbacks"],
         verbose=settings["verbose"],
-        extra_callbacks=[MetricsLogger(recorder.log_scalar)],
     )
     return model, fitted
 
 
 def train_classifier_job(
-    recorder: RunRecorder,
     *,
     settings: Mapping[str, Any],
     spec: PatchSpec,
@@ -125,7 +102,7 @@ def train_classifier_job(
     """Train, evaluate and record the patch classifier.
 
     Returns:
-        ``{"model", "report", "gallery", "scored": (labels, scores), "summary"}``.
+        ``{"model", "report", "gallery", "scored": (labels, scores)}``.
     """
     configure_determinism(settings["seed"])
     strategy = make_strategy(settings["distribute"]["strategy"])
@@ -148,7 +125,6 @@ def train_classifier_job(
         )
 
     model, fitted = _fit(
-        recorder,
         "classifier",
         build,
         settings,
@@ -173,21 +149,10 @@ def train_classifier_job(
         **{key: fitted[key] for key in ("epochs_run", "best_epoch", "resumed_from", "history")},
         **_evaluate(labels, scores, kinds),
     }
-    _record_report(recorder, "test", report["test"])
     rgb = plots.to_rgb(arrays["test"]["image"], spec.bands, band_stats)
     gallery = plots.error_gallery(rgb, labels["test"], scores["test"], kinds, report["threshold"])
     scored = (labels["test"], scores["test"])
-    recorder.add_file(model.save, "classifier.keras")
-    recorder.add_json({k: v for k, v in report.items() if k != "history"}, "classifier_report.json")
-    recorder.add_file(gallery.savefig, "classifier_gallery.png")
-    _record_figures(recorder, "classifier", report, scored)
-    return {
-        "model": model,
-        "report": report,
-        "gallery": gallery,
-        "scored": scored,
-        "summary": {k: report["test"][k] for k in ("f1", "pr_auc", "roc_auc", "accuracy")},
-    }
+    return {"model": model, "report": report, "gallery": gallery, "scored": scored}
 
 
 def _detection_threshold(
@@ -214,7 +179,6 @@ def _detection_threshold(
 
 
 def train_fcn_job(
-    recorder: RunRecorder,
     *,
     settings: Mapping[str, Any],
     spec: PatchSpec,
@@ -230,7 +194,7 @@ def train_fcn_job(
     whole patch would.
 
     Returns:
-        ``{"model", "report", "scored": (labels, scores), "summary"}``.
+        ``{"model", "report", "scored": (labels, scores)}``.
     """
     configure_determinism(settings["seed"])
     strategy = make_strategy(settings["distribute"]["strategy"])
@@ -267,7 +231,6 @@ def train_fcn_job(
         files["val"], spec, crop_size=min(spec.size, 2 * crop), batch_size=batch
     )
     model, fitted = _fit(
-        recorder,
         "fcn",
         build,
         settings,
@@ -298,17 +261,8 @@ def train_fcn_job(
         **_evaluate(labels, scores, kinds),
         "detection": detection,
     }
-    _record_report(recorder, "test_centre", report["test"])
     scored = (labels["test"], scores["test"])
-    recorder.add_file(model.save, "fcn.keras")
-    recorder.add_json({k: v for k, v in report.items() if k != "history"}, "fcn_report.json")
-    _record_figures(recorder, "fcn", report, scored)
-    return {
-        "model": model,
-        "report": report,
-        "scored": scored,
-        "summary": {k: report["test"][k] for k in ("f1", "pr_auc", "roc_auc", "accuracy")},
-    }
+    return {"model": model, "report": report, "scored": scored}
 
 
 def _training_input(

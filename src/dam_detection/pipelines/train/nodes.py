@@ -1,7 +1,8 @@
-"""Nodes of the train pipeline: fingerprint the inputs, train and record both models, report.
+"""Nodes of the train pipeline: fingerprint the inputs, train both models, report.
 
 Training writes files outside the catalog in two documented places, both taken from the
-``train_run_folders`` dataset: Sacred's observer folder and Keras' checkpoint folder.
+``train_run_folders`` dataset: Keras' checkpoint folder, and Sacred's observer folder, written by
+the :func:`~.sacred_run.recorded` wrapper that ``pipeline.py`` applies to the training nodes.
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ from dam_detection.pipelines.train import plots
 from dam_detection.pipelines.train.config import class_weights, resolve_settings, split_files
 from dam_detection.pipelines.train.input_pipeline import make_patch_spec
 from dam_detection.pipelines.train.jobs import train_classifier_job, train_fcn_job
-from dam_detection.pipelines.train.sacred_run import make_observers, run_recorded
 from dam_detection.pipelines.train.settings import TrainSettings
-from dam_detection.pipelines.train.training import is_chief
 
 _SPLITS = ("train", "val", "test")
 
@@ -102,10 +101,6 @@ def _common(
     }
 
 
-def _observers(run_folders: Mapping[str, Any]) -> list[Any]:
-    return make_observers(run_folders) if is_chief() else []
-
-
 def train_classifier(
     shards: TFRecordFiles,
     band_stats: Mapping[str, Any],
@@ -113,29 +108,23 @@ def train_classifier(
     settings: Mapping[str, Any],
     run_folders: Mapping[str, Any],
 ) -> tuple[keras.Model, dict[str, Any], Figure]:
-    """Train the patch classifier as a Sacred run and evaluate it on the test split.
+    """Train the patch classifier and evaluate it on the test split (recorded by Sacred where
+    the pipeline is wired: :func:`.sacred_run.recorded`).
 
     Args:
         shards: Train/val/test shard files.
         band_stats: ``stats.json`` (normalisation and display stretch).
         points: Points table (class balance from its train split, kinds for the breakdown).
         settings: Output of :func:`resolve_train_settings`.
-        run_folders: ``train_run_folders``: Sacred and checkpoint folders, optional MongoDB.
+        run_folders: ``train_run_folders``: the checkpoint folder (and Sacred's, for the
+            wrapper).
 
     Returns:
         The model (best epoch), its results (report and test scores) and the gallery of the
         worst test errors.
     """
-    result = run_recorded(
-        "dam_detection.train.classifier",
-        settings,
-        lambda recorder: train_classifier_job(
-            recorder,
-            **_common(shards, band_stats, points, settings),
-            band_stats=band_stats,
-            folders=run_folders,
-        ),
-        _observers(run_folders),
+    result = train_classifier_job(
+        **_common(shards, band_stats, points, settings), band_stats=band_stats, folders=run_folders
     )
     results = {"report": result["report"], "scored": [a.tolist() for a in result["scored"]]}
     return result["model"], results, result["gallery"]
@@ -148,7 +137,8 @@ def train_fcn(
     settings: Mapping[str, Any],
     run_folders: Mapping[str, Any],
 ) -> tuple[keras.Model, dict[str, Any]]:
-    """Train the dilated fully convolutional network as a Sacred run; score test centre pixels.
+    """Train the dilated fully convolutional network; score test centre pixels (recorded by
+    Sacred where the pipeline is wired).
 
     Args:
         shards: Train/val/test shard files.
@@ -160,14 +150,7 @@ def train_fcn(
     Returns:
         The model (best epoch) and its results.
     """
-    result = run_recorded(
-        "dam_detection.train.fcn",
-        settings,
-        lambda recorder: train_fcn_job(
-            recorder, **_common(shards, band_stats, points, settings), folders=run_folders
-        ),
-        _observers(run_folders),
-    )
+    result = train_fcn_job(**_common(shards, band_stats, points, settings), folders=run_folders)
     results = {"report": result["report"], "scored": [a.tolist() for a in result["scored"]]}
     return result["model"], results
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
+from dam_detection.pipelines.namespace import as_namespace
 from dam_detection.pipelines.train.nodes import (
     fingerprint_inputs,
     report_training,
@@ -11,16 +12,28 @@ from dam_detection.pipelines.train.nodes import (
     train_classifier,
     train_fcn,
 )
+from dam_detection.pipelines.train.sacred_run import recorded
+
+#: What other pipelines and users read; everything else stays inside the namespace.
+PUBLIC_OUTPUTS = (
+    "classifier_model",
+    "fcn_model",
+    "train_metrics",
+    "train_curves_plot",
+    "train_roc_pr_plot",
+    "train_confusion_plot",
+    "train_error_gallery_plot",
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Create the ``train`` pipeline."""
-    return Pipeline(
+    wired = Pipeline(
         [
             Node(
                 fingerprint_inputs,
                 inputs=["shards", "band_stats"],
-                outputs="train_inputs_fingerprint",
+                outputs="inputs_fingerprint",
                 name="fingerprint_train_inputs",
             ),
             Node(
@@ -31,26 +44,26 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:bands",
                     "params:patch_radius",
                     "params:detection",
-                    "train_inputs_fingerprint",
+                    "inputs_fingerprint",
                 ],
-                outputs="train_settings",
+                outputs="settings",
                 name="resolve_train_settings",
             ),
             Node(
-                train_classifier,
-                inputs=["shards", "band_stats", "points", "train_settings", "train_run_folders"],
+                recorded("dam_detection.train.classifier", train_classifier),
+                inputs=["shards", "band_stats", "points", "settings", "train_run_folders"],
                 outputs=["classifier_model", "classifier_results", "train_error_gallery_plot"],
                 name="train_classifier",
             ),
             Node(
-                train_fcn,
-                inputs=["shards", "band_stats", "points", "train_settings", "train_run_folders"],
+                recorded("dam_detection.train.fcn", train_fcn),
+                inputs=["shards", "band_stats", "points", "settings", "train_run_folders"],
                 outputs=["fcn_model", "fcn_results"],
                 name="train_fcn",
             ),
             Node(
                 report_training,
-                inputs=["classifier_results", "fcn_results", "train_settings"],
+                inputs=["classifier_results", "fcn_results", "settings"],
                 outputs=[
                     "train_metrics",
                     "train_curves_plot",
@@ -61,3 +74,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
+    return as_namespace(wired, "train", PUBLIC_OUTPUTS)

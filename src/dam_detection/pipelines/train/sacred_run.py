@@ -1,5 +1,10 @@
 """Each training is a Sacred run: config, per-epoch metrics, artifacts and captured output.
 
+The recording is one wrapper, :func:`recorded`, applied where the pipeline is wired
+(``pipeline.py``): the training nodes only train and return the model, its history and its
+report; the wrapper runs them inside a Sacred run (so their output is captured) and records
+what they returned. Models are saved once, by the catalog.
+
 Observers come from the ``train_run_folders`` dataset: a ``FileStorageObserver`` under
 ``data/06_models/sacred`` by default, and a ``MongoObserver`` when that dataset was given a
 MongoDB URL through ``credentials.yml`` (see docs/train.md).
@@ -7,12 +12,16 @@ MongoDB URL through ``credentials.yml`` (see docs/train.md).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from dam_detection.pipelines.train.training import is_chief
 
 # Sacred's file observer keeps these names for itself; an artifact named so breaks the run.
 _RESERVED_ARTIFACTS = frozenset({"metrics.json", "run.json", "config.json", "cout.txt"})
@@ -24,22 +33,59 @@ def config_fingerprint(config: Mapping[str, Any]) -> str:
     return hashlib.blake2b(encoded, digest_size=8).hexdigest()
 
 
+#: Seconds to wait for the MongoDB server before the run fails.
+MONGO_TIMEOUT_S = 3
+
+
 def make_observers(folders: Mapping[str, Any]) -> list[Any]:
-    """Sacred observers for ``train_run_folders``' ``sacred`` folder and optional ``mongo_url``."""
+    """Sacred observers for ``train_run_folders``' ``sacred`` folder and optional ``mongo_url``.
+
+    The file observer goes first: Sacred lets the first observer choose the run id and orders
+    observers by ``priority`` (MongoDB's default is higher than the file observer's); the file
+    observer picks the next free folder, so runs already on disk never collide with the id
+    MongoDB would choose.
+
+    Raises:
+        ConnectionError: Within :data:`MONGO_TIMEOUT_S` seconds, if MongoDB is unreachable.
+    """
     from sacred.observers import FileStorageObserver, MongoObserver
+    from sacred.observers.mongo import DEFAULT_MONGO_PRIORITY
 
     observers: list[Any] = []
     if folders.get("sacred"):
-        observers.append(FileStorageObserver(str(folders["sacred"])))
+        observers.append(
+            FileStorageObserver(str(folders["sacred"]), priority=DEFAULT_MONGO_PRIORITY + 10)
+        )
     if folders.get("mongo_url"):
+        url = str(folders["mongo_url"])
+        _check_reachable(url)
         observers.append(
             MongoObserver(
-                url=str(folders["mongo_url"]),
-                db_name=str(folders.get("mongo_db") or "sacred"),
-                serverSelectionTimeoutMS=10_000,
+                url=url,
+                db_name=str(folders["mongo_db"]),
+                serverSelectionTimeoutMS=MONGO_TIMEOUT_S * 1000,
             )
         )
     return observers
+
+
+def _check_reachable(url: str) -> None:
+    import pymongo
+    from pymongo.errors import PyMongoError
+
+    client = pymongo.MongoClient(url, serverSelectionTimeoutMS=MONGO_TIMEOUT_S * 1000)
+    try:
+        client.admin.command("ping")
+    except PyMongoError as error:
+        where = pymongo.uri_parser.parse_uri(url)["nodelist"]
+        raise ConnectionError(
+            f"the Sacred MongoDB at {where} did not answer within {MONGO_TIMEOUT_S} s "
+            f"({type(error).__name__}): check the `url` of the credentials entry that the "
+            "`train_run_folders` catalog entry names (conf/local/credentials.yml), or remove "
+            "`credentials` from that entry to record runs as files only"
+        ) from None
+    finally:
+        client.close()
 
 
 class RunRecorder:
@@ -48,6 +94,8 @@ class RunRecorder:
     def __init__(self, run: Any, scratch: Path) -> None:
         self._run = run
         self._scratch = scratch
+        #: What the run reports as its result (Sacred's ``result`` field).
+        self.result: Any = None
 
     @property
     def run_id(self) -> Any:
@@ -98,11 +146,62 @@ def run_recorded(
 
     def main(_run: Any) -> Any:
         with tempfile.TemporaryDirectory(prefix="train-artifacts-") as scratch:
-            outcome["value"] = body(RunRecorder(_run, Path(scratch)))
-        result = outcome["value"]
-        return result.get("summary") if isinstance(result, dict) else None
+            recorder = RunRecorder(_run, Path(scratch))
+            outcome["value"] = body(recorder)
+        return recorder.result
 
     experiment.main(main)
-    run = experiment.run()
-    outcome["run_id"] = run._id
+    experiment.run()
     return outcome["value"]
+
+
+def recorded(experiment_name: str, train: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a training node so that it runs as a Sacred run of ``experiment_name``.
+
+    The node must take ``settings`` (the run's config) and ``run_folders`` (where observers
+    write) and return ``(model, results, ...)`` with ``results["report"]`` holding the
+    ``history`` per epoch and the test metrics, and ``results["scored"]`` the test labels and
+    scores. The run records the config, the captured output, every epoch's metrics, the test
+    metrics, the report and its figures; only the chief of a multi-worker training records.
+
+    Returns:
+        A function with ``train``'s signature (Kedro reads it to wire the inputs).
+    """
+    signature = inspect.signature(train)
+
+    @functools.wraps(train)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(*args, **kwargs)
+        settings, folders = bound.arguments["settings"], bound.arguments["run_folders"]
+        observers = make_observers(folders) if is_chief() else []
+
+        def body(recorder: RunRecorder) -> Any:
+            outputs = train(*args, **kwargs)
+            _record_results(recorder, experiment_name.rsplit(".", 1)[-1], outputs[1])
+            return outputs
+
+        return run_recorded(experiment_name, settings, body, observers)
+
+    return run
+
+
+def _record_results(recorder: RunRecorder, name: str, results: Mapping[str, Any]) -> None:
+    from dam_detection.pipelines.train import plots
+
+    report = results["report"]
+    for key, values in report["history"].items():
+        for epoch, value in enumerate(values):
+            recorder.log_scalar(key, float(value), epoch)
+    for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"):
+        if report["test"].get(key) is not None:
+            recorder.log_scalar(f"test_{key}", float(report["test"][key]), 0)
+    recorder.add_json({k: v for k, v in report.items() if k != "history"}, f"{name}_report.json")
+    recorder.result = {key: report["test"].get(key) for key in ("f1", "pr_auc", "roc_auc")}
+    scored = tuple(results["scored"])
+    figures = {
+        "curves": plots.training_curves({name: report["history"]}),
+        "roc_pr": plots.roc_pr_curves({name: scored}),
+        "confusion": plots.confusion_matrices({name: report["test"]["confusion"]}),
+    }
+    for kind, figure in figures.items():
+        recorder.add_file(figure.savefig, f"{name}_{kind}.png")

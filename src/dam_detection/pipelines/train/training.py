@@ -14,7 +14,7 @@ import math
 import os
 import shutil
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -152,18 +152,6 @@ def learning_rate_callback(
     raise ValueError(f"unknown learning_rate_schedule {schedule!r}: choose plateau or cosine")
 
 
-class MetricsLogger(keras.callbacks.Callback):
-    """Send every epoch's logs to ``log_scalar(name, value, step)``, e.g. Sacred's."""
-
-    def __init__(self, log_scalar: Callable[[str, float, int], None]) -> None:
-        super().__init__()
-        self.log_scalar = log_scalar
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        for key, value in (logs or {}).items():
-            self.log_scalar(key, float(value), epoch)
-
-
 def fit_resumable(
     model: keras.Model,
     train_data: tf.data.Dataset,
@@ -192,7 +180,7 @@ def fit_resumable(
             :func:`learning_rate_callback`), ``reduce_lr_patience``, ``reduce_lr_factor``,
             ``min_learning_rate``.
         verbose: Keras progress output (``2``: one line per epoch; ``1``: progress bar).
-        extra_callbacks: More callbacks, e.g. :class:`MetricsLogger`.
+        extra_callbacks: More callbacks.
 
     Returns:
         ``{"history": {key: [per epoch]}, "best_epoch", "best", "epochs_run", "resumed_from"}``.
