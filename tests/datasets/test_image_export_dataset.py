@@ -14,7 +14,7 @@ import pytest
 from kedro.io.core import DatasetError
 from shapely.geometry import Point
 
-from dam_detection.datasets import ImageExport, ImageExportDataset, PlannedScenes
+from dam_detection.datasets import ExportPlan, ImageExport, ImageExportDataset
 from dam_detection.image_sources.base import SceneExport
 from dam_detection.mixer import Mixer, MixerError
 from dam_detection.tfrecord_codec import decode_example, encode_example, frame_record
@@ -66,7 +66,9 @@ def root(tmp_path) -> str:
 
 
 def test_save_and_load_round_trip(root):
-    ImageExportDataset(filepath=root).save({"alpha": _scene(), "beta": _scene(truth=False)})
+    ImageExportDataset(filepath=root).save(
+        ExportPlan({"alpha": _scene(), "beta": _scene(truth=False)})
+    )
     scenes = ImageExportDataset(filepath=root).load()
     assert sorted(scenes) == ["alpha", "beta"]
     alpha = scenes["alpha"]
@@ -92,7 +94,7 @@ def test_save_and_load_round_trip(root):
 
 
 def test_given_kernel_size_is_checked(root):
-    ImageExportDataset(filepath=root).save({"alpha": _scene()})
+    ImageExportDataset(filepath=root).save(ExportPlan({"alpha": _scene()}))
     good = ImageExportDataset(filepath=root, load_args={"kernel_size": [2, 2]}).load()["alpha"]
     assert good.patch_shape == (5, 6)
     bad = ImageExportDataset(filepath=root, load_args={"kernel_size": [4, 4]}).load()["alpha"]
@@ -102,14 +104,14 @@ def test_given_kernel_size_is_checked(root):
 
 def test_skips_complete_scenes_unless_overwrite(root):
     dataset = ImageExportDataset(filepath=root, save_args={"overwrite": False})
-    dataset.save({"alpha": _scene()})
+    dataset.save(ExportPlan({"alpha": _scene()}))
 
     def must_not_run():
         raise AssertionError("a complete scene was rewritten")
 
     rerun = _scene()
     rerun.files = {name: must_not_run for name in rerun.files}
-    dataset.save({"alpha": rerun})
+    dataset.save(ExportPlan({"alpha": rerun}))
     assert len(list(dataset.load()["alpha"].iter_patches())) == TOTAL
 
 
@@ -117,8 +119,8 @@ def test_overwrite_removes_stale_files(root):
     dataset = ImageExportDataset(filepath=root)
     scene = _scene()
     scene.files["scene-00002.tfrecord.gz"] = lambda: [_record(9)]
-    dataset.save({"alpha": scene})
-    dataset.save({"alpha": _scene()})
+    dataset.save(ExportPlan({"alpha": scene}))
+    dataset.save(ExportPlan({"alpha": _scene()}))
     assert len(dataset.load()["alpha"].file_paths) == 2
 
 
@@ -138,8 +140,12 @@ def test_real_mixer_sample_parses(root):
 
 
 def test_record_count_must_match_total_patches(root):
-    ImageExportDataset(filepath=root).save({"few": _scene([_record(i) for i in range(3)])})
-    ImageExportDataset(filepath=root).save({"many": _scene([_record(i) for i in range(6)])})
+    ImageExportDataset(filepath=root).save(
+        ExportPlan({"few": _scene([_record(i) for i in range(3)])})
+    )
+    ImageExportDataset(filepath=root).save(
+        ExportPlan({"many": _scene([_record(i) for i in range(6)])})
+    )
     scenes = ImageExportDataset(filepath=root).load()
     with pytest.raises(MixerError, match="hold 3 records but scene-mixer.json says totalPatches 4"):
         list(scenes["few"].iter_patches())
@@ -149,7 +155,7 @@ def test_record_count_must_match_total_patches(root):
 
 def test_band_value_count_must_match_buffered_patch(root):
     records = [_record(0), _record(1), _record(2), _record(3, values=7)]
-    ImageExportDataset(filepath=root).save({"alpha": _scene(records)})
+    ImageExportDataset(filepath=root).save(ExportPlan({"alpha": _scene(records)}))
     alpha = ImageExportDataset(filepath=root).load()["alpha"]
     with pytest.raises(
         MixerError, match=r"scene-00001.tfrecord.gz: record 0 \(patch 3\) band 'B2'"
@@ -159,7 +165,7 @@ def test_band_value_count_must_match_buffered_patch(root):
 
 def test_missing_band_names_record_and_file(root):
     records = [_record(0), _record(1, drop="NDWI"), _record(2), _record(3)]
-    ImageExportDataset(filepath=root).save({"alpha": _scene(records)})
+    ImageExportDataset(filepath=root).save(ExportPlan({"alpha": _scene(records)}))
     alpha = ImageExportDataset(filepath=root).load()["alpha"]
     with pytest.raises(
         MixerError, match=r"scene-00000.tfrecord.gz: record 1 \(patch 1\) has no band 'NDWI'"
@@ -168,7 +174,7 @@ def test_missing_band_names_record_and_file(root):
 
 
 def test_uncompressed_files_named_gz_are_read(root):
-    ImageExportDataset(filepath=root).save({"alpha": _scene()})
+    ImageExportDataset(filepath=root).save(ExportPlan({"alpha": _scene()}))
     path = Path(root) / "alpha/scene-00001.tfrecord.gz"
     path.write_bytes(frame_record(_record(3)))
     assert len(list(ImageExportDataset(filepath=root).load()["alpha"].iter_patches())) == TOTAL
@@ -185,14 +191,14 @@ def test_missing_folder_names_path_and_command(root):
 
 def test_memory_protocol_round_trip():
     dataset = ImageExportDataset(filepath="memory://bucket/scenes")
-    dataset.save({"alpha": _scene()})
+    dataset.save(ExportPlan({"alpha": _scene()}))
     assert dataset.exists()
     assert len(list(dataset.load()["alpha"].iter_patches())) == TOTAL
 
 
 def test_interrupted_scene_resumes_and_changed_scene_is_rewritten(root):
     dataset = ImageExportDataset(filepath=root, save_args={"overwrite": False})
-    dataset.save({"alpha": _scene()})
+    dataset.save(ExportPlan({"alpha": _scene()}))
     (Path(root) / "alpha/scene-mixer.json").unlink()  # as if interrupted before the mixer
 
     def must_not_run():
@@ -200,12 +206,12 @@ def test_interrupted_scene_resumes_and_changed_scene_is_rewritten(root):
 
     resumed = _scene()
     resumed.files["scene-00000.tfrecord.gz"] = must_not_run
-    dataset.save({"alpha": resumed})
+    dataset.save(ExportPlan({"alpha": resumed}))
     assert len(list(dataset.load()["alpha"].iter_patches())) == TOTAL
 
     changed = _scene([_record(i) for i in range(2)])
     changed.mixer = _mixer(total=2)
-    dataset.save({"alpha": changed})
+    dataset.save(ExportPlan({"alpha": changed}))
     assert dataset.load()["alpha"].mixer.total_patches == 2
     assert len(list(dataset.load()["alpha"].iter_patches())) == 2
 
@@ -221,7 +227,7 @@ def test_parallel_save_writes_each_scene_in_one_worker(root):
         )
         for name in ("alpha", "beta")
     }
-    ImageExportDataset(filepath=root, save_args={"workers": 2}).save(scenes)
+    ImageExportDataset(filepath=root, save_args={"workers": 2}).save(ExportPlan(scenes))
     loaded = ImageExportDataset(filepath=root).load()
     for scene in loaded.values():
         pids = {
@@ -235,12 +241,12 @@ def test_parallel_save_writes_each_scene_in_one_worker(root):
 
 def test_changed_fingerprint_rewrites_a_complete_scene(root):
     dataset = ImageExportDataset(filepath=root, save_args={"overwrite": False})
-    dataset.save(PlannedScenes({"alpha": _scene()}, {"alpha": "options-1"}))
+    dataset.save(ExportPlan({"alpha": _scene()}, "options-1"))
     same = _scene()
     same.files = {name: _must_not_run for name in same.files}
-    dataset.save(PlannedScenes({"alpha": same}, {"alpha": "options-1"}))
+    dataset.save(ExportPlan({"alpha": same}, item_fingerprints={"alpha": "options-1"}))
     other = _scene([_record(i + 10) for i in range(TOTAL)])
-    dataset.save(PlannedScenes({"alpha": other}, {"alpha": "options-2"}))
+    dataset.save(ExportPlan({"alpha": other}, item_fingerprints={"alpha": "options-2"}))
     first = next(dataset.load()["alpha"].iter_patches(bands=BANDS))
     np.testing.assert_array_equal(first, _patch(10))
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 from kedro.io import DataCatalog
 from kedro.io.core import DatasetError
 
-from dam_detection.datasets import PlannedFiles, TFRecordDataset, TFRecordFiles
+from dam_detection.datasets import ExportPlan, TFRecordDataset, TFRecordFiles
 from dam_detection.tfrecord_codec import decode_example, encode_example, frame_record
 from tests.datasets.chunks import numbered_records
 
@@ -28,11 +28,13 @@ def folder(tmp_path):
 
 @pytest.fixture
 def data():
-    return {
-        "train/shards-00000-of-00002": _records("a", 3),
-        "train/shards-00001-of-00002": lambda: iter(_records("b", 2)),
-        "val/shards-00000-of-00001": _records("c", 1),
-    }
+    return ExportPlan(
+        {
+            "train/shards-00000-of-00002": _records("a", 3),
+            "train/shards-00001-of-00002": lambda: iter(_records("b", 2)),
+            "val/shards-00000-of-00001": _records("c", 1),
+        }
+    )
 
 
 def _read_all(files: TFRecordFiles) -> dict[str, list[bytes]]:
@@ -114,7 +116,9 @@ def test_skip_existing_files_resumes(folder, data):
     def must_not_run():
         raise AssertionError("an existing complete file was rewritten")
 
-    resumed = {**data, "train/shards-00001-of-00002": must_not_run, "val/new": _records("d", 1)}
+    resumed = ExportPlan(
+        {**data.items, "train/shards-00001-of-00002": must_not_run, "val/new": _records("d", 1)}
+    )
     TFRecordDataset(filepath=folder, save_args={"overwrite": False}).save(resumed)
     files = _read_all(TFRecordDataset(filepath=folder).load())
     assert files["train/shards-00001-of-00002.tfrecord.gz"] == _records("b", 2)
@@ -123,44 +127,37 @@ def test_skip_existing_files_resumes(folder, data):
 
 def test_parallel_save_runs_callables_in_worker_processes(folder):
     chunks = {f"part-{i:05d}": functools.partial(numbered_records, i, 3) for i in range(4)}
-    chunks["part-00004"] = lambda: numbered_records(4, 3)  # unpicklable: written here
-    TFRecordDataset(filepath=folder, save_args={"workers": 2}).save(chunks)
+    TFRecordDataset(filepath=folder, save_args={"workers": 2}).save(ExportPlan(chunks))
     files = TFRecordDataset(filepath=folder).load()
     decoded = [[decode_example(r) for r in files.iter_records(p)] for p in files.paths]
-    assert [[int(r["file"][0]) for r in f] for f in decoded] == [[i] * 3 for i in range(5)]
+    assert [[int(r["file"][0]) for r in f] for f in decoded] == [[i] * 3 for i in range(4)]
     pids = [{int(r["pid"][0]) for r in f} for f in decoded]
-    assert all(os.getpid() not in p for p in pids[:4])
-    assert pids[4] == {os.getpid()}
+    assert all(os.getpid() not in p for p in pids)
 
 
-def test_routed_pairs_write_several_files_at_once(folder):
-    pairs = [(f"shard-{i % 3:05d}-of-00003", _records(str(i), 1)[0]) for i in range(7)]
-    TFRecordDataset(filepath=folder).save(iter(pairs))
-    files = _read_all(TFRecordDataset(filepath=folder).load())
-    assert files["shard-00001-of-00003.tfrecord.gz"] == [pairs[1][1], pairs[4][1]]
-    assert sum(map(len, files.values())) == 7
+def test_a_plan_that_must_run_here_is_written_in_this_process(folder):
+    # Earth Engine producers need the session of the process that initialised it.
+    chunks = {f"part-{i:05d}": functools.partial(numbered_records, i, 2) for i in range(3)}
+    plan = ExportPlan(chunks, runs_in="this_process")
+    TFRecordDataset(filepath=folder, save_args={"workers": 2}).save(plan)
+    files = TFRecordDataset(filepath=folder).load()
+    pids = {int(decode_example(r)["pid"][0]) for p in files.paths for r in files.iter_records(p)}
+    assert pids == {os.getpid()}
 
 
-def test_failed_routed_save_leaves_no_file(folder):
-    def broken():
-        yield "shard-0", b"x"
-        raise RuntimeError("producer failed")
-
-    dataset = TFRecordDataset(filepath=folder)
-    with pytest.raises(DatasetError, match="producer failed"):
-        dataset.save(broken())
-    assert not dataset.exists()
-    assert os.listdir(folder) == []
+def test_save_takes_only_a_plan(folder):
+    with pytest.raises(DatasetError, match="saves an ExportPlan, got dict"):
+        TFRecordDataset(filepath=folder).save({"x": _records("a", 1)})
 
 
 def test_uncompressed_save_and_same_bytes_every_time(tmp_path):
     for run in ("one", "two"):
         TFRecordDataset(filepath=str(tmp_path / run), save_args={"compression": None}).save(
-            {"x": _records("a", 2)}
+            ExportPlan({"x": _records("a", 2)})
         )
     assert (tmp_path / "one" / "x.tfrecord").read_bytes()[:8] != b"\x1f\x8b"
     for run in ("three", "four"):
-        TFRecordDataset(filepath=str(tmp_path / run)).save({"x": _records("a", 2)})
+        TFRecordDataset(filepath=str(tmp_path / run)).save(ExportPlan({"x": _records("a", 2)}))
     assert (tmp_path / "three/x.tfrecord.gz").read_bytes() == (
         tmp_path / "four/x.tfrecord.gz"
     ).read_bytes()
@@ -176,14 +173,14 @@ def test_catalog_entry_and_describe(folder):
             }
         }
     )
-    catalog.save("patches", {"a": _records("a", 1)})
+    catalog.save("patches", ExportPlan({"a": _records("a", 1)}))
     assert len(catalog.load("patches")) == 1
     assert "compresslevel" in str(catalog["patches"])
 
 
 def test_rejects_stems_leaving_the_folder(folder):
     with pytest.raises(DatasetError, match="invalid file stem"):
-        TFRecordDataset(filepath=folder).save({"../escape": []})
+        TFRecordDataset(filepath=folder).save(ExportPlan({"../escape": []}))
 
 
 def test_failing_producer_names_file_and_record_and_keeps_finished_files(folder):
@@ -193,17 +190,17 @@ def test_failing_producer_names_file_and_record_and_keeps_finished_files(folder)
 
     dataset = TFRecordDataset(filepath=folder, save_args={"overwrite": False})
     with pytest.raises(DatasetError, match=r"b.tfrecord.gz: record 2 failed .*renderer broke"):
-        dataset.save({"a": _records("a", 1), "b": failing, "c": _records("c", 1)})
+        dataset.save(ExportPlan({"a": _records("a", 1), "b": failing, "c": _records("c", 1)}))
     assert [os.path.basename(p) for p in dataset.load().paths] == ["a.tfrecord.gz"]
 
 
 def test_changed_fingerprint_rewrites_instead_of_resuming(folder):
     dataset = TFRecordDataset(filepath=folder, save_args={"overwrite": False})
-    dataset.save(PlannedFiles({"a": _records("a", 1), "b": _records("b", 1)}, "settings-1"))
+    dataset.save(ExportPlan({"a": _records("a", 1), "b": _records("b", 1)}, "settings-1"))
 
     def must_not_run():
         raise AssertionError("a complete file of the same settings was rewritten")
 
-    dataset.save(PlannedFiles({"a": must_not_run, "b": must_not_run}, "settings-1"))
-    dataset.save(PlannedFiles({"a": _records("new", 2)}, "settings-2"))
+    dataset.save(ExportPlan({"a": must_not_run, "b": must_not_run}, "settings-1"))
+    dataset.save(ExportPlan({"a": _records("new", 2)}, "settings-2"))
     assert _read_all(dataset.load()) == {"a.tfrecord.gz": _records("new", 2)}  # b was stale

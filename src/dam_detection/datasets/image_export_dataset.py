@@ -19,13 +19,13 @@ from typing import Any
 import fsspec
 from kedro.io.core import AbstractDataset, DatasetError
 
+from dam_detection.datasets.export_plan import FINGERPRINT_FILE, ExportPlan
 from dam_detection.datasets.image_export import (
     MIXER_SUFFIX,
     TRUTH_FILE,
     ImageExport,
     record_file_pattern,
 )
-from dam_detection.datasets.planned import FINGERPRINT_FILE
 from dam_detection.datasets.record_writer import write_bytes_atomic, write_record_groups
 from dam_detection.image_sources.base import SceneExport
 
@@ -51,7 +51,7 @@ def scene_prefix(scene: str, file_names: list[str]) -> str:
     return prefixes.pop()
 
 
-class ImageExportDataset(AbstractDataset[Mapping[str, SceneExport], dict[str, ImageExport]]):
+class ImageExportDataset(AbstractDataset[ExportPlan[SceneExport], dict[str, ImageExport]]):
     """Loads and saves scenes exported in Earth Engine's image-export (TFRecord) format.
 
     Examples:
@@ -146,16 +146,22 @@ class ImageExportDataset(AbstractDataset[Mapping[str, SceneExport], dict[str, Im
             )
         return scenes
 
-    def save(self, data: Mapping[str, SceneExport]) -> None:
-        """Write every scene: its patch files, ``truth.geojson`` when known, the mixer last."""
+    def save(self, data: ExportPlan[SceneExport]) -> None:
+        """Write every planned scene: its patch files, ``truth.geojson`` when known, the mixer
+        last. A scene whose fingerprint (:meth:`ExportPlan.fingerprint_of`) or mixer changed is
+        rewritten; one already complete is skipped unless ``overwrite`` is set."""
+        if not isinstance(data, ExportPlan):
+            raise DatasetError(
+                f"ImageExportDataset({self._filepath}) saves an ExportPlan, got "
+                f"{type(data).__name__}"
+            )
         overwrite = bool(self._save_args["overwrite"])
-        fingerprints = getattr(data, "fingerprints", {})
         plans, groups = [], []
-        for name, scene in data.items():
+        for name, scene in data.items.items():
             if "/" in name or name in ("", ".", ".."):
                 raise DatasetError(f"{self._filepath}: invalid scene name {name!r}")
             folder = posixpath.join(self._root, name)
-            changed = self._settings_changed(folder, fingerprints.get(name))
+            changed = self._settings_changed(folder, data.fingerprint_of(name))
             existing = self._existing_mixers(folder)
             planned = json.loads(json.dumps(scene.mixer))
             # The mixer is written after every file, so a mixer as planned means a complete
@@ -189,7 +195,9 @@ class ImageExportDataset(AbstractDataset[Mapping[str, SceneExport], dict[str, Im
             self._fs,
             [group for group in groups if group],
             compresslevel=int(self._save_args["compresslevel"]),
-            workers=1 if self._protocol == "memory" else int(self._save_args["workers"]),
+            workers=1
+            if self._protocol == "memory"
+            else data.workers(int(self._save_args["workers"])),
             label=f"ImageExportDataset({self._filepath})",
         )
         for name, folder, mixer_path, scene in plans:

@@ -11,13 +11,11 @@ from __future__ import annotations
 import gzip
 import logging
 import multiprocessing
-import pickle
 import posixpath
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import ExitStack
 from typing import Any, BinaryIO, Literal
 
 from dam_detection.tfrecord_codec import frame_record
@@ -187,8 +185,8 @@ def write_record_groups(
     A group is the unit of parallel work: the files of one scene form one group, so the scene
     is rendered once, by the process that writes all its files. Groups run in ``workers``
     spawned processes when > 1 (spawned, not forked, so that a parent that has started
-    TensorFlow's or Kedro's threads cannot deadlock them). Groups that cannot be pickled (an
-    Earth Engine task closure, a generator) are written in this process.
+    TensorFlow's or Kedro's threads cannot deadlock them); producers that need this process
+    (an Earth Engine session) come with ``workers=1`` (:meth:`ExportPlan.workers`).
 
     Args:
         filesystem: fsspec filesystem (picklable when ``workers > 1``).
@@ -201,20 +199,17 @@ def write_record_groups(
         ``(files written, records written)``.
     """
     progress = _Progress(label, sum(len(group) for group in groups))
-    parallel, serial = _split_picklable(groups) if workers > 1 else ([], list(groups))
-    if len(parallel) > 1:
+    if workers > 1 and len(groups) > 1:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(parallel)), mp_context=context) as pool:
+        with ProcessPoolExecutor(min(workers, len(groups)), mp_context=context) as pool:
             futures = [
-                pool.submit(_write_pickled_group, filesystem, payload, compresslevel)
-                for payload in parallel
+                pool.submit(_write_group, filesystem, group, compresslevel) for group in groups
             ]
             for future in as_completed(futures):
                 for count in future.result():
                     progress.update(count)
-    else:
-        serial = list(groups)
-    for group in serial:
+        return progress.files, progress.records
+    for group in groups:
         for count in _write_group(filesystem, group, compresslevel):
             progress.update(count)
     return progress.files, progress.records
@@ -225,97 +220,3 @@ def _write_group(filesystem: Any, group: Sequence[FileTarget], compresslevel: in
         write_record_file(filesystem, path, source, compression, compresslevel)
         for path, source, compression in group
     ]
-
-
-def _split_picklable(
-    groups: Sequence[Sequence[FileTarget]],
-) -> tuple[list[bytes], list[Sequence[FileTarget]]]:
-    parallel, serial = [], []
-    for group in groups:
-        try:
-            parallel.append(pickle.dumps(list(group)))
-        except (pickle.PicklingError, TypeError, AttributeError):
-            serial.append(group)
-    if serial and parallel:
-        logger.info("%d groups of files cannot be pickled: written in this process", len(serial))
-    return parallel, serial
-
-
-def _write_pickled_group(filesystem: Any, payload: bytes, compresslevel: int) -> list[int]:
-    return _write_group(filesystem, pickle.loads(payload), compresslevel)
-
-
-def write_routed_records(
-    filesystem: Any,
-    pairs: Iterable[tuple[str, bytes]],
-    path_of: Callable[[str], str],
-    *,
-    skip: Callable[[str], bool] = lambda path: False,
-    compression: Compression = "GZIP",
-    compresslevel: int = 6,
-    label: str = "TFRecord files",
-) -> tuple[int, int]:
-    """Stream ``(stem, record)`` pairs into several files open at once, renamed at the end.
-
-    Args:
-        filesystem: fsspec filesystem.
-        pairs: Records tagged with the stem of the file they belong to, in any interleaving.
-        path_of: Final path of a stem's file.
-        skip: Whether a final path is already complete (its records are then dropped).
-        compression: ``GZIP`` or ``None``.
-        compresslevel: gzip level.
-        label: Name used in progress lines.
-
-    Returns:
-        ``(files written, records written)``.
-    """
-    temporaries: dict[str, str] = {}
-    streams: dict[str, BinaryIO] = {}
-    counts: dict[str, int] = {}
-    skipped: set[str] = set()
-    started, last = time.monotonic(), time.monotonic()
-    with ExitStack() as stack:
-        try:
-            for stem, record in pairs:
-                if stem in skipped:
-                    continue
-                if stem not in streams:
-                    path = path_of(stem)
-                    if skip(path):
-                        skipped.add(stem)
-                        continue
-                    filesystem.makedirs(posixpath.dirname(path) or ".", exist_ok=True)
-                    temporaries[stem] = temporary_path(path)
-                    raw = stack.enter_context(filesystem.open(temporaries[stem], "wb"))
-                    stream = _open_compressed(raw, compression, compresslevel)
-                    if stream is not raw:
-                        stack.enter_context(stream)  # closed (gzip trailer) before its file
-                    streams[stem], counts[stem] = stream, 0
-                streams[stem].write(frame_record(record))
-                counts[stem] += 1
-                if time.monotonic() - last >= PROGRESS_INTERVAL_S:
-                    last = time.monotonic()
-                    logger.info(
-                        "%s: %d files open, %d records, %.1f s",
-                        label,
-                        len(streams),
-                        sum(counts.values()),
-                        last - started,
-                    )
-        except BaseException:
-            stack.close()
-            for temporary in temporaries.values():
-                if filesystem.exists(temporary):
-                    filesystem.rm(temporary)
-            raise
-    for stem, temporary in temporaries.items():
-        filesystem.mv(temporary, path_of(stem))
-    logger.info(
-        "%s: %d files written (%d skipped as complete), %d records, %.1f s",
-        label,
-        len(temporaries),
-        len(skipped),
-        sum(counts.values()),
-        time.monotonic() - started,
-    )
-    return len(temporaries), sum(counts.values())

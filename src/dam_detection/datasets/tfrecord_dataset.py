@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import copy
 import posixpath
-from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import fsspec
 from kedro.io.core import AbstractDataset, DatasetError
 
-from dam_detection.datasets.planned import FINGERPRINT_FILE
+from dam_detection.datasets.export_plan import FINGERPRINT_FILE, ExportPlan
 from dam_detection.datasets.record_writer import (
+    RecordSource,
     record_suffix,
     write_bytes_atomic,
     write_record_files,
-    write_routed_records,
 )
 from dam_detection.datasets.tfrecord_files import TFRecordFiles, list_tfrecord_files
-
-#: What ``save`` accepts: stem to records (or a callable producing them), or ``(stem, record)``
-#: pairs routed to several files open at once.
-TFRecordSaveData = (
-    Mapping[str, Iterable[bytes] | Callable[[], Iterable[bytes]]] | Iterable[tuple[str, bytes]]
-)
 
 _GLOB_CHARACTERS = frozenset("*?[")
 
@@ -47,7 +40,7 @@ def split_glob(path: str) -> tuple[str, str | None]:
     return path.rstrip("/") or "/", None
 
 
-class TFRecordDataset(AbstractDataset[TFRecordSaveData, TFRecordFiles]):
+class TFRecordDataset(AbstractDataset[ExportPlan[RecordSource], TFRecordFiles]):
     """Loads and saves a set of TFRecord files (e.g. Earth Engine table exports or shards).
 
     Examples:
@@ -71,9 +64,9 @@ class TFRecordDataset(AbstractDataset[TFRecordSaveData, TFRecordFiles]):
 
         Using the Python API:
 
-        >>> from dam_detection.datasets import TFRecordDataset
+        >>> from dam_detection.datasets import ExportPlan, TFRecordDataset
         >>> dataset = TFRecordDataset(filepath=str(tmp_path / "shards"))
-        >>> dataset.save({"train/shard-00000-of-00001": [b"record"]})
+        >>> dataset.save(ExportPlan({"train/shard-00000-of-00001": [b"record"]}))
         >>> files = dataset.load()
         >>> [list(files.iter_records(p)) for p in files.paths]
         [[b'record']]
@@ -163,52 +156,43 @@ class TFRecordDataset(AbstractDataset[TFRecordSaveData, TFRecordFiles]):
             )
         return files
 
-    def save(self, data: TFRecordSaveData) -> None:
-        """Write the files, each under a temporary name renamed into place when complete.
+    def save(self, data: ExportPlan[RecordSource]) -> None:
+        """Write the planned files, each under a temporary name renamed into place when complete.
 
         Args:
-            data: Either a mapping of relative stem (``train/shards-00000-of-00004``) to the
-                file's records or a zero-argument callable returning them (a ``RecordChunk``,
-                run in a worker process when ``workers > 1`` and picklable); or an iterable of
-                ``(stem, record)`` pairs, routed to several files open at once and renamed into
-                place at the end. Each stem becomes ``<stem>.tfrecord.gz`` (``.tfrecord``
-                without compression). With ``overwrite: false`` an existing file is skipped and
-                its producer never called, unless ``data`` is a
-                :class:`~dam_detection.datasets.planned.PlannedFiles` whose fingerprint differs
-                from the one the files were written with: then every file is written again.
+            data: The plan: relative stem (``train/shards-00000-of-00004``) to the file's
+                records or a zero-argument callable returning them, run in ``workers`` processes
+                when the plan allows (``runs_in: any_process``). Each stem becomes
+                ``<stem>.tfrecord.gz`` (``.tfrecord`` without compression). With
+                ``overwrite: false`` an existing file is skipped and its producer never called,
+                unless the plan's fingerprint differs from the one the files were written with:
+                then every file is written again.
         """
+        if not isinstance(data, ExportPlan):
+            raise DatasetError(
+                f"TFRecordDataset({self._filepath}) saves an ExportPlan, got {type(data).__name__}"
+            )
         args = self._save_args
         overwrite, label = bool(args["overwrite"]), f"TFRecordDataset({self._filepath})"
-        if isinstance(data, Mapping):
-            if self._settings_changed(getattr(data, "fingerprint", None)):
-                overwrite = True
-            targets = []
-            for stem, source in data.items():
-                path = self._path_of(stem)
-                if not overwrite and self._fs.exists(path):
-                    continue
-                targets.append((path, source))
-            skipped = len(data) - len(targets)
-            if skipped:
-                self._log(f"{label}: {skipped} of {len(data)} files already complete, skipped")
-            write_record_files(
-                self._fs,
-                targets,
-                compression=args["compression"],
-                compresslevel=int(args["compresslevel"]),
-                workers=1 if self._protocol == "memory" else int(args["workers"]),
-                label=label,
-            )
-        else:
-            write_routed_records(
-                self._fs,
-                data,
-                self._path_of,
-                skip=(lambda path: False) if overwrite else self._fs.exists,
-                compression=args["compression"],
-                compresslevel=int(args["compresslevel"]),
-                label=label,
-            )
+        if self._settings_changed(data.fingerprint):
+            overwrite = True
+        targets = []
+        for stem, source in data.items.items():
+            path = self._path_of(stem)
+            if not overwrite and self._fs.exists(path):
+                continue
+            targets.append((path, source))
+        skipped = len(data.items) - len(targets)
+        if skipped:
+            self._log(f"{label}: {skipped} of {len(data.items)} files already complete, skipped")
+        write_record_files(
+            self._fs,
+            targets,
+            compression=args["compression"],
+            compresslevel=int(args["compresslevel"]),
+            workers=1 if self._protocol == "memory" else data.workers(int(args["workers"])),
+            label=label,
+        )
         self._fs.invalidate_cache(self._root)
 
     def _settings_changed(self, fingerprint: str | None) -> bool:

@@ -7,7 +7,7 @@ Reading stays lazy: loading lists the files; records are read when a consumer it
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,11 +24,14 @@ class TFRecordFiles:
         root: The folder (local path or fsspec URL such as ``gs://bucket/exports``).
         paths: Full paths of the files, sorted by name, as the filesystem spells them.
         filesystem: The fsspec filesystem that reads them.
+        summary: What the writer recorded about the files, if anything (the shards' pass
+            summary: accounting and statistics, ``docs/shard_tfrecords.md``).
     """
 
     root: str
     paths: tuple[str, ...]
     filesystem: Any
+    summary: Mapping[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)

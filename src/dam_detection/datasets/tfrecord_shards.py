@@ -16,6 +16,7 @@ the end: readers see the old complete set or the new complete set, never a mixtu
 from __future__ import annotations
 
 import copy
+import dataclasses
 import gzip
 import json
 import multiprocessing
@@ -198,21 +199,26 @@ class TFRecordShardsDataset(AbstractDataset[Sequence[ShardTask], TFRecordFiles])
         return self._root if local else f"{self._protocol}://{self._root}"
 
     def load(self) -> TFRecordFiles:
-        """List the shards (sorted by name); records are read when iterated.
+        """List the shards (sorted by name), with the summary of the pass that wrote them
+        (``TFRecordFiles.summary``; ``None`` for shards not written by ``save``); records are
+        read when iterated.
 
         A folder written by ``save`` in which every record was dropped loads as an empty set.
 
         Raises:
-            DatasetError: If the folder was never written.
+            DatasetError: If the folder holds neither shards nor a summary.
         """
         files = list_tfrecord_files(self.root, self._load_args["pattern"], filesystem=self._fs)
-        written = self._fs.exists(posixpath.join(self._root, SUMMARY_NAME))
+        summary_path = posixpath.join(self._root, SUMMARY_NAME)
+        written = self._fs.exists(summary_path)
         if not len(files) and not written:
             raise DatasetError(
                 f"{self._filepath} has no shards. Create them with "
                 "kedro run --pipelines shard_tfrecords."
             )
-        return files
+        # Shards copied in from elsewhere train as well; only their report needs the summary.
+        summary = json.loads(self._fs.cat_file(summary_path)) if written else None
+        return dataclasses.replace(files, summary=summary)
 
     def save(self, data: Sequence[ShardTask]) -> None:
         """Run the tasks, number the files per group, write ``_summary.json``, swap in place."""

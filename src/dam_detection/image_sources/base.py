@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import geopandas as gpd
 
 from dam_detection.bands import DEFAULT_BANDS, DEFAULT_PATCH_RADIUS, LABEL_KEY, PIXEL_SIZE_M
+from dam_detection.datasets.export_plan import RunsIn
 
 if TYPE_CHECKING:
     from dam_detection.image_sources.settings import ImageSourceSettings
@@ -132,6 +133,10 @@ class ImageSource(Protocol):
     """Where imagery comes from. Implementations: simulated (default) and earthengine."""
 
     name: str
+    #: Where the record producers it hands out may run: ``any_process`` (picklable, pure) or
+    #: ``this_process`` (they need state of the process that built them, such as an
+    #: initialised Earth Engine session).
+    runs_in: RunsIn
 
     def patch_files(
         self, points: gpd.GeoDataFrame, request: PatchRequest

@@ -64,6 +64,7 @@ class FakeSource:
     """Implements the ImageSource protocol for patches and scenes."""
 
     name = "fake"
+    runs_in = "any_process"
 
     def patch_files(self, points: gpd.GeoDataFrame, request: PatchRequest):
         rows = [

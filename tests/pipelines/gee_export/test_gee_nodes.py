@@ -84,7 +84,7 @@ def test_patches_parse_with_tensorflow(tmp_path, points):
         42,
         base_settings(PatchExportSettings, "gee_export.patches", points_per_file=3),
     )
-    assert sorted(chunks) == ["patches-00000", "patches-00001", "patches-00002"]
+    assert sorted(chunks.items) == ["patches-00000", "patches-00001", "patches-00002"]
     dataset = TFRecordDataset(filepath=str(tmp_path / "patches"))
     dataset.save(chunks)
     spec = {band: tf.io.FixedLenFeature([33, 33], tf.float32) for band in BANDS}

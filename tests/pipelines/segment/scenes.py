@@ -8,6 +8,7 @@ import geopandas as gpd
 import keras
 import numpy as np
 
+from dam_detection.datasets.export_plan import ExportPlan
 from dam_detection.datasets.image_export import ImageExport
 from dam_detection.datasets.image_export_dataset import ImageExportDataset
 from dam_detection.image_sources.base import SceneExport
@@ -55,7 +56,7 @@ def write_scene(
         for n, i in enumerate(range(0, len(examples), patches_per_file))
     }
     dataset = ImageExportDataset(filepath=str(root))
-    dataset.save({name: SceneExport(mixer=mixer.to_json(), files=files, truth=truth)})
+    dataset.save(ExportPlan({name: SceneExport(mixer=mixer.to_json(), files=files, truth=truth)}))
     return dataset.load()[name]
 
 

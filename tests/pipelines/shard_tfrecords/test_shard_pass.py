@@ -31,8 +31,9 @@ def _run(folder: Path, out: Path, points, workers: int = 1, **overrides):
     tasks = plan(folder, points, **overrides)
     shards = TFRecordShardsDataset(filepath=str(out), save_args={"workers": workers})
     shards.save(tasks)
-    summary = json.loads((out / SUMMARY_NAME).read_text())
-    stats, report = summarize_shards(shards.load(), summary, list(overrides.get("bands", BANDS)))
+    loaded = shards.load()
+    assert loaded.summary == json.loads((out / SUMMARY_NAME).read_text())
+    stats, report = summarize_shards(loaded, list(overrides.get("bands", BANDS)))
     return shards.load(), stats, report
 
 

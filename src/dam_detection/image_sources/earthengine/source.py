@@ -17,6 +17,7 @@ from typing import Any, Literal
 import ee
 import geopandas as gpd
 
+from dam_detection.datasets.export_plan import RunsIn
 from dam_detection.image_sources.base import (
     PatchRequest,
     RecordChunk,
@@ -59,6 +60,8 @@ class EarthEngineSource:
     """
 
     name = "earthengine"
+    #: Export tasks and reads need the Earth Engine session of the process that initialised it.
+    runs_in: RunsIn = "this_process"
 
     def __init__(
         self,
@@ -187,7 +190,7 @@ class EarthEngineSource:
     ) -> dict[str, RecordChunk]:
         """Plan the patch exports; each file's producer runs its task and reads its records."""
         jobs = self.patch_jobs(points, request)
-        return {job.key: InProcess(partial(self._job_records, job, jobs)) for job in jobs}
+        return {job.key: partial(self._job_records, job, jobs) for job in jobs}
 
     def scene_export(self, scene: SceneRequest) -> SceneExport:
         """Plan a scene export.
@@ -247,23 +250,6 @@ class EarthEngineSource:
             f"{file_prefix}-{part:05d}.tfrecord.gz": partial(read_records, self.read_url, path)
             for part, path in export_files(self.read_url, job.file_prefix)
         }
-
-
-class InProcess:
-    """A record producer that must run in this process, where Earth Engine was initialised.
-
-    Writers that fan picklable producers out to worker processes would run it where no Earth
-    Engine session exists; refusing to be pickled makes them run it here instead.
-    """
-
-    def __init__(self, produce: RecordChunk) -> None:
-        self._produce = produce
-
-    def __call__(self) -> Iterator[bytes]:
-        return iter(self._produce())
-
-    def __reduce__(self) -> Any:
-        raise TypeError("an Earth Engine export runs in the process that initialised Earth Engine")
 
 
 class ExportedFiles(Mapping[str, RecordChunk]):

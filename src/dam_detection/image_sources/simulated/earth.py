@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 
+from dam_detection.datasets.export_plan import RunsIn
 from dam_detection.image_sources.base import (
     PatchRequest,
     RecordChunk,
@@ -39,6 +40,8 @@ class SimulatedEarth:
     void_rate: float = 0.05
     missing_band_rate: float = 0.01
     name: str = "simulated"
+    #: Rendering is a pure function of the request: producers may run in worker processes.
+    runs_in: RunsIn = "any_process"
 
     def __post_init__(self) -> None:
         for rate in ("cloud_rate", "void_rate", "missing_band_rate"):

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from pydantic import ValidationError
 
 from dam_detection.bands import POINT_INDEX_KEY, PatchGeometry, validate_band_names
-from dam_detection.datasets.planned import PlannedFiles, PlannedScenes, fingerprint
+from dam_detection.datasets.export_plan import ExportPlan, fingerprint
 from dam_detection.datasets.tfrecord_files import TFRecordFiles
 from dam_detection.image_sources.base import (
     PatchRequest,
@@ -77,7 +77,7 @@ def export_patches(
     patch_radius: int,
     seed: int,
     settings: PatchExportSettings,
-) -> dict[str, RecordChunk]:
+) -> ExportPlan[RecordChunk]:
     """Plan the table export of one patch around every point.
 
     Args:
@@ -89,9 +89,9 @@ def export_patches(
         settings: ``params:gee_export.patches``.
 
     Returns:
-        File stem (``patches-00000``, ...) to its lazy records, for the ``patches`` dataset,
-        with a fingerprint of the request, the source and the points: a re-run resumes only
-        files made with the same ones.
+        The plan for the ``patches`` dataset: file stem (``patches-00000``, ...) to its lazy
+        records, fingerprinted by the request, the source and the points (a re-run resumes only
+        files made with the same ones), and where the source's producers may run.
 
     Raises:
         ValueError: If the points table lacks a column the export needs, or is empty.
@@ -117,8 +117,9 @@ def export_patches(
     settings_fingerprint = fingerprint(
         {"request": asdict(request), "source": _source_identity(image_source), "points": list(rows)}
     )
-    files = make_image_source(image_source, seed).patch_files(ordered, request)
-    return PlannedFiles(files, settings_fingerprint)
+    source = make_image_source(image_source, seed)
+    files = source.patch_files(ordered, request)
+    return ExportPlan(files, settings_fingerprint, source.runs_in)
 
 
 def build_scene_requests(
@@ -188,7 +189,7 @@ def export_scenes(
     bands: Sequence[str],
     seed: int,
     settings: SceneExportSettings,
-) -> dict[str, SceneExport]:
+) -> ExportPlan[SceneExport]:
     """Plan the image export of every configured scene.
 
     Args:
@@ -199,18 +200,21 @@ def export_scenes(
         settings: ``params:gee_export.scene_export``.
 
     Returns:
-        Scene name to its lazy export, for the ``scenes`` dataset, with a fingerprint of each
-        scene's request and the source: a re-run skips only scenes made with the same ones.
+        The plan for the ``scenes`` dataset: scene name to its lazy export, each fingerprinted
+        by its request and the source (a re-run skips only scenes made with the same ones).
     """
     source = make_image_source(image_source, seed)
     requests = build_scene_requests(scenes, bands, seed, settings)
     identity = _source_identity(image_source)
-    return PlannedScenes(
+    fingerprints = {
+        request.name: fingerprint({"request": asdict(request), "source": identity})
+        for request in requests
+    }
+    return ExportPlan(
         {request.name: source.scene_export(request) for request in requests},
-        {
-            request.name: fingerprint({"request": asdict(request), "source": identity})
-            for request in requests
-        },
+        fingerprint(fingerprints),
+        source.runs_in,
+        item_fingerprints=fingerprints,
     )
 
 

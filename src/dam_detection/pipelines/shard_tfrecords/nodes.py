@@ -1,16 +1,17 @@
 """Nodes of ``shard_tfrecords``: plan the streaming pass, then summarise what it did.
 
 The pass itself (read, check, shuffle, write, accumulate) runs inside the ``shards`` dataset's
-save, in worker processes, as the :class:`~.sharding.ShardTask` objects planned here; it leaves
-its accounting and statistics in ``shard_summary``, from which the second node writes
-``band_stats`` and ``shard_report`` without reading a record again.
+save, in worker processes, as the :class:`~.sharding.ShardTask` objects planned here; the
+dataset keeps the pass's accounting and statistics with the shards and loads them back as
+``shards.summary``, from which the second node writes ``band_stats`` and ``shard_report``
+without reading a record again.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -106,13 +107,13 @@ def plan_shard_tasks(
 
 
 def summarize_shards(
-    shards: TFRecordFiles, shard_summary: Mapping[str, Any], bands: Sequence[str]
+    shards: TFRecordFiles, bands: Sequence[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Band statistics and the quality report, from the pass's summary.
+    """Band statistics and the quality report, from the summary the ``shards`` dataset loads
+    with the shards.
 
     Args:
-        shards: The written shards (checked against the summary's file list).
-        shard_summary: ``_summary.json`` written with the shards.
+        shards: The written shards and their pass's summary.
         bands: ``params:bands``.
 
     Returns:
@@ -122,6 +123,12 @@ def summarize_shards(
         ValueError: If the summary does not describe the shards on disk, or records are
             unaccounted for.
     """
+    shard_summary = shards.summary
+    if shard_summary is None:
+        raise ValueError(
+            f"the shards under {shards.root} come without the summary of the pass that wrote "
+            "them: re-run shard_tfrecords"
+        )
     tasks = shard_summary["tasks"]
     listed = sorted(file["path"] for file in shard_summary["files"])
     on_disk = sorted(shards.relative(path) for path in shards.paths)

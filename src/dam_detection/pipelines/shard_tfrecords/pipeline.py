@@ -30,7 +30,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 summarize_shards,
-                inputs=["shards", "shard_summary", "params:bands"],
+                inputs=["shards", "params:bands"],
                 outputs=["band_stats", "shard_report"],
                 name="summarize_shards",
             ),
