@@ -14,6 +14,7 @@ import pytest
 
 from dam_detection.detection.settings import DetectionSettings
 from dam_detection.mixer import Mixer, MixerError
+from dam_detection.model_metadata import model_metadata
 from dam_detection.pipelines.segment.close_ups import (
     CloseUp,
     close_ups_figure,
@@ -286,7 +287,7 @@ def test_node_draws_found_missed_and_false_alarm_chips():
 
     draw = close_up_figures(
         {"lake": scene}, {"lake": score_map}, {"lake": detections}, {"lake": dams},
-        {"threshold": 0.5}, list(SCENE_BANDS), params, detection,
+        {"threshold": 0.5}, model_metadata("fcn", SCENE_BANDS, 16, 1, None), params, detection,
     )  # fmt: skip
     assert scene.asked == []  # nothing is read before the figure is drawn
     figure = draw["lake"]()

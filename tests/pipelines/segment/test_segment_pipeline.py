@@ -12,9 +12,11 @@ import shapely
 import yaml
 
 from dam_detection.datasets.geotiff import read_geotiff
+from dam_detection.model_metadata import model_metadata
 from tests.conftest import run_kedro
 from tests.pipelines.segment.scenes import BANDS, MIXER, UNIT_STATS, padded_mosaic, write_scene
 from tests.pipelines.segment.test_segment_stitch import (
+    FCN_METADATA,
     HALF_X,
     HALF_Y,
     centre_value_classifier,
@@ -29,6 +31,9 @@ INPUTS = {
                   "filepath": "data/06_models/fcn.keras"},
     "classifier_model": {"type": "tensorflow.TensorFlowModelDataset",
                          "filepath": "data/06_models/classifier.keras"},
+    "fcn_model_metadata": {"type": "json.JSONDataset", "filepath": "data/06_models/fcn.json"},
+    "classifier_model_metadata": {"type": "json.JSONDataset",
+                                  "filepath": "data/06_models/classifier.json"},
     "band_stats": {"type": "json.JSONDataset", "filepath": "data/05_model_input/stats.json"},
     "train_metrics": {"type": "json.JSONDataset",
                       "filepath": "data/08_reporting/train_metrics.json"},
@@ -81,6 +86,9 @@ def test_segment_run_writes_and_evaluates_every_scene(kedro_project):
     (data / "06_models").mkdir(parents=True)
     first_channel_model().save(data / "06_models" / "fcn.keras")
     centre_value_classifier(33).save(data / "06_models" / "classifier.keras")
+    (data / "06_models" / "fcn.json").write_text(json.dumps(FCN_METADATA))
+    classifier = model_metadata("classifier", BANDS, 16, None, input_size_px=33)
+    (data / "06_models" / "classifier.json").write_text(json.dumps(classifier))
     (data / "05_model_input").mkdir(parents=True)
     (data / "05_model_input" / "stats.json").write_text(json.dumps({"bands": UNIT_STATS}))
     # The thresholds `train` chose on validation data, which `detection.threshold: validation`

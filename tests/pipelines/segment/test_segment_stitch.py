@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from dam_detection.mixer import MixerError
+from dam_detection.model_metadata import model_metadata
 from dam_detection.pipelines.segment.nodes import predict_heatmaps
 from dam_detection.pipelines.segment.predict import batched, predict_scene
 from dam_detection.pipelines.segment.settings import SegmentSettings
@@ -25,6 +26,10 @@ from tests.settings import base_settings
 
 HALF_X, HALF_Y = KERNEL[0] // 2, KERNEL[1] // 2
 CORE = np.s_[HALF_Y : HALF_Y + MIXER.height_px, HALF_X : HALF_X + MIXER.width_px]
+
+
+#: What train would write beside the position model (a 1 x 1 convolution).
+FCN_METADATA = model_metadata("fcn", BANDS, 16, receptive_field_px=1, input_size_px=None)
 
 
 def _segment(**overrides: object) -> SegmentSettings:
@@ -51,8 +56,8 @@ def test_position_model_stitches_to_the_exact_map(tmp_path):
     padded[..., 0] = position_code(padded.shape[:2])
     scene = write_scene(tmp_path, "grid", padded)
 
-    maps = predict_heatmaps({"grid": scene}, first_channel_model(), {"bands": UNIT_STATS},
-                            list(BANDS), _segment(batch_size=3))  # fmt: skip
+    maps = predict_heatmaps({"grid": scene}, first_channel_model(), FCN_METADATA,
+                            {"bands": UNIT_STATS}, _segment(batch_size=3))  # fmt: skip
 
     heatmap = maps["grid"].probability
     assert heatmap.shape == (MIXER.height_px, MIXER.width_px)
@@ -102,8 +107,8 @@ def test_stitching_rejects_patches_that_disagree_with_the_mixer(patches, message
 def test_mixer_mismatch_in_the_files_surfaces_through_the_node(tmp_path):
     scene = write_scene(tmp_path, "short", padded_mosaic(), drop_last=True)
     with pytest.raises(MixerError, match="totalPatches 4"):
-        predict_heatmaps({"short": scene}, first_channel_model(), {"bands": UNIT_STATS},
-                         list(BANDS), _segment(batch_size=2))  # fmt: skip
+        predict_heatmaps({"short": scene}, first_channel_model(), FCN_METADATA,
+                         {"bands": UNIT_STATS}, _segment(batch_size=2))  # fmt: skip
 
 
 def centre_value_classifier(crop: int) -> keras.Model:
@@ -135,3 +140,15 @@ def test_sliding_classifier_sees_the_right_context(stride):
     )  # fmt: skip
     assert grid.probability.shape == (len(centres), len(centres))
     np.testing.assert_allclose(grid.probability.astype(np.float32), expected, atol=1e-3)
+
+
+def test_bands_are_checked_by_name_and_order_before_predicting(tmp_path):
+    scene = write_scene(tmp_path, "grid", padded_mosaic())
+    reordered = _segment(bands=list(reversed(BANDS)))  # same count, another order
+    with pytest.raises(ValueError, match="same bands in another order.*set segment.bands to"):
+        predict_heatmaps({"grid": scene}, first_channel_model(), FCN_METADATA,
+                         {"bands": UNIT_STATS}, reordered)  # fmt: skip
+    wide = {**FCN_METADATA, "receptive_field_px": 127}
+    with pytest.raises(ValueError, match="scene grid: patches overlap by .* needs 63"):
+        predict_heatmaps({"grid": scene}, first_channel_model(), wide,
+                         {"bands": UNIT_STATS}, _segment())  # fmt: skip

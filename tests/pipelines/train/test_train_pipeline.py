@@ -114,6 +114,10 @@ def test_train_writes_models_metrics_and_plots(trained):
         assert (reporting / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     classifier = TensorFlowModelDataset(filepath=str(models / "classifier.keras")).load()
     assert classifier.input_shape == (None, 24, 24, 5) and model_bands(classifier)[0] == "B2"
+    fcn_metadata = json.loads((models / "fcn.json").read_text())
+    assert fcn_metadata["bands"] == ["B2", "B3", "B4", "NDWI", "AVE"]
+    assert (fcn_metadata["patch_size_px"], fcn_metadata["receptive_field_px"]) == (33, 15)
+    assert json.loads((models / "classifier.json").read_text())["input_size_px"] == 24
     fcn = TensorFlowModelDataset(filepath=str(models / "fcn.keras")).load()
     assert fcn.predict(np.zeros((1, 40, 33, 5), np.float32), verbose=0).shape == (1, 40, 33, 1)
 

@@ -22,6 +22,7 @@ from dam_detection.datasets.geotiff import GeoRaster
 from dam_detection.datasets.scene_predictions import ScenePrediction
 from dam_detection.detection.matching import combine_counts
 from dam_detection.detection.settings import DetectionSettings
+from dam_detection.model_metadata import check_bands, check_overlap
 from dam_detection.pipelines.segment.close_ups import (
     close_ups_figure,
     cut_chips,
@@ -43,31 +44,11 @@ from dam_detection.pipelines.segment.sliding import slide_classifier
 logger = logging.getLogger(__name__)
 
 
-def _bands(bands: Sequence[str], params: SegmentSettings, model: Any = None) -> list[str]:
-    """``segment.bands``, else the bands the model records in its input name, else ``bands``."""
-    if params.bands:
-        return list(params.bands)
-    name = getattr(model, "inputs", [None])[0]
-    prefix = "bands-"  # train.models.bands_input writes the band order into the input name
-    if name is not None and getattr(name, "name", "").startswith(prefix):
-        return name.name[len(prefix) :].split("-")
-    return list(bands)
-
-
-def _check_channels(model: Any, bands: Sequence[str], role: str) -> None:
-    channels = model.input_shape[-1]
-    if channels is not None and channels != len(bands):
-        raise ValueError(
-            f"the {role} takes {channels} channels but {len(bands)} bands are configured "
-            f"({list(bands)}); set segment.bands to the bands it was trained on"
-        )
-
-
 def predict_heatmaps(
     scenes: Mapping[str, Any],
     fcn_model: Any,
+    fcn_metadata: Mapping[str, Any],
     band_stats: Mapping[str, Any],
-    bands: Sequence[str],
     params: SegmentSettings,
 ) -> dict[str, ScoreMap]:
     """Run the FCN over every scene, patch batch by patch batch, and stitch the heatmaps.
@@ -75,15 +56,16 @@ def predict_heatmaps(
     Args:
         scenes: Scene name to lazy image export (``scenes`` dataset).
         fcn_model: The fully convolutional Keras model.
+        fcn_metadata: Its metadata (bands by name and order, receptive field), checked first.
         band_stats: ``stats.json`` content.
-        bands: Shared ``params:bands``.
         params: ``params:segment``.
 
     Returns:
         Scene name to its float16 heatmap with an RGB preview.
     """
-    names = _bands(bands, params, fcn_model)
-    _check_channels(fcn_model, names, "FCN")
+    names = check_bands(fcn_metadata, params.bands or [], "segment.bands")
+    for name, scene in sorted(scenes.items()):
+        check_overlap(fcn_metadata, scene.kernel_size, name)
     maps = {}
     for name, scene in sorted(scenes.items()):
         maps[name] = predict_scene(
@@ -107,8 +89,8 @@ def predict_heatmaps(
 def slide_baseline(
     scenes: Mapping[str, Any],
     classifier_model: Any,
+    classifier_metadata: Mapping[str, Any],
     band_stats: Mapping[str, Any],
-    bands: Sequence[str],
     params: SegmentSettings,
 ) -> dict[str, ScoreMap]:
     """Slide the patch classifier over every scene at ``baseline.stride_px`` (the baseline).
@@ -119,8 +101,7 @@ def slide_baseline(
     settings = params.baseline
     if settings.stride_px is None:
         return {}
-    names = _bands(bands, params, classifier_model)
-    _check_channels(classifier_model, names, "classifier")
+    names = check_bands(classifier_metadata, params.bands or [], "segment.bands")
     crop = int(classifier_model.input_shape[1])
     maps = {}
     for name, scene in sorted(scenes.items()):
@@ -276,7 +257,7 @@ def close_up_figures(
     detections: Mapping[str, gpd.GeoDataFrame],
     truth: Mapping[str, gpd.GeoDataFrame],
     fcn_detection: Mapping[str, Any],
-    bands: Sequence[str],
+    fcn_metadata: Mapping[str, Any],
     params: SegmentSettings,
     detection: DetectionSettings,
 ) -> dict[str, Callable[[], Figure]]:
@@ -294,7 +275,7 @@ def close_up_figures(
         detections: FCN detections (``row``, ``col``, ``score``).
         truth: Known dams per scene (EPSG:4326).
         fcn_detection: The FCN's detection settings (its ``threshold`` is contoured).
-        bands: Shared ``params:bands``.
+        fcn_metadata: The FCN's metadata (the bands the scenes were read with).
         params: ``params:segment``.
         detection: ``params:detection``.
 
@@ -303,7 +284,7 @@ def close_up_figures(
     """
     size = params.close_ups.size_px
     cap = params.close_ups.max_per_scene
-    names = _bands(bands, params)
+    names = check_bands(fcn_metadata, params.bands or [], "segment.bands")
     # True colour when the bands have it, else the first band in grey (as the preview does).
     display = list(RGB_BANDS) if set(RGB_BANDS) <= set(names) else names[:1]
     tolerance_m = float(detection.tolerance_m)

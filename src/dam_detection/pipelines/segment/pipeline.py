@@ -28,13 +28,19 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
         [
             Node(
                 nodes.predict_heatmaps,
-                ["scenes", "fcn_model", "band_stats", "params:bands", "params:segment"],
+                ["scenes", "fcn_model", "fcn_model_metadata", "band_stats", "params:segment"],
                 "score_maps",
                 name="predict_heatmaps",
             ),
             Node(
                 nodes.slide_baseline,
-                ["scenes", "classifier_model", "band_stats", "params:bands", "params:segment"],
+                [
+                    "scenes",
+                    "classifier_model",
+                    "classifier_model_metadata",
+                    "band_stats",
+                    "params:segment",
+                ],
                 "baseline_score_maps",
                 name="slide_baseline_classifier",
             ),
@@ -94,7 +100,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                     "detection_tables",
                     "known_dams",
                     "fcn_detection",
-                    "params:bands",
+                    "fcn_model_metadata",
                     "params:segment",
                     "params:detection",
                 ],

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from dam_detection.datasets.tfrecord_files import TFRecordFiles
 from dam_detection.detection.settings import DetectionSettings
+from dam_detection.model_metadata import model_metadata
 from dam_detection.pipelines.train import plots
 from dam_detection.pipelines.train.config import class_weights, resolve_settings, split_files
 from dam_detection.pipelines.train.input_pipeline import make_patch_spec
@@ -107,7 +108,7 @@ def train_classifier(
     points: pd.DataFrame,
     settings: Mapping[str, Any],
     run_folders: Mapping[str, Any],
-) -> tuple[keras.Model, dict[str, Any], Figure]:
+) -> tuple[keras.Model, dict[str, Any], dict[str, Any], Figure]:
     """Train the patch classifier and evaluate it on the test split (recorded by Sacred where
     the pipeline is wired: :func:`.sacred_run.recorded`).
 
@@ -120,14 +121,18 @@ def train_classifier(
             wrapper).
 
     Returns:
-        The model (best epoch), its results (report and test scores) and the gallery of the
-        worst test errors.
+        The model (best epoch), its results (report and test scores), its metadata
+        (:mod:`dam_detection.model_metadata`) and the gallery of the worst test errors.
     """
     result = train_classifier_job(
         **_common(shards, band_stats, points, settings), band_stats=band_stats, folders=run_folders
     )
     results = {"report": result["report"], "scored": [a.tolist() for a in result["scored"]]}
-    return result["model"], results, result["gallery"]
+    crop = int(settings["classifier"]["crop_size"])
+    metadata = model_metadata(
+        "classifier", settings["bands"], settings["patch_radius"], None, input_size_px=crop
+    )
+    return result["model"], results, metadata, result["gallery"]
 
 
 def train_fcn(
@@ -136,7 +141,7 @@ def train_fcn(
     points: pd.DataFrame,
     settings: Mapping[str, Any],
     run_folders: Mapping[str, Any],
-) -> tuple[keras.Model, dict[str, Any]]:
+) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
     """Train the dilated fully convolutional network; score test centre pixels (recorded by
     Sacred where the pipeline is wired).
 
@@ -148,11 +153,15 @@ def train_fcn(
         run_folders: ``train_run_folders``.
 
     Returns:
-        The model (best epoch) and its results.
+        The model (best epoch), its results and its metadata.
     """
     result = train_fcn_job(**_common(shards, band_stats, points, settings), folders=run_folders)
     results = {"report": result["report"], "scored": [a.tolist() for a in result["scored"]]}
-    return result["model"], results
+    field = int(result["report"]["receptive_field_px"])
+    metadata = model_metadata(
+        "fcn", settings["bands"], settings["patch_radius"], field, input_size_px=None
+    )
+    return result["model"], results, metadata
 
 
 def report_training(

@@ -17,7 +17,9 @@ from dam_detection.pipelines.train.sacred_run import recorded
 #: What other pipelines and users read; everything else stays inside the namespace.
 PUBLIC_OUTPUTS = (
     "classifier_model",
+    "classifier_model_metadata",
     "fcn_model",
+    "fcn_model_metadata",
     "train_metrics",
     "train_curves_plot",
     "train_roc_pr_plot",
@@ -52,13 +54,18 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 recorded("dam_detection.train.classifier", train_classifier),
                 inputs=["shards", "band_stats", "points", "settings", "train_run_folders"],
-                outputs=["classifier_model", "classifier_results", "train_error_gallery_plot"],
+                outputs=[
+                    "classifier_model",
+                    "classifier_results",
+                    "classifier_model_metadata",
+                    "train_error_gallery_plot",
+                ],
                 name="train_classifier",
             ),
             Node(
                 recorded("dam_detection.train.fcn", train_fcn),
                 inputs=["shards", "band_stats", "points", "settings", "train_run_folders"],
-                outputs=["fcn_model", "fcn_results"],
+                outputs=["fcn_model", "fcn_results", "fcn_model_metadata"],
                 name="train_fcn",
             ),
             Node(
