@@ -17,20 +17,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import matplotlib
+import numpy as np
+import pyproj
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Circle
 
-matplotlib.use("Agg")  # figures are written to files by the catalog, never shown
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pyproj  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Circle  # noqa: E402
-
-from dam_detection.detection.matching import match_points  # noqa: E402
-from dam_detection.mixer import Mixer, MixerError, buffered_shape  # noqa: E402
-from dam_detection.pipelines.segment.predict import stretch_to_uint8  # noqa: E402
+from dam_detection.detection.matching import match_points
+from dam_detection.mixer import Mixer, MixerError
+from dam_detection.mosaic import PatchGrid
+from dam_detection.pipelines.segment.predict import stretch_to_uint8
 
 #: Mean Earth radius, metres: turns the degrees of a geographic CRS into metres.
 EARTH_RADIUS_M = 6_371_008.8
@@ -196,24 +193,16 @@ def cut_chips(
     if size < 1:
         raise ValueError(f"chip size must be >= 1 pixel, got {size}")
     origins = chip_origins(centres_rc, size)
-    expected = buffered_shape(mixer, kernel_size)
-    half_x, half_y = kernel_size[0] // 2, kernel_size[1] // 2
+    grid = PatchGrid(mixer, kernel_size)
+    half_y, half_x = grid.halo
     height, width = mixer.patch_height, mixer.patch_width
-    # The last patch (export order is row-major) holding a pixel of some chip; at least patch 0,
-    # which says how many channels there are.
-    bottom = np.minimum(origins[:, 0] + size, mixer.height_px) - 1
-    right = np.minimum(origins[:, 1] + size, mixer.width_px) - 1
-    inside = (bottom >= np.maximum(origins[:, 0], 0)) & (right >= np.maximum(origins[:, 1], 0))
-    needed = (bottom // height) * mixer.patches_per_row + right // width
-    last = int(min(needed[inside].max(initial=0), mixer.total_patches - 1))
+    # Reading stops at the last patch a chip needs; at least patch 0, which says how many
+    # channels there are.
+    last = grid.last_patch_for(origins, size)
     chips: np.ndarray | None = None
     index = -1
     for index, patch in enumerate(_single_patches(patches)):
-        if patch.shape[:2] != expected:
-            raise MixerError(
-                f"patch {index} has shape {patch.shape[:2]}, the mixer and kernelSize "
-                f"{list(kernel_size)} give {expected}"
-            )
+        grid.check_patch(patch.shape, index)
         if chips is None:
             chips = np.zeros((len(origins), size, size, patch.shape[2]), dtype=np.float32)
         row_0, col_0 = mixer.patch_origin(index)
@@ -311,16 +300,14 @@ def close_ups_figure(
         f"{threshold:.3g} (solid)"
     )
     if count == 0:
-        figure = plt.figure(figsize=(7, 1.6))
+        figure = Figure(figsize=(7, 1.6))
         figure.suptitle(title, fontsize=9)
         figure.text(0.5, 0.35, "no known dams and no detections in this scene", ha="center")
         return figure
     ncols = min(columns, count)
     nrows = math.ceil(count / ncols)
-    figure, axes_grid = plt.subplots(
-        nrows, ncols, figsize=(max(7.0, 2.6 * ncols + 1.0), 2.75 * nrows + 1.1), squeeze=False,
-        layout="constrained",
-    )  # fmt: skip
+    figure = Figure(figsize=(max(7.0, 2.6 * ncols + 1.0), 2.75 * nrows + 1.1), layout="constrained")
+    axes_grid = figure.subplots(nrows, ncols, squeeze=False)
     origins = chip_origins([(c.row, c.col) for c in close_ups], size)
     known_rc = np.asarray(known_rc, dtype=np.float64).reshape(-1, 2)
     found_rc = np.asarray(found_rc, dtype=np.float64).reshape(-1, 2)
@@ -384,7 +371,7 @@ def close_ups_figure(
     return figure
 
 
-def _centre_ticks(axes: plt.Axes, row: float, col: float, size: int) -> None:
+def _centre_ticks(axes: Axes, row: float, col: float, size: int) -> None:
     """Four short white ticks around the chip centre, leaving the centre itself clear."""
     gap, length = size * 0.1, size * 0.12
     for d_row, d_col in ((-1, 0), (1, 0), (0, -1), (0, 1)):

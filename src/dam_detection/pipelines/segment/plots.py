@@ -6,15 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import geopandas as gpd
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # figures are written to files by the catalog, never shown
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from dam_detection.pipelines.segment.predict import ScoreMap  # noqa: E402
+from dam_detection.pipelines.segment.predict import ScoreMap
 
 
 def block_max(values: np.ndarray, step: int) -> np.ndarray:
@@ -44,7 +39,9 @@ def overlay_figure(
     """
     step = score_map.preview_step
     heat = block_max(score_map.probability, step)
-    figure, axes = plt.subplots(figsize=(9, 9 * heat.shape[0] / max(heat.shape[1], 1) + 0.6))
+    # Figure, not pyplot: no global figure registry, no backend (the catalog writes the file).
+    figure = Figure(figsize=(9, 9 * heat.shape[0] / max(heat.shape[1], 1) + 0.6))
+    axes = figure.subplots()
     if score_map.preview is not None:
         axes.imshow(score_map.preview, interpolation="nearest")
     shown = np.ma.masked_less(heat, heatmap_floor)
@@ -81,7 +78,8 @@ def to_pixels(score_map: ScoreMap, points: gpd.GeoDataFrame) -> tuple[np.ndarray
 
 def precision_recall_figure(metrics: Mapping[str, Any], tolerance_key: str) -> Figure:
     """Precision against recall over score thresholds, for each model, at one tolerance."""
-    figure, axes = plt.subplots(figsize=(6, 5))
+    figure = Figure(figsize=(6, 5))
+    axes = figure.subplots()
     for model, styles in (("fcn", "o-"), ("baseline", "s--")):
         rows = metrics.get(model, {}).get("overall", {}).get(tolerance_key)
         if not rows:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dam_detection.bands import RGB_BANDS, normalize_bands
-from dam_detection.mixer import Mixer, MixerError, buffered_shape
+from dam_detection.mixer import Mixer, MixerError
+from dam_detection.mosaic import PatchGrid
 
 logger = logging.getLogger(__name__)
 
@@ -155,9 +156,7 @@ def predict_scene(
         MixerError: If a patch has the wrong shape or the patch count differs from the mixer's.
     """
     start = time.perf_counter()
-    kernel_x, kernel_y = kernel_size
-    expected = (*buffered_shape(mixer, kernel_size), len(bands))
-    half_x, half_y = kernel_x // 2, kernel_y // 2
+    grid = PatchGrid(mixer, kernel_size)
     heatmap = np.zeros((mixer.height_px, mixer.width_px), dtype=HEATMAP_DTYPE)
     rgb = [list(bands).index(b) for b in RGB_BANDS] if set(RGB_BANDS) <= set(bands) else None
     preview = _PreviewSampler(mixer, preview_step_for(mixer, preview_max_px), rgb)
@@ -167,11 +166,7 @@ def predict_scene(
         if time.perf_counter() - last_log > PROGRESS_INTERVAL_S:
             last_log = time.perf_counter()
             logger.info("%s: %d/%d patches predicted", scene, index, mixer.total_patches)
-        if batch.shape[1:] != expected:
-            raise MixerError(
-                f"scene {scene!r}: patch {index} has shape {batch.shape[1:]}, the mixer and "
-                f"kernelSize {list(kernel_size)} give {expected}"
-            )
+        grid.check_patch(batch.shape[1:], index, scene)
         if index + len(batch) > mixer.total_patches:
             raise MixerError(
                 f"scene {scene!r}: the files hold more patches than the mixer's totalPatches "
@@ -185,18 +180,10 @@ def predict_scene(
                 "convolutional model must keep the input's height and width"
             )
         for probability, patch in zip(output, batch, strict=True):
-            row, col = mixer.patch_origin(index)
-            core = np.s_[half_y : half_y + mixer.patch_height, half_x : half_x + mixer.patch_width]
-            heatmap[row : row + mixer.patch_height, col : col + mixer.patch_width] = probability[
-                core
-            ]
-            preview.add(index, patch[core])
+            heatmap[grid.core_window(index)] = probability[grid.core]
+            preview.add(index, patch[grid.core])
             index += 1
-    if index != mixer.total_patches:
-        raise MixerError(
-            f"scene {scene!r}: the files hold {index} patches, the mixer says totalPatches "
-            f"{mixer.total_patches}"
-        )
+    grid.check_count(index, scene)
     return ScoreMap(
         scene=scene,
         mixer=mixer,

@@ -17,7 +17,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from dam_detection.bands import normalize_bands
-from dam_detection.mixer import Mixer, MixerError, buffered_shape
+from dam_detection.mixer import Mixer, MixerError
+from dam_detection.mosaic import PatchGrid
 from dam_detection.pipelines.segment.predict import HEATMAP_DTYPE, Predict, ScoreMap
 
 
@@ -33,16 +34,13 @@ def iter_row_strips(
     Raises:
         MixerError: If a patch has the wrong shape or the count differs from the mixer's.
     """
-    kernel_x, kernel_y = kernel_size
-    height, width = buffered_shape(mixer, kernel_size)
+    kernel_x = kernel_size[0]
+    grid = PatchGrid(mixer, kernel_size)
+    height, width = grid.buffered_shape
     strip: np.ndarray | None = None
     index = 0
     for batch in batches:
-        if batch.shape[1:3] != (height, width):
-            raise MixerError(
-                f"scene {scene!r}: patch {index} is {batch.shape[1:3]}, the mixer and "
-                f"kernelSize {list(kernel_size)} give {(height, width)}"
-            )
+        grid.check_patch(batch.shape[1:], index, scene)
         for patch in batch:
             if index >= mixer.total_patches:
                 raise MixerError(f"scene {scene!r}: more patches than totalPatches")
@@ -56,11 +54,7 @@ def iter_row_strips(
             if column == mixer.patches_per_row - 1:
                 yield strip
                 strip = None
-    if index != mixer.total_patches:
-        raise MixerError(
-            f"scene {scene!r}: the files hold {index} patches, the mixer says totalPatches "
-            f"{mixer.total_patches}"
-        )
+    grid.check_count(index, scene)
 
 
 def iter_context_strips(
@@ -72,8 +66,7 @@ def iter_context_strips(
         ``(i, strip)`` with ``strip`` of shape ``(h + 2 margin, W + 2 margin, C)``: mosaic rows
         ``i * h - margin`` to ``(i + 1) * h + margin``, columns ``-margin`` to ``W + margin``.
     """
-    kernel_x, kernel_y = kernel_size
-    half_x, half_y = kernel_x // 2, kernel_y // 2
+    half_y, half_x = PatchGrid(mixer, kernel_size).halo
     height = mixer.patch_height
     lookahead = math.ceil(margin / height)
     window: deque[tuple[int, np.ndarray]] = deque()
