@@ -15,9 +15,9 @@ import pytest
 from dam_detection.detection.settings import DetectionSettings
 from dam_detection.mixer import Mixer, MixerError
 from dam_detection.model_metadata import model_metadata
+from dam_detection.pipelines.segment.close_up_figure import close_ups_figure
 from dam_detection.pipelines.segment.close_ups import (
     CloseUp,
-    close_ups_figure,
     cut_chips,
     cut_heat,
     peak_near,
@@ -25,8 +25,8 @@ from dam_detection.pipelines.segment.close_ups import (
     select_close_ups,
 )
 from dam_detection.pipelines.segment.detect import detect_peaks
-from dam_detection.pipelines.segment.nodes import close_up_figures
 from dam_detection.pipelines.segment.predict import ScoreMap
+from dam_detection.pipelines.segment.report_nodes import close_up_figures
 from dam_detection.pipelines.segment.settings import SegmentSettings
 from tests.settings import base_settings
 

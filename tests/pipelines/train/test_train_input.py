@@ -17,9 +17,8 @@ from dam_detection.pipelines.train.augmentation import (
     point_maps,
 )
 from dam_detection.pipelines.train.config import class_weights, resolve_settings
+from dam_detection.pipelines.train.eval_input import collect, make_eval_dataset
 from dam_detection.pipelines.train.input_pipeline import (
-    collect,
-    make_eval_dataset,
     make_patch_spec,
     make_train_dataset,
     parse_batch,

@@ -7,7 +7,7 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline
 
 from dam_detection.pipelines.namespace import as_namespace
-from dam_detection.pipelines.segment import nodes
+from dam_detection.pipelines.segment import nodes, report_nodes
 
 #: What other pipelines and users read; everything else stays inside the namespace.
 PUBLIC_OUTPUTS = (
@@ -87,13 +87,13 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 name="known_dams",
             ),
             Node(
-                nodes.overlay_figures,
+                report_nodes.overlay_figures,
                 ["score_maps", "detection_tables", "known_dams"],
                 "segment_overlays",
                 name="draw_overlays",
             ),
             Node(
-                nodes.close_up_figures,
+                report_nodes.close_up_figures,
                 [
                     "scenes",
                     "score_maps",
@@ -108,7 +108,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 name="draw_close_ups",
             ),
             Node(
-                nodes.evaluate_detections,
+                report_nodes.evaluate_detections,
                 [
                     "detection_tables",
                     "baseline_detection_tables",
@@ -123,13 +123,13 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 name="evaluate_detections",
             ),
             Node(
-                nodes.precision_recall_plot,
+                report_nodes.precision_recall_plot,
                 ["segment_metrics", "params:detection"],
                 "segment_precision_recall_plot",
                 name="plot_precision_recall",
             ),
             Node(
-                nodes.summarize,
+                report_nodes.summarize,
                 ["segment_metrics", "params:detection"],
                 "segment_summary",
                 name="summarize_segment",

@@ -156,7 +156,7 @@ def parse_batch(serialized: tf.Tensor, spec: PatchSpec, window: int) -> dict[str
     }
 
 
-def _disk_weighted(target: tf.Tensor, weight: tf.Tensor, radii: Mapping[str, float]) -> tf.Tensor:
+def disk_weighted(target: tf.Tensor, weight: tf.Tensor, radii: Mapping[str, float]) -> tf.Tensor:
     # A dam's disk is a dozen pixels of a crop of thousands: weighting them up keeps the loss
     # from being won by predicting "no dam" everywhere.
     return weight * (1.0 + (float(radii["positive_weight"]) - 1.0) * target)
@@ -274,7 +274,7 @@ def make_train_dataset(
         # Nothing is visible under a mask: no dam there either.
         extra = tf.concat([maps * (1.0 - masked), pixel_weight], axis=-1)
         images, extra = augment_batch(images, extra, batch_seed, spec.optical, augmentation)
-        pixel_weight = _disk_weighted(extra[..., 0], extra[..., 1], radii)
+        pixel_weight = disk_weighted(extra[..., 0], extra[..., 1], radii)
         pixel_weight *= example_weight[:, tf.newaxis, tf.newaxis]
         return images, extra[..., 0:1], pixel_weight
 
@@ -284,66 +284,3 @@ def make_train_dataset(
     # a small machine input ops that fan out too would steal it (benchmarks/results_train.md).
     options.threading.max_intra_op_parallelism = 1
     return dataset.prefetch(AUTOTUNE).with_options(options)
-
-
-def make_eval_dataset(
-    files: Sequence[tuple[str, str]],
-    spec: PatchSpec,
-    *,
-    crop_size: int | None,
-    batch_size: int,
-) -> tf.data.Dataset:
-    """Records in file order, centre-cropped, never augmented: for validation and test.
-
-    Args:
-        crop_size: Pixels across the centre crop; ``None`` keeps the whole patch.
-
-    Returns:
-        Batches of ``{"image", "label", "point_index"}``.
-    """
-    window = spec.size if crop_size is None else min(crop_size, spec.size)
-    dataset = read_records(files, shuffle_seed=None, parallel_reads=1)
-    dataset = dataset.batch(batch_size).map(
-        lambda raw: parse_batch(raw, spec, window), num_parallel_calls=AUTOTUNE
-    )
-    return dataset.prefetch(AUTOTUNE)
-
-
-def as_validation(
-    dataset: tf.data.Dataset,
-    target: Literal["label", "fcn"],
-    fcn_target: Mapping[str, float] | None = None,
-) -> tf.data.Dataset:
-    """Adapt an eval dataset (centre crops) to ``model.fit(validation_data=...)``.
-
-    The classifier gets ``(image, label)``; the FCN gets the same ``(image, target_map,
-    weight_map)`` as in training with the point at the crop centre, so its validation loss
-    measures what its training loss does.
-    """
-    radii = fcn_target or {}
-
-    def pairs(batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, ...]:
-        images, labels = batch["image"], batch["label"]
-        if target == "label":
-            return images, labels[:, tf.newaxis]
-        maps, weight = point_maps(
-            tf.zeros([tf.shape(images)[0], 2], tf.int32),
-            images.shape[1],
-            labels,
-            float(radii["target_radius"]),
-            float(radii["ignore_radius"]),
-        )
-        return images, maps, _disk_weighted(maps[..., 0], weight[..., 0], radii)
-
-    return dataset.map(pairs)
-
-
-def collect(dataset: tf.data.Dataset) -> dict[str, np.ndarray]:
-    """Concatenate an eval dataset into NumPy arrays (small splits only)."""
-    parts: dict[str, list[np.ndarray]] = {}
-    for batch in dataset.as_numpy_iterator():
-        for key, value in batch.items():
-            parts.setdefault(key, []).append(value)
-    if not parts:
-        raise ValueError("the split has no records: check shard_tfrecords' report")
-    return {key: np.concatenate(values) for key, values in parts.items()}

@@ -12,11 +12,9 @@ import numpy as np
 
 from dam_detection.detection import threshold as peaks
 from dam_detection.pipelines.train import metrics, plots
+from dam_detection.pipelines.train.eval_input import as_validation, collect, make_eval_dataset
 from dam_detection.pipelines.train.input_pipeline import (
     PatchSpec,
-    as_validation,
-    collect,
-    make_eval_dataset,
     make_train_dataset,
     point_weight_table,
 )
