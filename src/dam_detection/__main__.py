@@ -9,6 +9,7 @@ from kedro.framework.project import configure_project
 
 
 def main(*args: Any, **kwargs: Any) -> Any:
+    """Run the project's pipelines with ``kedro run``'s options."""
     package_name = Path(__file__).parent.name
     configure_project(package_name)
     kwargs["standalone_mode"] = not hasattr(sys, "ps1")

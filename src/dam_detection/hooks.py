@@ -6,6 +6,7 @@ import logging
 import os
 from typing import Any
 
+from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 
 logger = logging.getLogger(__name__)
@@ -15,7 +16,8 @@ class TelemetryOffHooks:
     """Keep kedro-telemetry quiet even where the project's ``.telemetry`` file is not found."""
 
     @hook_impl
-    def after_context_created(self, context) -> None:  # noqa: ANN001 - Kedro passes its context
+    def after_context_created(self, context: KedroContext) -> None:
+        """Set ``DO_NOT_TRACK`` before kedro-telemetry looks."""
         os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
@@ -27,7 +29,8 @@ class ParameterCheckHooks:
     """
 
     @hook_impl
-    def after_context_created(self, context) -> None:  # noqa: ANN001 - Kedro passes its context
+    def after_context_created(self, context: KedroContext) -> None:
+        """Validate the merged parameters (``--params`` included) against the settings models."""
         from dam_detection.parameters import check_parameters
 
         # The config loader's view includes --params overrides.
@@ -42,7 +45,8 @@ class EarthEngineHooks:
     """
 
     @hook_impl
-    def after_context_created(self, context) -> None:  # noqa: ANN001 - Kedro passes its context
+    def after_context_created(self, context: KedroContext) -> None:
+        """Initialise Earth Engine from ``conf/local/credentials.yml`` when it is the source."""
         # The raw parameters, not ``context.params``: that would build every pipeline first.
         source = context.config_loader["parameters"].get("image_source", {}) or {}
         if source.get("kind") != "earthengine":
@@ -65,6 +69,7 @@ class RunSummaryHooks:
 
     @hook_impl
     def after_pipeline_run(self, run_result: dict[str, Any]) -> None:
+        """Log the segment summary, if this run made one, as the last thing."""
         # Kedro passes the pipeline's outputs as datasets, not as their data.
         summary = (run_result or {}).get("segment_summary")
         if summary is not None and hasattr(summary, "load"):

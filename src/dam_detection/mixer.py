@@ -69,8 +69,8 @@ class Mixer:
         row, col = divmod(index, self.patches_per_row)
         return row * self.patch_height, col * self.patch_width
 
-    def pixel_to_crs(self, col: float, row: float) -> tuple[float, float]:
-        """CRS coordinates of a pixel position (use ``+ 0.5`` for pixel centres)."""
+    def pixel_to_crs(self, col: Any, row: Any) -> tuple[Any, Any]:
+        """CRS coordinates of pixel positions (floats or arrays; ``+ 0.5`` for pixel centres)."""
         x_scale, x_shear, x_0, y_shear, y_scale, y_0 = self.affine
         return x_0 + col * x_scale + row * x_shear, y_0 + col * y_shear + row * y_scale
 
@@ -112,7 +112,7 @@ class Mixer:
             raise MixerError(
                 f"{source}: patchDimensions, patchesPerRow and totalPatches must be positive"
             )
-        return cls(crs, affine, width, height, per_row, total)  # type: ignore[arg-type]
+        return cls(crs, affine, width, height, per_row, total)
 
 
 def mosaic_layout(

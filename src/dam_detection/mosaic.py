@@ -53,7 +53,8 @@ class PatchGrid:
 
     def last_patch_for(self, windows: np.ndarray, size: int) -> int:
         """The last patch (in export order) holding a pixel of any ``size``-pixel window whose
-        top-left mosaic pixels are ``windows`` (``(n, 2)`` rows and columns); at least 0."""
+        top-left mosaic pixels are ``windows`` (``(n, 2)`` rows and columns); at least 0.
+        """
         bottom = np.minimum(windows[:, 0] + size, self.mixer.height_px) - 1
         right = np.minimum(windows[:, 1] + size, self.mixer.width_px) - 1
         inside = (bottom >= np.maximum(windows[:, 0], 0)) & (right >= np.maximum(windows[:, 1], 0))

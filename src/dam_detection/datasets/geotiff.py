@@ -69,7 +69,7 @@ def epsg_code(crs: str) -> int:
 
 
 def geotiff_tags(crs: str, affine: Affine) -> list[tuple[int, str, int, Any, bool]]:
-    """tifffile ``extratags`` that georeference a raster (see the module docstring)."""
+    """Tifffile ``extratags`` that georeference a raster (see the module docstring)."""
     x_scale, x_shear, x_0, y_shear, y_scale, y_0 = affine
     if x_shear == 0 and y_shear == 0 and x_scale > 0 and y_scale < 0:
         placement = [
@@ -122,6 +122,8 @@ def read_geotiff(path: str | os.PathLike[str]) -> GeoRaster:
     """Read a GeoTIFF written by :func:`write_geotiff` (or any EPSG-coded north-up GeoTIFF)."""
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
+        if not isinstance(page, tifffile.TiffPage):
+            raise DatasetError(f"{path}: the first image is not a full TIFF page")
         data = page.asarray()
         tags = {tag.code: tag.value for tag in page.tags.values()}
     if GEO_KEY_DIRECTORY not in tags:
@@ -138,7 +140,8 @@ def read_geotiff(path: str | os.PathLike[str]) -> GeoRaster:
         affine = (scale[0], 0.0, x - i * scale[0], 0.0, -scale[1], y + j * scale[1])
     nodata = float(tags[GDAL_NODATA].strip("\x00")) if GDAL_NODATA in tags else None
     names = tuple(_band_names(tags.get(GDAL_METADATA, "")))
-    return GeoRaster(data, f"EPSG:{code}", tuple(float(v) for v in affine), names, nodata)  # type: ignore[arg-type]
+    a, b, c, d, e, f = (float(v) for v in affine)
+    return GeoRaster(data, f"EPSG:{code}", (a, b, c, d, e, f), names, nodata)
 
 
 def _band_names(xml: str) -> list[str]:

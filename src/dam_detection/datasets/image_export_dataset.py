@@ -26,7 +26,12 @@ from dam_detection.datasets.image_export import (
     ImageExport,
     record_file_pattern,
 )
-from dam_detection.datasets.record_writer import write_bytes_atomic, write_record_groups
+from dam_detection.datasets.record_writer import (
+    Compression,
+    FileTarget,
+    write_bytes_atomic,
+    write_record_groups,
+)
 from dam_detection.image_sources.base import SceneExport
 
 _FILE_NAME = re.compile(r"^(?P<prefix>.+?)-\d+\.tfrecord(?P<gz>\.gz)?$")
@@ -149,7 +154,8 @@ class ImageExportDataset(AbstractDataset[ExportPlan[SceneExport], dict[str, Imag
     def save(self, data: ExportPlan[SceneExport]) -> None:
         """Write every planned scene: its patch files, ``truth.geojson`` when known, the mixer
         last. A scene whose fingerprint (:meth:`ExportPlan.fingerprint_of`) or mixer changed is
-        rewritten; one already complete is skipped unless ``overwrite`` is set."""
+        rewritten; one already complete is skipped unless ``overwrite`` is set.
+        """
         if not isinstance(data, ExportPlan):
             raise DatasetError(
                 f"ImageExportDataset({self._filepath}) saves an ExportPlan, got "
@@ -182,11 +188,11 @@ class ImageExportDataset(AbstractDataset[ExportPlan[SceneExport], dict[str, Imag
                 for stale in existing:
                     self._fs.rm(stale)
                 self._remove_stale(folder, prefix, set(paths.values()))
-            group = []
+            group: list[FileTarget] = []
             for file_name, path in paths.items():
                 if not rewrite and self._fs.exists(path):
                     continue  # written completely by an interrupted earlier run
-                compression = "GZIP" if file_name.endswith(".gz") else None
+                compression: Compression = "GZIP" if file_name.endswith(".gz") else None
                 group.append((path, scene.files[file_name], compression))
             groups.append(group)
             plans.append((name, folder, mixer_path, scene))

@@ -102,6 +102,7 @@ class NBIAsciiDataset(AbstractDataset[None, pd.DataFrame]):
         self.metadata = metadata
 
     def load(self) -> pd.DataFrame:
+        """Parse the fixed-width records (see :func:`parse_nbi_lines`)."""
         path = get_filepath_str(self._filepath, "file")
         if not Path(path).exists():
             raise DatasetError(f"NBI file {path!r} does not exist: fix its catalog filepath")
@@ -109,6 +110,7 @@ class NBIAsciiDataset(AbstractDataset[None, pd.DataFrame]):
         return parse_nbi_lines(text.splitlines(), source_file=path)
 
     def save(self, data: None) -> None:
+        """Not supported: NBI files are inputs."""
         raise DatasetError("NBIAsciiDataset is read-only")
 
     def _exists(self) -> bool:

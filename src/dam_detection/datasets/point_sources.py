@@ -105,7 +105,9 @@ class PointSourcesDataset(AbstractDataset[None, dict[str, PointSource]]):
                 self._settings[name] = PointSourceSettings.model_validate(options)
             except ValidationError as error:
                 raise DatasetError(f"point source {name!r}: {error}") from None
-            self._datasets[name] = AbstractDataset.from_config(f"point_sources.{name}", dataset)
+            self._datasets[name] = AbstractDataset.from_config(
+                f"point_sources.{name}", dict(dataset)
+            )
         self.metadata = metadata
 
     def load(self) -> dict[str, PointSource]:

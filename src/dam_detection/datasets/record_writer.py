@@ -53,9 +53,10 @@ def _open_compressed(raw: BinaryIO, compression: Compression, compresslevel: int
         return raw
     # filename="" and mtime=0 keep the gzip header free of names and clocks: same records, same
     # bytes, whatever the temporary file was called and whenever it was written.
-    return gzip.GzipFile(  # type: ignore[return-value]
+    stream: Any = gzip.GzipFile(
         filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0
     )
+    return stream  # a writable binary stream, which typing.BinaryIO does not name
 
 
 def write_record_file(

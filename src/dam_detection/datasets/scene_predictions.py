@@ -13,6 +13,7 @@ import json
 import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import fsspec
@@ -131,7 +132,7 @@ class ScenePredictionsDataset(
         )
         if not scenes:
             raise DatasetError(f"no predictions under {self._path}")
-        return {scene: (lambda scene=scene: self._load_scene(scene)) for scene in scenes}
+        return {scene: partial(self._load_scene, scene) for scene in scenes}
 
     def _load_scene(self, scene: str) -> ScenePrediction:
         with self._filesystem.open(self.mixer_path(scene)) as handle:
@@ -146,6 +147,8 @@ class ScenePredictionsDataset(
                 for record in iter_records(open_record_stream(handle)):
                     row, col = mixer.patch_origin(index)
                     for name, values in decode_example(record).items():
+                        if not isinstance(values, np.ndarray):
+                            raise MixerError(f"{path}: patch {index} band {name} is not numeric")
                         target = bands.setdefault(
                             name, np.zeros((mixer.height_px, mixer.width_px), np.float32)
                         )

@@ -71,7 +71,9 @@ class TFRecordFiles:
             for record in self.iter_records(path):
                 yield path, record
 
-    def tf_dataset(self, subfolder: str | None = None, num_parallel_reads: int | None = None):
+    def tf_dataset(
+        self, subfolder: str | None = None, num_parallel_reads: int | None = None
+    ) -> Any:
         """A lazily read ``tf.data.TFRecordDataset`` of the serialized records.
 
         TensorFlow is imported here only, so that listing and codec reads stay light. Each file's

@@ -172,11 +172,13 @@ class VectorPointsDataset(AbstractDataset[gpd.GeoDataFrame, pd.DataFrame]):
         self.metadata = metadata
 
     def load(self) -> pd.DataFrame:
+        """Read the points file in the format its name says."""
         return read_points_file(
             get_filepath_str(self._filepath, "file"), self._format, **self._load_args
         )
 
     def save(self, data: gpd.GeoDataFrame) -> None:
+        """Write the points file in the format its name says."""
         write_points_file(data, get_filepath_str(self._filepath, "file"), **self._save_args)
 
     def _exists(self) -> bool:

@@ -84,7 +84,7 @@ def rates(tp: int, fp: int, fn: int) -> dict[str, float]:
 
 
 def combine_counts(
-    per_scene: Iterable[Mapping[float, list[Mapping[str, Any]]]],
+    per_scene: Iterable[Mapping[float, Sequence[Mapping[str, Any]]]],
 ) -> dict[float, list[dict[str, Any]]]:
     """Sum counts over scenes and add precision, recall and F1."""
     total: dict[float, list[dict[str, Any]]] = {}

@@ -1,5 +1,6 @@
 """``detection``: how peaks become detections and when a detection finds a dam; shared by
-``train`` (the threshold chosen on validation patches) and ``segment`` (scenes)."""
+``train`` (the threshold chosen on validation patches) and ``segment`` (scenes).
+"""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ PEAK_FLOOR = 0.01
 
 
 def patch_peak_scores(
-    heatmaps: Sequence[np.ndarray],
+    heatmaps: Sequence[np.ndarray] | np.ndarray,
     labels: Sequence[float],
     tolerance_px: float,
     min_distance_px: int,

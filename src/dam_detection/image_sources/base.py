@@ -100,7 +100,7 @@ class SceneExport:
     """
 
     mixer: dict[str, Any]
-    files: dict[str, RecordChunk]
+    files: Mapping[str, RecordChunk]
     truth: gpd.GeoDataFrame | None = None
 
 

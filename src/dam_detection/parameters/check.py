@@ -80,7 +80,8 @@ def _dotted(location: Sequence[Any]) -> str:
 
 def _field_model(annotation: Any) -> type[BaseModel] | None:
     """The settings model inside an annotation (``Model``, ``Model | None``, ``dict[str, Model]``,
-    ``list[Model]``), if any."""
+    ``list[Model]``), if any.
+    """
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for argument in typing.get_args(annotation):

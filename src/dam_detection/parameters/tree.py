@@ -17,7 +17,8 @@ from dam_detection.pipelines.train.settings import TrainSettings
 
 class ProjectParameters(Settings):
     """All parameters, as the config loader merges them (``conf/base``, the environment,
-    ``--params``)."""
+    ``--params``).
+    """
 
     seed: int
     """The one seed every random step derives from, unless a group sets its own ``seed``."""

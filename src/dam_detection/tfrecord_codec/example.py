@@ -78,6 +78,13 @@ def encode_example(features: Mapping[str, object]) -> bytes:
     return _field(1, b"".join(entries))
 
 
+def _delimited(payload: memoryview | int) -> memoryview:
+    """A length-delimited field's bytes (a varint where a message belongs is malformed)."""
+    if isinstance(payload, int):
+        raise ValueError("a varint where a length-delimited field belongs")
+    return payload
+
+
 def _iter_fields(buffer: memoryview) -> Iterator[tuple[int, int, memoryview | int]]:
     position = 0
     while position < len(buffer):
@@ -112,11 +119,12 @@ def _decode_float_list(buffer: memoryview) -> np.ndarray:
         if number != 1:
             continue
         if wire_type == 2:  # packed
-            if len(payload) % 4:
+            packed = _delimited(payload)
+            if len(packed) % 4:
                 raise ValueError("packed float_list length is not a multiple of 4")
-            parts.append(np.frombuffer(payload, dtype="<f4"))
+            parts.append(np.frombuffer(packed, dtype="<f4"))
         elif wire_type == 5:  # one unpacked float
-            parts.append(np.frombuffer(payload, dtype="<f4"))
+            parts.append(np.frombuffer(_delimited(payload), dtype="<f4"))
     if not parts:
         return np.empty(0, dtype=np.float32)
     return parts[0].astype(np.float32) if len(parts) == 1 else np.concatenate(parts)
@@ -132,23 +140,24 @@ def _decode_int64_list(buffer: memoryview) -> np.ndarray:
         if number != 1:
             continue
         if wire_type == 2:
-            position = 0
-            while position < len(payload):
-                value, position = _read_varint(payload, position)
+            packed, position = _delimited(payload), 0
+            while position < len(packed):
+                value, position = _read_varint(packed, position)
                 values.append(_to_int64(value))
-        elif wire_type == 0:
-            values.append(_to_int64(payload))  # type: ignore[arg-type]
+        elif wire_type == 0 and isinstance(payload, int):
+            values.append(_to_int64(payload))
     return np.array(values, dtype=np.int64)
 
 
 def _decode_feature(buffer: memoryview) -> FeatureValue:
     for number, _, payload in _iter_fields(buffer):
         if number == 1:
-            return [bytes(item) for n, _, item in _iter_fields(payload) if n == 1]  # type: ignore[arg-type]
+            items = _iter_fields(_delimited(payload))
+            return [bytes(_delimited(item)) for n, _, item in items if n == 1]
         if number == 2:
-            return _decode_float_list(payload)  # type: ignore[arg-type]
+            return _decode_float_list(_delimited(payload))
         if number == 3:
-            return _decode_int64_list(payload)  # type: ignore[arg-type]
+            return _decode_int64_list(_delimited(payload))
     return np.empty(0, dtype=np.float32)  # a Feature with no kind set
 
 
@@ -169,16 +178,16 @@ def decode_example(data: bytes | memoryview) -> dict[str, FeatureValue]:
     for number, _, features_buffer in _iter_fields(memoryview(data)):
         if number != 1:
             continue
-        for entry_number, _, entry in _iter_fields(features_buffer):  # type: ignore[arg-type]
+        for entry_number, _, entry in _iter_fields(_delimited(features_buffer)):
             if entry_number != 1:
                 continue
             name = None
             value: FeatureValue = np.empty(0, dtype=np.float32)
-            for field_number, _, payload in _iter_fields(entry):  # type: ignore[arg-type]
+            for field_number, _, payload in _iter_fields(_delimited(entry)):
                 if field_number == 1:
-                    name = bytes(payload).decode()  # type: ignore[arg-type]
+                    name = bytes(_delimited(payload)).decode()
                 elif field_number == 2:
-                    value = _decode_feature(payload)  # type: ignore[arg-type]
+                    value = _decode_feature(_delimited(payload))
             if name is None:
                 raise ValueError("Example map entry without a feature name")
             features[name] = value

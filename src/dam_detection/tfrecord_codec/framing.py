@@ -13,7 +13,7 @@ import struct
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import google_crc32c
 
@@ -65,10 +65,13 @@ def open_record_stream(fileobj: BinaryIO) -> BinaryIO:
     Earth Engine documents table exports as gzip but real ones arrive uncompressed too, so the
     compression is sniffed from the magic bytes.
     """
-    buffered = fileobj if isinstance(fileobj, io.BufferedReader) else io.BufferedReader(fileobj)
+    # fsspec's and gzip's file objects are binary streams without being typing.BinaryIO.
+    raw: Any = fileobj
+    buffered: Any = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
     if is_gzip(buffered.peek(2)):
-        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
-    return buffered  # type: ignore[return-value]
+        stream: Any = gzip.GzipFile(fileobj=buffered, mode="rb")
+        return stream
+    return buffered
 
 
 def iter_records(stream: BinaryIO, *, verify_crc: bool = True) -> Iterator[bytes]:

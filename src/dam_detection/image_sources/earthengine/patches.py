@@ -8,6 +8,7 @@ chunk times out on 257x257 arrays, while the per-feature form lets Earth Engine 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import ee
 import geopandas as gpd
@@ -73,7 +74,7 @@ def sample_patches(
             scale=scale_m,
             tileScale=tile_scale,
         )
-        return feature.set(values)
+        return ee.Feature(feature.set(values))
 
     return points.map(sample_one)
 
@@ -113,7 +114,7 @@ def patch_export_task(
         bucket: Cloud Storage bucket (``cloud_storage``).
         drive_folder: Drive folder (``drive``).
     """
-    options = {
+    options: dict[str, Any] = {
         "collection": collection,
         "description": description,
         "fileNamePrefix": file_prefix,

@@ -135,7 +135,7 @@ def scene_export_task(
         bucket: Cloud Storage bucket (``cloud_storage``).
         drive_folder: Drive folder (``drive``).
     """
-    options = {
+    options: dict[str, Any] = {
         "image": image,
         "description": description,
         "fileNamePrefix": file_prefix,

@@ -159,9 +159,7 @@ class EarthEngineSource:
                 selectors=selectors,
                 **self._export_options(),
             )
-            jobs.append(
-                self._job(stem, "patches", lambda prefix, make=make_task: make(file_prefix=prefix))
-            )
+            jobs.append(self._job(stem, "patches", partial(_with_prefix, make_task)))
         return jobs
 
     def scene_job(self, scene: SceneRequest) -> tuple[ee_tasks.ExportJob, scenes.SceneGrid]:
@@ -288,3 +286,7 @@ def task_policy(config: Mapping[str, Any] | None) -> ee_tasks.TaskPolicy:
             f"{[f.name for f in dataclasses.fields(ee_tasks.TaskPolicy)]}"
         )
     return ee_tasks.TaskPolicy(**values)
+
+
+def _with_prefix(make_task: Callable[..., ee.batch.Task], prefix: str) -> ee.batch.Task:
+    return make_task(file_prefix=prefix)

@@ -148,7 +148,7 @@ def is_transient(error: BaseException | str) -> bool:
 
 def _start(task: ee.batch.Task, request_id: str) -> str:
     # What ``Task.start`` does, but with a request id we chose and stored beforehand.
-    config = dict(task.config)
+    config = dict(task.config or {})
     config.setdefault("workloadTag", task.workload_tag)
     if task.task_type == ee.batch.Task.Type.EXPORT_TABLE:
         operation = ee.data.exportTable(request_id, config)
@@ -202,8 +202,9 @@ def submit(
         request_id = entry["request_id"]  # an interrupted start: same id, no duplicate task
     else:
         if attempts >= policy.max_attempts:
+            last_error = entry.get("error") if entry else None
             raise ExportFailedError(
-                f"{job.key}: {attempts} attempts failed, last error: {entry.get('error')}; "
+                f"{job.key}: {attempts} attempts failed, last error: {last_error}; "
                 f"fix the cause, then delete {Path(manifest_dir) / job.key}.json to try again"
             )
         request_id = ee.data.newTaskId()[0]

@@ -65,7 +65,8 @@ class Canvas:
     @property
     def shape(self) -> tuple[int, int]:
         """``(rows, cols)``."""
-        return self.terrain.shape  # type: ignore[return-value]
+        rows, cols = self.terrain.shape
+        return rows, cols
 
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
         """Pixel-centre coordinates ``(x, y)`` = (column, row) as float32 arrays."""

@@ -9,6 +9,7 @@ the shoreline is the contour at that level, so it follows the terrain by constru
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -47,7 +48,9 @@ def _window(shape: tuple[int, int], centre: np.ndarray) -> tuple[slice, slice]:
     )
 
 
-def _wall_extent(terrain: np.ndarray, centre, normal, crest: float, side: int) -> float:
+def _wall_extent(
+    terrain: np.ndarray, centre: np.ndarray, normal: np.ndarray, crest: float, side: int
+) -> float:
     """Distance along ``side * normal`` from the river to where the ground rises above crest."""
     u = np.arange(1.0, _WINDOW - 4, 1.0)
     x = centre[0] + side * normal[0] * u
@@ -112,7 +115,9 @@ def draw_dam(
         centre_u = (right - left) / 2.0  # the wall's own middle, off the river if asymmetric
         bulge = arch * half
 
-        def bend(across, centre_u=centre_u, half=half, bulge=bulge):
+        def bend(
+            across: Any, centre_u: float = centre_u, half: float = half, bulge: float = bulge
+        ) -> Any:
             # Arch offset, zero where the wall crosses the river so the point stays on it.
             shape = np.clip(1.0 - ((across - centre_u) / half) ** 2, 0.0, None)
             return np.float32(bulge) * (shape - max(1.0 - (centre_u / half) ** 2, 0.0))
@@ -173,7 +178,14 @@ def draw_dam(
     )
 
 
-def _apply_window(canvas: Canvas, rows_sl, cols_sl, mask, cover, height) -> None:
+def _apply_window(
+    canvas: Canvas,
+    rows_sl: slice,
+    cols_sl: slice,
+    mask: np.ndarray,
+    cover: np.ndarray | int,
+    height: np.ndarray | float,
+) -> None:
     full = np.zeros(canvas.shape, bool)
     full[rows_sl, cols_sl] = mask
     cover_full = np.zeros(canvas.shape, np.uint8)
@@ -185,7 +197,13 @@ def _apply_window(canvas: Canvas, rows_sl, cols_sl, mask, cover, height) -> None
     canvas.structure[full] = height_full[full]
 
 
-def _drawdown_ring(canvas: Canvas, water: np.ndarray, allowed: np.ndarray, level: float, rng):
+def _drawdown_ring(
+    canvas: Canvas,
+    water: np.ndarray,
+    allowed: np.ndarray,
+    level: float,
+    rng: np.random.Generator,
+) -> None:
     """Bare banks just above a lake or reservoir level, where the water drew down in summer."""
     if not water.any() or rng.random() < 0.4:
         return
@@ -196,7 +214,15 @@ def _drawdown_ring(canvas: Canvas, water: np.ndarray, allowed: np.ndarray, level
     canvas.cover[ring] = cv.WET_SHORE if rng.random() < 0.5 else cv.BARE_SOIL
 
 
-def _spillway(canvas: Canvas, centre, tangent, normal, u_at: float, thickness, rng) -> None:
+def _spillway(
+    canvas: Canvas,
+    centre: np.ndarray,
+    tangent: np.ndarray,
+    normal: np.ndarray,
+    u_at: float,
+    thickness: float,
+    rng: np.random.Generator,
+) -> None:
     start = centre + normal * u_at * 0.8 + tangent * thickness / 2.0
     chute = np.vstack([start, start + tangent * rng.uniform(15, 40)])
     mask = stamp_polyline(canvas.shape, chute, float(rng.uniform(0.8, 2.0)))

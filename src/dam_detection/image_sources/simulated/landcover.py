@@ -51,7 +51,9 @@ def sample_biome(rng: np.random.Generator) -> Biome:
     )
 
 
-def hills(rng: np.random.Generator, shape: tuple[int, int], base: float, relief: float):
+def hills(
+    rng: np.random.Generator, shape: tuple[int, int], base: float, relief: float
+) -> np.ndarray:
     """Rolling terrain without a river: ``base`` plus noise of ``relief`` metres."""
     noise = smooth_noise(rng, shape, 90.0, octaves=4)
     tilt = rng.normal(0, 0.05, 2).astype(np.float32)
@@ -85,7 +87,7 @@ def paint_land_cover(canvas: Canvas, biome: Biome) -> None:
     canvas.brightness = (canvas.brightness * texture).astype(np.float32)
 
 
-def _parcels(rng: np.random.Generator, shape: tuple[int, int]):
+def _parcels(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """A rotated grid of fields, each with its own crop state and brightness."""
     angle = rng.uniform(0, np.pi)
     width, height = rng.uniform(15, 50), rng.uniform(10, 35)

@@ -23,6 +23,8 @@ from dam_detection.image_sources.simulated.negatives import (
 )
 from dam_detection.image_sources.simulated.noise import smooth_noise
 from dam_detection.image_sources.simulated.rivers import (
+    RiverField,
+    Valley,
     draw_river,
     meander_path,
     river_field,
@@ -42,7 +44,9 @@ WATER_EDGE_VARIANTS: dict[str, float] = {
 }
 
 
-def _river_canvas(canvas: Canvas, anchor, heading: float, valley_kind: str, straight: float):
+def _river_canvas(
+    canvas: Canvas, anchor: np.ndarray, heading: float, valley_kind: str, straight: float
+) -> tuple[np.ndarray, RiverField, Valley, float]:
     """Valley terrain and river through ``anchor``; returns (centreline, field, valley, s)."""
     rng = canvas.rng
     valley = sample_valley(rng, valley_kind)
@@ -110,7 +114,14 @@ def compose_patch(
     return canvas, variant
 
 
-def _draw_water_edge(canvas, variant, centre, heading, facing_angle, biome) -> None:
+def _draw_water_edge(
+    canvas: Canvas,
+    variant: str,
+    centre: np.ndarray,
+    heading: float,
+    facing_angle: float | None,
+    biome: landcover.Biome,
+) -> None:
     rng = canvas.rng
     facing = heading if facing_angle is None else facing_angle
     land_dir = np.array([np.cos(facing), np.sin(facing)])
@@ -118,8 +129,8 @@ def _draw_water_edge(canvas, variant, centre, heading, facing_angle, biome) -> N
         coast = variant == "coast"
         level = 0.0 if coast else float(rng.uniform(50, 1500))
         canvas.terrain = landcover.hills(rng, canvas.shape, level + 10.0, rng.uniform(3, 25))
-        field = shore_field(canvas, centre, land_dir, rng.uniform(5, 40), rng.uniform(40, 150))
-        draw_shore(canvas, field, level, float(rng.uniform(0.1, 0.8)), coast)
+        shore = shore_field(canvas, centre, land_dir, rng.uniform(5, 40), rng.uniform(40, 150))
+        draw_shore(canvas, shore, level, float(rng.uniform(0.1, 0.8)), coast)
         landcover.paint_land_cover(canvas, biome)
         if coast and rng.random() < 0.3:
             normal = np.array([-land_dir[1], land_dir[0]])
@@ -151,7 +162,9 @@ def _draw_water_edge(canvas, variant, centre, heading, facing_angle, biome) -> N
         landcover.paint_land_cover(canvas, biome)
 
 
-def _draw_random_land(canvas: Canvas, centre, heading, biome) -> str:
+def _draw_random_land(
+    canvas: Canvas, centre: np.ndarray, heading: float, biome: landcover.Biome
+) -> str:
     rng = canvas.rng
     roll = rng.random()
     if roll < 0.3:  # a river somewhere, not at the centre

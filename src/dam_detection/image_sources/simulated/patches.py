@@ -55,6 +55,7 @@ class PatchChunk:
     workers: int = 2
 
     def __call__(self) -> Iterator[bytes]:
+        """The serialized records of this file, rendered here or in ``workers`` processes."""
         if self.workers <= 1 or len(self.tasks) < 2:
             for task in self.tasks:
                 yield encode_patch(task)

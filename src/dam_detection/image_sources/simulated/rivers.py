@@ -66,7 +66,7 @@ def sample_valley(rng: np.random.Generator, kind: str = "any") -> Valley:
 
 def meander_path(
     rng: np.random.Generator,
-    anchor: tuple[float, float],
+    anchor: tuple[float, float] | np.ndarray,
     heading: float,
     before: float,
     after: float,
@@ -197,10 +197,12 @@ def valley_terrain(field: RiverField, valley: Valley, hills: np.ndarray) -> np.n
     return (floor + walls - channel).astype(np.float32)
 
 
-def draw_river(canvas: Canvas, field: RiverField, valley: Valley, keep: np.ndarray | None = None):
+def draw_river(
+    canvas: Canvas, field: RiverField, valley: Valley, keep: np.ndarray | None = None
+) -> np.ndarray:
     """Put the river's water in its channel at ``h(s)`` (only where ``keep`` allows)."""
     wet = field.distance <= valley.river_width / 2.0
     if keep is not None:
         wet &= keep
-    canvas.add_water(wet, valley.level(field.s).astype(np.float32))
+    canvas.add_water(wet, np.asarray(valley.level(field.s), dtype=np.float32))
     return wet

@@ -9,7 +9,9 @@ cached at a time, so planning many scenes costs no memory).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -19,7 +21,7 @@ from skimage import measure
 
 from dam_detection.image_sources.base import SceneExport, SceneRequest
 from dam_detection.image_sources.simulated.bands_out import check_bands, render_bands, void_stripes
-from dam_detection.image_sources.simulated.scene import compose_scene, scene_options
+from dam_detection.image_sources.simulated.scene import SceneLayout, compose_scene, scene_options
 from dam_detection.image_sources.simulated.spectra import sample_atmosphere
 from dam_detection.mixer import Mixer, mosaic_layout
 from dam_detection.tfrecord_codec import encode_example
@@ -35,7 +37,8 @@ def utm_crs(lon: float, lat: float) -> CRS:
 
 def scene_mixer(scene: SceneRequest) -> Mixer:
     """The mixer Earth Engine would write for ``scene`` (whole patches only)."""
-    per_row, rows = mosaic_layout(scene.width_px, scene.height_px, tuple(scene.patch_dimensions))
+    patch_width, patch_height = scene.patch_dimensions
+    per_row, rows = mosaic_layout(scene.width_px, scene.height_px, (patch_width, patch_height))
     crs = utm_crs(scene.center_lon, scene.center_lat)
     to_utm = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     cx, cy = to_utm.transform(scene.center_lon, scene.center_lat)
@@ -55,7 +58,7 @@ def _scene_rng(scene: SceneRequest, world_seed: int, salt: int) -> np.random.Gen
     )
 
 
-def _compose(scene: SceneRequest, mixer: Mixer, world_seed: int):
+def _compose(scene: SceneRequest, mixer: Mixer, world_seed: int) -> SceneLayout:
     shape = (mixer.height_px, mixer.width_px)
     return compose_scene(shape, _scene_rng(scene, world_seed, 1), scene.options)
 
@@ -75,7 +78,7 @@ def render_scene(scene: SceneRequest, world_seed: int, month: int = 7) -> dict[s
             voids = void_stripes(layout.canvas.shape, rng, opts["void_rate"], (-1, -1))
             images["AVE"][voids] = 0.0
         _CACHE.update(key=key, images=images)
-    return _CACHE["images"]  # type: ignore[return-value]
+    return _CACHE["images"]  # type: ignore[return-value]  # the cache holds only band images
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,8 @@ class SceneChunk:
     first: int
     last: int
 
-    def __call__(self):
+    def __call__(self) -> Iterator[bytes]:
+        """The serialized patches ``first`` to ``last`` (exclusive), rendering the scene once."""
         mixer = scene_mixer(self.scene)
         images = render_scene(self.scene, self.world_seed)
         kernel_x, kernel_y = self.scene.kernel_size
@@ -123,11 +127,11 @@ def plan_scene_export(scene: SceneRequest, world_seed: int) -> SceneExport:
     return SceneExport(mixer=mixer.to_json(), files=files, truth=scene_truth(layout, mixer))
 
 
-def scene_truth(layout, mixer: Mixer) -> gpd.GeoDataFrame:
+def scene_truth(layout: SceneLayout, mixer: Mixer) -> gpd.GeoDataFrame:
     """Dam wall centres (points) and reservoir outlines (polygons) in EPSG:4326."""
     to_4326 = Transformer.from_crs(mixer.crs, "EPSG:4326", always_xy=True)
 
-    def to_lonlat(col: np.ndarray, row: np.ndarray):
+    def to_lonlat(col: Any, row: Any) -> tuple[Any, Any]:
         x, y = mixer.pixel_to_crs(np.asarray(col), np.asarray(row))
         return to_4326.transform(x, y)
 

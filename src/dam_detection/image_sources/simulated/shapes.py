@@ -37,8 +37,7 @@ def stamp_polyline(shape: tuple[int, int], vertices: np.ndarray, half_width: flo
     y = np.interp(targets, cumulative, vertices[:, 1])
     reach = int(np.ceil(half_width)) + 1
     offsets = np.arange(-reach, reach + 1)
-    ox, oy = np.meshgrid(offsets, offsets)
-    ox, oy = ox.ravel(), oy.ravel()
+    ox, oy = (grid.ravel() for grid in np.meshgrid(offsets, offsets))
     px = np.floor(x)[:, None].astype(np.int64) + ox[None, :]
     py = np.floor(y)[:, None].astype(np.int64) + oy[None, :]
     near = np.hypot(px + 0.5 - x[:, None], py + 0.5 - y[:, None]) <= half_width

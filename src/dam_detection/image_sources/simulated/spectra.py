@@ -67,7 +67,7 @@ def sample_atmosphere(rng: np.random.Generator, month: int, cloud_rate: float) -
         haze=float(rng.gamma(2.0, 0.25)),
         cloud_cover=float(rng.uniform(0.05, 0.4)) if cloudy else 0.0,
         noise_std=float(rng.uniform(0.002, 0.006)),
-        tint=tuple(float(v) for v in rng.normal(1.0, 0.04, 4)),  # type: ignore[arg-type]
+        tint=_tint(rng),
     )
 
 
@@ -112,3 +112,8 @@ def _add_clouds(out: np.ndarray, rng: np.random.Generator, cover: float) -> None
     out *= 1.0 - shadow[None]
     out *= 1.0 - alpha[None]
     out += alpha[None] * cloud
+
+
+def _tint(rng: np.random.Generator) -> tuple[float, float, float, float]:
+    blue, green, red, nir = (float(v) for v in rng.normal(1.0, 0.04, 4))
+    return blue, green, red, nir

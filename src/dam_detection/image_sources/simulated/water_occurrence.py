@@ -57,7 +57,7 @@ def _utm_for(lon: float, lat: float) -> CRS:
 
 
 def occurrence_raster(
-    polygon_4326, scale_m: float, seed: int
+    polygon_4326: shapely.Geometry, scale_m: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, CRS]:
     """Occurrence on a UTM grid covering a polygon's bounds.
 

@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from dam_detection.bands import ELEVATION_BAND, NDWI_BAND, POINT_INDEX_KEY, RGB_BANDS
@@ -60,6 +61,7 @@ def sample_patches_by_kind(
         point_index = int(index_value[0])
         kind = kind_of.get(point_index)
         if kind in samples and len(samples[kind]) < per_kind:
+            # bands are float arrays; only a bytes feature would be a list, and none is drawn
             samples[kind].append((point_index, features))  # type: ignore[arg-type]
             found += 1
             if found == wanted:
@@ -76,15 +78,18 @@ def _square(values: np.ndarray | None) -> np.ndarray | None:
     return np.asarray(values, dtype=np.float32).reshape(side, side)
 
 
-def _draw_panel(axis, panel: str, features: Mapping[str, np.ndarray], reflectance_max: float):
+def _draw_panel(
+    axis: Axes, panel: str, features: Mapping[str, np.ndarray], reflectance_max: float
+) -> None:
     axis.set_xticks([])
     axis.set_yticks([])
     if panel == "RGB":
         channels = [_square(features.get(band)) for band in RGB_BANDS]
-        if any(c is None for c in channels) or len({c.shape for c in channels}) != 1:
+        present = [channel for channel in channels if channel is not None]
+        if len(present) < len(RGB_BANDS) or len({c.shape for c in present}) != 1:
             axis.text(0.5, 0.5, "no RGB", ha="center", va="center", transform=axis.transAxes)
             return
-        image = np.clip(np.stack(channels, axis=-1) / reflectance_max, 0.0, 1.0)
+        image = np.clip(np.stack(present, axis=-1) / reflectance_max, 0.0, 1.0)
         axis.imshow(image, interpolation="nearest")
         centre = image.shape[0] // 2
         axis.plot([centre], [centre], marker="+", color="yellow", markersize=8)

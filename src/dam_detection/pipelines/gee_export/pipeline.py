@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kedro.pipeline import Node, Pipeline
 
 from dam_detection.pipelines.gee_export.nodes import (
@@ -15,7 +17,7 @@ from dam_detection.pipelines.namespace import as_namespace
 PUBLIC_OUTPUTS = ("patches", "scenes", "patch_gallery")
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(**kwargs: Any) -> Pipeline:
     """The ``gee_export`` pipeline."""
     wired = Pipeline(
         [

@@ -87,7 +87,7 @@ def random_points_in_regions(
         raise ValueError("random negatives need regions: add entries to ingest_points.regions")
     rng = np.random.default_rng(seed)
     areas = regions.to_crs("EPSG:6933").area.to_numpy() if count > 0 else np.zeros(0)
-    per_region = rng.multinomial(count, areas / areas.sum()) if count > 0 else []
+    per_region = rng.multinomial(count, areas / areas.sum()) if count > 0 else np.zeros(0, int)
     frames = []
     for (name, shape), wanted in zip(
         zip(regions["name"], regions.geometry, strict=True), per_region, strict=False

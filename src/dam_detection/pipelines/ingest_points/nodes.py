@@ -268,7 +268,7 @@ def assign_splits(
         splits in metres.
     """
     lon, lat = selected["lon"].to_numpy(), selected["lat"].to_numpy()
-    fractions = dict(split.fractions)
+    fractions: dict[str, float] = {str(name): share for name, share in split.fractions.items()}
     block_km = float(split.block_size_km)
     split_seed = seed_or(split.seed, seed)
     splits = spatial.random_grid_cell_assignment(lon, lat, block_km, fractions, split_seed)

@@ -32,7 +32,8 @@ class RandomNegativeSettings(Settings):
 
 class WaterEdgeSamplingSettings(Settings):
     """``ingest_points.water_edges.sampling``: fields of
-    :class:`~dam_detection.image_sources.base.WaterEdgeSampling`."""
+    :class:`~dam_detection.image_sources.base.WaterEdgeSampling`.
+    """
 
     canny_threshold: float
     """Canny threshold on water occurrence (0-100 scaled)."""

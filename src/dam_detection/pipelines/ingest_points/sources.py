@@ -94,7 +94,8 @@ def _coordinates(
     raw: pd.DataFrame, reader: str, source: str, settings: Mapping[str, Any]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """Longitude, latitude (EPSG:4326), a rejection reason (``""`` if fine) per row, and
-    whether the coordinates were reprojected."""
+    whether the coordinates were reprojected.
+    """
     rows = len(raw)
     reason = np.full(rows, "", dtype=object)
     if reader == "vector":

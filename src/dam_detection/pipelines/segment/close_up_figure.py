@@ -18,7 +18,8 @@ from dam_detection.pipelines.segment.predict import stretch_to_uint8
 
 def _display(chip: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Percentile-stretched uint8 RGB of a chip's pixels inside the mosaic (black outside); one
-    channel is shown as grey."""
+    channel is shown as grey.
+    """
     if chip.shape[-1] == 1:
         chip = np.repeat(chip, 3, axis=-1)
     out = np.zeros((*chip.shape[:2], 3), dtype=np.uint8)

@@ -13,7 +13,7 @@ never the whole scene. What to show and how to label it is :func:`select_close_u
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -73,7 +73,8 @@ def pixel_size_m(mixer: Mixer) -> float:
 
 def peak_near(probability: np.ndarray, row: float, col: float, radius: float) -> float:
     """Highest score of the pixels whose centres lie within ``radius`` pixels of ``(row, col)``;
-    the pixel holding the point when none does; 0 outside the map."""
+    the pixel holding the point when none does; 0 outside the map.
+    """
     rows, cols = probability.shape
     top, bottom = max(0, math.floor(row - radius)), min(rows, math.ceil(row + radius) + 1)
     left, right = max(0, math.floor(col - radius)), min(cols, math.ceil(col + radius) + 1)
@@ -141,9 +142,10 @@ def select_close_ups(
     return chosen, total
 
 
-def chip_origins(centres_rc: np.ndarray, size: int) -> np.ndarray:
+def chip_origins(centres_rc: np.ndarray | Sequence[tuple[float, float]], size: int) -> np.ndarray:
     """Top-left mosaic pixel ``(row, col)`` of each chip: the pixel holding the centre is pixel
-    ``(size // 2, size // 2)`` of its chip."""
+    ``(size // 2, size // 2)`` of its chip.
+    """
     pixels = np.floor(np.asarray(centres_rc, dtype=np.float64).reshape(-1, 2)).astype(np.int64)
     return pixels - size // 2
 
@@ -223,7 +225,8 @@ def cut_chips(
 
 def cut_heat(probability: np.ndarray, centres_rc: np.ndarray, size: int) -> np.ndarray:
     """``(n, size, size)`` float32 windows of the heatmap around ``centres_rc`` (as
-    :func:`cut_chips` places them); NaN outside the map."""
+    :func:`cut_chips` places them); NaN outside the map.
+    """
     origins = chip_origins(centres_rc, size)
     rows, cols = probability.shape
     out = np.full((len(origins), size, size), np.nan, dtype=np.float32)

@@ -1,5 +1,6 @@
 """Dam detections: the peaks of a scene's score map (:mod:`dam_detection.detection.peaks`) as
-georeferenced points with scores."""
+georeferenced points with scores.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def pixels_to_lonlat(
     score_map: ScoreMap, col_px: np.ndarray, row_px: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Longitude/latitude (EPSG:4326) of mosaic pixel positions."""
-    x, y = score_map.mixer.pixel_to_crs(col_px, row_px)  # type: ignore[arg-type]
+    x, y = score_map.mixer.pixel_to_crs(col_px, row_px)
     transformer = pyproj.Transformer.from_crs(score_map.mixer.crs, "EPSG:4326", always_xy=True)
     lon, lat = transformer.transform(np.asarray(x), np.asarray(y))
     return np.asarray(lon), np.asarray(lat)

@@ -34,7 +34,9 @@ def evaluate_scene(
     """Counts for one scene; distances in the UTM zone of the scene's known dams or detections."""
     both = truth.geometry if len(truth) else detections.geometry
     if len(both) == 0:
-        return count_matches(np.empty((0, 2)), np.empty((0, 2)), [], tolerances, thresholds)
+        return count_matches(
+            np.empty((0, 2)), np.empty((0, 2)), np.empty(0), tolerances, thresholds
+        )
     crs = gpd.GeoSeries(both, crs="EPSG:4326").estimate_utm_crs()
     return count_matches(
         metric_xy(truth, crs),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import geopandas as gpd
@@ -115,7 +116,7 @@ def heatmap_rasters(score_maps: Mapping[str, ScoreMap]) -> dict[str, Callable[[]
             band_names=("dam_probability",),
         )  # fmt: skip
 
-    return {name: (lambda m=m: raster(m)) for name, m in score_maps.items()}
+    return {name: partial(raster, m) for name, m in score_maps.items()}
 
 
 def prediction_exports(
@@ -170,7 +171,8 @@ def detect_dams(
     score_maps: Mapping[str, ScoreMap], settings: Mapping[str, Any]
 ) -> dict[str, gpd.GeoDataFrame]:
     """Peaks of every score map at or above ``threshold``, ``min_distance_px`` apart, as
-    EPSG:4326 points with scores (``settings`` from :func:`resolve_detection`)."""
+    EPSG:4326 points with scores (``settings`` from :func:`resolve_detection`).
+    """
     return {
         name: detect_peaks(m, float(settings["threshold"]), float(settings["min_distance_px"]))
         for name, m in score_maps.items()
@@ -188,7 +190,7 @@ def scene_footprint(scene: Any) -> shapely.Polygon:
     steps = np.linspace(0, 1, 17)
     cols = np.concatenate([steps, np.ones(17), steps[::-1], np.zeros(17)]) * mixer.width_px
     rows = np.concatenate([np.zeros(17), steps, np.ones(17), steps[::-1]]) * mixer.height_px
-    x, y = mixer.pixel_to_crs(cols, rows)  # type: ignore[arg-type]
+    x, y = mixer.pixel_to_crs(cols, rows)
     transformer = pyproj.Transformer.from_crs(mixer.crs, "EPSG:4326", always_xy=True)
     return shapely.Polygon(np.column_stack(transformer.transform(x, y)))
 

@@ -105,11 +105,11 @@ class _PreviewSampler:
         self.rgb = np.zeros(shape, np.float32) if rgb_channels is not None else None
 
     def add(self, index: int, core: np.ndarray) -> None:
-        if self.rgb is None:
+        if self.rgb is None or self.channels is None:
             return
         row_0, col_0 = self.mixer.patch_origin(index)
         first_row, first_col = (-row_0) % self.step, (-col_0) % self.step
-        sample = core[first_row :: self.step, first_col :: self.step][..., list(self.channels)]
+        sample = np.take(core[first_row :: self.step, first_col :: self.step], self.channels, -1)
         top, left = (row_0 + first_row) // self.step, (col_0 + first_col) // self.step
         self.rgb[top : top + sample.shape[0], left : left + sample.shape[1]] = sample
 
@@ -196,4 +196,4 @@ def predict_scene(
 
 def keras_predictor(model: object) -> Predict:
     """``model.predict_on_batch`` as a plain function (no tf.data, no progress bar)."""
-    return model.predict_on_batch  # type: ignore[attr-defined, no-any-return]
+    return model.predict_on_batch  # type: ignore[attr-defined]  # any Keras model

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
+from functools import partial
 from typing import Any
 
 import geopandas as gpd
@@ -47,7 +48,7 @@ def overlay_figures(
 ) -> dict[str, Callable[[], Figure]]:
     """PNG overlays (RGB, heatmap, detections, known dams), drawn one at a time on save."""
     return {
-        name: (lambda m=m, name=name: overlay_figure(m, detections[name], truth.get(name)))
+        name: partial(overlay_figure, m, detections[name], truth.get(name))
         for name, m in score_maps.items()
     }
 
@@ -122,7 +123,7 @@ def close_up_figures(
             captions=[f"lat {y:.5f}, lon {x:.5f}" for x, y in zip(lon, lat, strict=True)],
         )  # fmt: skip
 
-    return {name: (lambda name=name: draw(name)) for name in score_maps}
+    return {name: partial(draw, name) for name in score_maps}
 
 
 def _model_metrics(
@@ -208,7 +209,8 @@ def precision_recall_plot(metrics: Mapping[str, Any], detection: DetectionSettin
 
 def summarize(metrics: Mapping[str, Any], detection: DetectionSettings) -> dict[str, Any]:
     """Log and return a short summary: scenes, detections, recall/precision at
-    ``detection.tolerance_m`` and the detection threshold, time."""
+    ``detection.tolerance_m`` and the detection threshold, time.
+    """
     tolerance = f"{float(detection.tolerance_m):g}"
     summary: dict[str, Any] = {
         "scenes": len(metrics["scenes"]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kedro.pipeline import Node, Pipeline
 
 from dam_detection.pipelines.namespace import as_namespace
@@ -11,7 +13,7 @@ from dam_detection.pipelines.shard_tfrecords.nodes import plan_shard_tasks, summ
 PUBLIC_OUTPUTS = ("shards", "band_stats", "shard_report")
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(**kwargs: Any) -> Pipeline:
     """Create the ``shard_tfrecords`` pipeline."""
     wired = Pipeline(
         [

@@ -124,7 +124,7 @@ def check_record(data: bytes, spec: RecordSpec) -> CheckedRecord | str:
         if index is None or index < 0 or index != int(index):
             return "bad_point_index"
         point_index = int(index)
-    return CheckedRecord(bands, ranges, label, point_index)  # type: ignore[arg-type]
+    return CheckedRecord(bands, ranges, label, point_index)
 
 
 def _single_number(value: Any) -> float | None:

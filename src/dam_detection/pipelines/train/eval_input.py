@@ -1,5 +1,6 @@
 """Evaluation input: validation and test records in file order, centre-cropped, never
-augmented, and the same records shaped as ``model.fit`` validation data."""
+augmented, and the same records shaped as ``model.fit`` validation data.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ def make_eval_dataset(
     """Records in file order, centre-cropped, never augmented: for validation and test.
 
     Args:
+        files: ``(path, compression)`` of the split's shards.
+        spec: Bands, patch size and normalisation.
         crop_size: Pixels across the centre crop; ``None`` keeps the whole patch.
+        batch_size: Records per batch.
 
     Returns:
         Batches of ``{"image", "label", "point_index"}``.

@@ -157,6 +157,7 @@ def parse_batch(serialized: tf.Tensor, spec: PatchSpec, window: int) -> dict[str
 
 
 def disk_weighted(target: tf.Tensor, weight: tf.Tensor, radii: Mapping[str, float]) -> tf.Tensor:
+    """Per-pixel loss weights with the dam disk weighted ``positive_weight`` times."""
     # A dam's disk is a dozen pixels of a crop of thousands: weighting them up keeps the loss
     # from being won by predicting "no dam" everywhere.
     return weight * (1.0 + (float(radii["positive_weight"]) - 1.0) * target)
@@ -273,10 +274,11 @@ def make_train_dataset(
         )
         # Nothing is visible under a mask: no dam there either.
         extra = tf.concat([maps * (1.0 - masked), pixel_weight], axis=-1)
-        images, extra = augment_batch(images, extra, batch_seed, spec.optical, augmentation)
-        pixel_weight = disk_weighted(extra[..., 0], extra[..., 1], radii)
+        images, moved = augment_batch(images, extra, batch_seed, spec.optical, augmentation)
+        assert moved is not None  # extra maps in, extra maps out
+        pixel_weight = disk_weighted(moved[..., 0], moved[..., 1], radii)
         pixel_weight *= example_weight[:, tf.newaxis, tf.newaxis]
-        return images, extra[..., 0:1], pixel_weight
+        return images, moved[..., 0:1], pixel_weight
 
     dataset = tf.data.Dataset.zip(dataset, seeds).map(finish, num_parallel_calls=AUTOTUNE)
     options = tf.data.Options()

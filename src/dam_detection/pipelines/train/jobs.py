@@ -1,8 +1,10 @@
 """The two trainings: build data and model, fit, evaluate. They know nothing of Sacred: the
-nodes that call them are wrapped by :func:`.sacred_run.recorded` where the pipeline is wired."""
+nodes that call them are wrapped by :func:`.sacred_run.recorded` where the pipeline is wired.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ from dam_detection.pipelines.train.training import (
     make_strategy,
     shard_options,
 )
+
+logger = logging.getLogger(__name__)
 
 Files = Mapping[str, Sequence[tuple[str, str]]]
 
@@ -161,7 +165,8 @@ def _detection_threshold(
     batch: int,
 ) -> dict[str, float]:
     """Segment every whole validation patch and choose the peak threshold there
-    (:mod:`.peaks`): what ``segment.detection.threshold: validation`` uses on scenes."""
+    (:mod:`.peaks`): what ``segment.detection.threshold: validation`` uses on scenes.
+    """
     tolerance = float(detection["tolerance_px"])
     distance = int(detection["min_distance_px"])
     dams, alarms = [], []
@@ -239,7 +244,7 @@ def train_fcn_job(
         folders,
         strategy,
     )
-    print(f"{model.name}: receptive field {field} x {field} pixels ({field * 10} m)")
+    logger.info("%s: receptive field %d x %d pixels (%d m)", model.name, field, field, field * 10)
     arrays = {split: collect(data) for split, data in evaluation.items()}
     scores = {}
     for split, array in arrays.items():
@@ -248,7 +253,7 @@ def train_fcn_job(
     labels = {split: arrays[split]["label"] for split in arrays}
     kinds = _kinds(arrays["test"]["point_index"], kind_of)
     detection = _detection_threshold(model, files["val"], spec, settings["detection"], batch)
-    print(f"{model.name}: detection threshold on whole validation patches {detection}")
+    logger.info("%s: detection threshold on whole validation patches %s", model.name, detection)
     report = {
         "model_name": model.name,
         "receptive_field_px": field,

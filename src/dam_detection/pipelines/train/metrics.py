@@ -128,14 +128,15 @@ def report_by_kind(
     labels: np.ndarray, scores: np.ndarray, kinds: Sequence[str], threshold: float
 ) -> dict[str, dict[str, Any]]:
     """:func:`binary_report` for each point kind alone (``dam``, ``bridge``, ``water_edge``...),
-    plus each non-dam kind against all dams, which says which negatives fool the model."""
+    plus each non-dam kind against all dams, which says which negatives fool the model.
+    """
     labels = np.asarray(labels, dtype=np.float64).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
-    kinds = np.asarray(kinds, dtype=object)
+    kind_of = np.asarray(kinds, dtype=object)
     dams = labels > 0.5
     report = {}
-    for kind in sorted(set(kinds.tolist())):
-        alone = kinds == kind
+    for kind in sorted(set(kind_of.tolist())):
+        alone = kind_of == kind
         entry = binary_report(labels[alone], scores[alone], threshold)
         if not np.any(dams[alone]) and np.any(dams):
             versus = alone | dams

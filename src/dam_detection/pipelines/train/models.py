@@ -38,7 +38,9 @@ def model_bands(model: keras.Model) -> tuple[str, ...]:
     return tuple(name[len(_BANDS_PREFIX) :].split("-"))
 
 
-def _conv_bn_relu(x: keras.KerasTensor, filters: int, *, stride: int = 1, dilation: int = 1):
+def _conv_bn_relu(
+    x: keras.KerasTensor, filters: int, *, stride: int = 1, dilation: int = 1
+) -> keras.KerasTensor:
     x = layers.Conv2D(
         filters, 3, strides=stride, dilation_rate=dilation, padding="same", use_bias=False
     )(x)
@@ -46,7 +48,9 @@ def _conv_bn_relu(x: keras.KerasTensor, filters: int, *, stride: int = 1, dilati
     return layers.ReLU()(x)
 
 
-def _residual_block(x: keras.KerasTensor, filters: int, *, stride: int = 1, dilation: int = 1):
+def _residual_block(
+    x: keras.KerasTensor, filters: int, *, stride: int = 1, dilation: int = 1
+) -> keras.KerasTensor:
     shortcut = x
     y = _conv_bn_relu(x, filters, stride=stride, dilation=dilation)
     y = layers.Conv2D(filters, 3, dilation_rate=dilation, padding="same", use_bias=False)(y)
@@ -82,7 +86,8 @@ def residual_cnn(
 ) -> keras.Model:
     """Compact residual CNN: a stem and three residual stages (``width``, 2x, 4x filters), the
     last two halving the resolution, then average pooling over the centre of the feature map
-    (where the point is) and a sigmoid."""
+    (where the point is) and a sigmoid.
+    """
     inputs = bands_input(bands, crop_size)
     x = _conv_bn_relu(inputs, width)
     for stage, factor in enumerate((1, 2, 4)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kedro.pipeline import Node, Pipeline
 
 from dam_detection.pipelines.namespace import as_namespace
@@ -28,7 +30,7 @@ PUBLIC_OUTPUTS = (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(**kwargs: Any) -> Pipeline:
     """Create the ``train`` pipeline."""
     wired = Pipeline(
         [

@@ -101,7 +101,8 @@ def error_gallery(
     """The hardest test patches as RGB crops: the highest-scored non-dams (false positives first)
     and the lowest-scored dams (false negatives first), titled with kind, score and ``FP``/``FN``
     where the threshold gets them wrong. Shown even when there are no errors: they are where the
-    next errors will come from."""
+    next errors will come from.
+    """
     labels, scores = np.asarray(labels).ravel(), np.asarray(scores).ravel()
     negatives, positives = np.flatnonzero(labels < 0.5), np.flatnonzero(labels > 0.5)
     rows = {

@@ -73,7 +73,9 @@ def _check_reachable(url: str) -> None:
     import pymongo
     from pymongo.errors import PyMongoError
 
-    client = pymongo.MongoClient(url, serverSelectionTimeoutMS=MONGO_TIMEOUT_S * 1000)
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+        url, serverSelectionTimeoutMS=MONGO_TIMEOUT_S * 1000
+    )
     try:
         client.admin.command("ping")
     except PyMongoError as error:
@@ -106,7 +108,7 @@ class RunRecorder:
         """Record one metric value at one step (epoch)."""
         self._run.log_scalar(name, value, step)
 
-    def add_file(self, write: Callable[[Path], None], name: str) -> None:
+    def add_file(self, write: Callable[[Path], object], name: str) -> None:
         """Add an artifact written by ``write(path)`` under ``name``."""
         if name in _RESERVED_ARTIFACTS:
             raise ValueError(f"artifact name {name!r} is reserved by Sacred's file observer")
@@ -138,7 +140,7 @@ def run_recorded(
     # redirects file descriptors and fights with test runners and notebooks.
     SETTINGS.CAPTURE_MODE = "sys"
     experiment = Experiment(experiment_name, save_git_info=False, interactive=True)
-    experiment.captured_out_filter = apply_backspaces_and_linefeeds
+    experiment.captured_out_filter = apply_backspaces_and_linefeeds  # type: ignore[assignment]  # Sacred declares it None
     experiment.add_config(dict(config))
     for observer in observers:
         experiment.observers.append(observer)

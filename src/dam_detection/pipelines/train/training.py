@@ -27,7 +27,8 @@ ScheduleName = Literal["plateau", "cosine"]
 
 def configure_determinism(seed: int) -> None:
     """Seed Python, NumPy, TensorFlow and Keras from one number and turn on op determinism, so
-    two trainings with the same seed give bit-identical weights on the same machine."""
+    two trainings with the same seed give bit-identical weights on the same machine.
+    """
     keras.utils.set_random_seed(int(seed))
     tf.config.experimental.enable_op_determinism()
 
@@ -52,7 +53,8 @@ def make_strategy(name: StrategyName) -> tf.distribute.Strategy:
 
 def is_chief() -> bool:
     """Whether this process writes results: the only process, the ``chief`` task, or worker 0
-    of a cluster without a chief (as ``TF_CONFIG`` describes it)."""
+    of a cluster without a chief (as ``TF_CONFIG`` describes it).
+    """
     config = json.loads(os.environ.get("TF_CONFIG", "{}"))
     task = config.get("task", {})
     if not task:
@@ -64,7 +66,8 @@ def is_chief() -> bool:
 
 def shard_options(num_files: int, strategy: tf.distribute.Strategy) -> tf.data.Options:
     """Auto-sharding that fits the shards: each worker reads its own shard files when there are
-    at least as many files as workers, else every worker reads all and keeps its share."""
+    at least as many files as workers, else every worker reads all and keeps its share.
+    """
     options = tf.data.Options()
     workers = getattr(strategy.extended, "_num_workers", 1) or 1
     policy = tf.data.experimental.AutoShardPolicy
@@ -98,6 +101,7 @@ class KeepBest(keras.callbacks.Callback):
         return self.folder / "best.weights.h5"
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        """Record the epoch's logs; keep its weights if it is the best so far."""
         logs = dict(logs or {})
         for key, value in logs.items():
             self.history.setdefault(key, [])[epoch:] = [float(value)]
