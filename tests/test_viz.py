@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dam_detection.pipeline_registry import PIPELINE_ORDER
 
 
+@pytest.mark.slow
 def test_kedro_viz_build_writes_every_pipeline(kedro_project: Path):
     env = {**os.environ, "DO_NOT_TRACK": "1"}
     kedro = Path(sys.executable).with_name("kedro")
@@ -26,3 +29,11 @@ def test_kedro_viz_build_writes_every_pipeline(kedro_project: Path):
     assert set(PIPELINE_ORDER) | {"__default__"} <= shown
     node_names = {node["name"] for node in graph["nodes"]}
     assert {"assign_splits", "summarize_segment"} <= node_names
+    # Each pipeline is a namespace: a collapsible box holding its nodes, ...
+    boxes = graph["modular_pipelines"]
+    assert set(PIPELINE_ORDER) <= set(boxes)
+    assert any(child["type"] == "task" for child in boxes["train"]["children"])
+    # ... and catalog entries are drawn on their data layers.
+    layer_of = {node["name"]: node.get("layer") for node in graph["nodes"]}
+    assert layer_of["points"] == "primary" and layer_of["fcn_model"] == "models"
+    assert layer_of["segment_metrics"] == "reporting"

@@ -72,6 +72,7 @@ def _spec(radius_px: int) -> dict:
     return {band: tf.io.FixedLenFeature([radius_px, radius_px], tf.float32) for band in BANDS}
 
 
+@pytest.mark.slow
 def test_pipeline_runs_offline_with_the_simulated_source(kedro_project):
     write_points(kedro_project)
     run_kedro(kedro_project, ["gee_export"])

@@ -76,6 +76,7 @@ def _tiny():
     return model, data
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes_from_its_last_epoch(tmp_path):
     model, data = _tiny()
     kwargs = dict(epochs=4, checkpoint_dir=tmp_path, callback_settings=CALLBACKS, verbose=0)

@@ -151,6 +151,7 @@ def test_sacred_records_both_runs_in_files_and_mongodb(trained, mongo_url):
     assert database["metrics"].count_documents({"name": "val_loss"}) == 2
 
 
+@pytest.mark.slow
 def test_unreachable_mongodb_fails_within_seconds_naming_the_credentials():
     url = f"mongodb://127.0.0.1:{_free_port()}"  # a loopback port nothing listens on
     folders = {"sacred": None, "mongo_url": url, "mongo_db": "sacred"}
