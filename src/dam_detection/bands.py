@@ -60,11 +60,6 @@ class PatchGeometry:
         """Values per band in a flattened record: ``size ** 2``."""
         return self.size * self.size
 
-    @property
-    def extent_m(self) -> float:
-        """Ground width of the patch in metres."""
-        return self.size * self.pixel_size_m
-
 
 def validate_band_names(bands: Sequence[str]) -> tuple[str, ...]:
     """Check a configured band list: non-empty, no repeats.

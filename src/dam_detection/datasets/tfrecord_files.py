@@ -65,12 +65,6 @@ class TFRecordFiles:
         with self.filesystem.open(path, "rb") as handle:
             yield from iter_records(open_record_stream(handle))
 
-    def iter_all_records(self, subfolder: str | None = None) -> Iterator[tuple[str, bytes]]:
-        """``(path, record)`` for every record of every file (or of ``subfolder``), in order."""
-        for path in self._select(subfolder):
-            for record in self.iter_records(path):
-                yield path, record
-
     def tf_dataset(
         self, subfolder: str | None = None, num_parallel_reads: int | None = None
     ) -> Any:

@@ -242,7 +242,11 @@ def test_gee_export_on_earth_engine_then_shards_through_kedro_sessions(
     assert sorted(gzipped.values()) == [False, True, True, True]  # one plain, one in two parts
     for n, path in enumerate(patches.paths):
         assert list(patches.iter_records(path)) == exported[n]
-    indices = [int(decode_example(r)[POINT_INDEX_KEY][0]) for _, r in patches.iter_all_records()]
+    indices = [
+        int(decode_example(record)[POINT_INDEX_KEY][0])
+        for path in patches.paths
+        for record in patches.iter_records(path)
+    ]
     assert indices == list(range(COUNT))
     assert (kedro_project / "data/08_reporting/patch_gallery.png").stat().st_size > 1000
 

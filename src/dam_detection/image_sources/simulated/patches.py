@@ -12,7 +12,7 @@ import atexit
 import datetime as dt
 import logging
 import multiprocessing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -125,11 +125,6 @@ def plan_patch_files(
         f"patches-{number:05d}": PatchChunk(tuple(tasks[start : start + per_file]), workers)
         for number, start in enumerate(range(0, len(tasks), per_file))
     }
-
-
-def render_points(tasks: Sequence[PatchTask]) -> list[bytes]:
-    """Render tasks in this process (used by tests and the benchmark)."""
-    return [encode_patch(task) for task in tasks]
 
 
 __all__ = ["PatchChunk", "close_pools", "composite_month", "plan_patch_files"]

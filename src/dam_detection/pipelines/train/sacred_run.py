@@ -99,11 +99,6 @@ class RunRecorder:
         #: What the run reports as its result (Sacred's ``result`` field).
         self.result: Any = None
 
-    @property
-    def run_id(self) -> Any:
-        """The observers' id of this run (the file observer's folder number)."""
-        return self._run._id
-
     def log_scalar(self, name: str, value: float, step: int) -> None:
         """Record one metric value at one step (epoch)."""
         self._run.log_scalar(name, value, step)
