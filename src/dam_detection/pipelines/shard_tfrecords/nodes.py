@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -138,21 +138,9 @@ def summarize_shards(
             f"(summary: {len(listed)} files, folder: {len(on_disk)})"
         )
     files = sorted((entry for task in tasks for entry in task["files"]), key=lambda e: e["file"])
-    by_reason: Counter[str] = Counter()
-    rows = []
-    for entry in files:
-        dropped = {reason: len(positions) for reason, positions in entry["dropped"].items()}
-        if entry["kept"] + sum(dropped.values()) != entry["read"]:
-            raise ValueError(f"{entry['file']}: kept + dropped != read; this is a bug")
-        by_reason.update(dropped)
-        rows.append({**entry, "dropped_count": sum(dropped.values()), "dropped_by_reason": dropped})
+    rows, by_reason = _file_rows(files)
     kept_by_split = _sum_counters(task["kept_by_split"] for task in tasks)
-    shard_counts: dict[str, dict[str, int]] = {}
-    for file in shard_summary["files"]:
-        split = file["path"].split("/")[0]
-        counts = shard_counts.setdefault(split, {"files": 0, "records": 0})
-        counts["files"] += 1
-        counts["records"] += int(file["records"])
+    shard_counts = _shard_counts(shard_summary["files"])
     if {s: c["records"] for s, c in shard_counts.items()} != kept_by_split:
         raise ValueError("records in shards differ from records kept; this is a bug")
     stats_split = tasks[0]["stats_split"] if tasks else "train"
@@ -180,6 +168,35 @@ def summarize_shards(
         "shard_files": sorted(shard_summary["files"], key=lambda f: f["path"]),
     }
     return band_stats, report
+
+
+def _file_rows(
+    files: Sequence[Mapping[str, Any]],
+) -> tuple[list[dict[str, Any]], Counter[str]]:
+    """One report row per input file, and the drops of all files by reason.
+
+    Raises:
+        ValueError: If a file's records are not all kept or dropped (a bug).
+    """
+    by_reason: Counter[str] = Counter()
+    rows = []
+    for entry in files:
+        dropped = {reason: len(positions) for reason, positions in entry["dropped"].items()}
+        if entry["kept"] + sum(dropped.values()) != entry["read"]:
+            raise ValueError(f"{entry['file']}: kept + dropped != read; this is a bug")
+        by_reason.update(dropped)
+        rows.append({**entry, "dropped_count": sum(dropped.values()), "dropped_by_reason": dropped})
+    return rows, by_reason
+
+
+def _shard_counts(shard_files: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Files and records per split, from the shards' listing."""
+    counts: dict[str, dict[str, int]] = {}
+    for file in shard_files:
+        split = counts.setdefault(file["path"].split("/")[0], {"files": 0, "records": 0})
+        split["files"] += 1
+        split["records"] += int(file["records"])
+    return counts
 
 
 def _sum_counters(counters: Any) -> dict[str, int]:

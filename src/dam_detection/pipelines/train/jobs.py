@@ -245,13 +245,8 @@ def train_fcn_job(
         strategy,
     )
     logger.info("%s: receptive field %d x %d pixels (%d m)", model.name, field, field, field * 10)
-    arrays = {split: collect(data) for split, data in evaluation.items()}
-    scores = {}
-    for split, array in arrays.items():
-        maps = model.predict(array["image"], batch_size=batch, verbose=0)
-        scores[split] = maps[:, maps.shape[1] // 2, maps.shape[2] // 2, 0]
-    labels = {split: arrays[split]["label"] for split in arrays}
-    kinds = _kinds(arrays["test"]["point_index"], kind_of)
+    labels, scores, test_points = _centre_scores(model, evaluation, batch)
+    kinds = _kinds(test_points, kind_of)
     detection = _detection_threshold(model, files["val"], spec, settings["detection"], batch)
     logger.info("%s: detection threshold on whole validation patches %s", model.name, detection)
     report = {
@@ -266,6 +261,19 @@ def train_fcn_job(
     }
     scored = (labels["test"], scores["test"])
     return {"model": model, "report": report, "scored": scored}
+
+
+def _centre_scores(
+    model: keras.Model, evaluation: Mapping[str, Any], batch: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """Labels and centre-pixel scores of every evaluation split, and the test points' indices."""
+    arrays = {split: collect(data) for split, data in evaluation.items()}
+    scores = {}
+    for split, array in arrays.items():
+        maps = model.predict(array["image"], batch_size=batch, verbose=0)
+        scores[split] = maps[:, maps.shape[1] // 2, maps.shape[2] // 2, 0]
+    labels = {split: arrays[split]["label"] for split in arrays}
+    return labels, scores, arrays["test"]["point_index"]
 
 
 def _training_input(
