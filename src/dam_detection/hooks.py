@@ -8,6 +8,7 @@ from typing import Any
 
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
+from kedro.pipeline import Node
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,47 @@ class EarthEngineHooks:
 
         # load_credentials also reads conf/local, which `--env earthengine` does not load.
         initialize_from_credentials(load_credentials(context.config_loader), source)
+
+
+class SacredArtifactHooks:
+    """Add what the catalog saved for a training node to that node's Sacred run.
+
+    Training nodes are wrapped by :func:`~dam_detection.pipelines.train.sacred_run.recorded`;
+    their outputs (model, metadata, plots) are saved by Kedro after the node returns, so the run
+    receives the saved files here instead of a second serialisation in the node.
+    """
+
+    def __init__(self) -> None:
+        self._catalog: Any = None
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        """Keep the catalog, to find where a saved dataset's file is."""
+        self._catalog = catalog
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Node) -> None:
+        """If a recorded training node saved a local file, add it to its Sacred run."""
+        experiment = getattr(node.func, "sacred_experiment", None)
+        if experiment is None or self._catalog is None:
+            return
+        path = _local_file(self._catalog, dataset_name)
+        if path is None:
+            return
+        from dam_detection.pipelines.train.sacred_run import add_saved_file
+
+        if add_saved_file(experiment, path):
+            logger.debug("Sacred run of %s: added %s", experiment, path)
+
+
+def _local_file(catalog: Any, dataset_name: str) -> str | None:
+    # Datasets keep their path in ``_filepath`` (kedro-datasets' convention); in-memory and
+    # remote datasets have no local file to add.
+    dataset = catalog.get(dataset_name) if hasattr(catalog, "get") else None
+    filepath = getattr(dataset, "_filepath", None)
+    if filepath is None or getattr(dataset, "_protocol", "file") not in ("file", "local"):
+        return None
+    return str(filepath) if os.path.isfile(str(filepath)) else None
 
 
 class RunSummaryHooks:

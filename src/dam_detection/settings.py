@@ -8,12 +8,19 @@ from dam_detection.hooks import (
     EarthEngineHooks,
     ParameterCheckHooks,
     RunSummaryHooks,
+    SacredArtifactHooks,
     TelemetryOffHooks,
 )
 
 # Kedro calls hooks of one spec in reverse registration order (pluggy's LIFO): the parameter
 # check is registered last so that it runs before Earth Engine is initialised.
-HOOKS = (TelemetryOffHooks(), RunSummaryHooks(), EarthEngineHooks(), ParameterCheckHooks())
+HOOKS = (
+    TelemetryOffHooks(),
+    RunSummaryHooks(),
+    SacredArtifactHooks(),
+    EarthEngineHooks(),
+    ParameterCheckHooks(),
+)
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

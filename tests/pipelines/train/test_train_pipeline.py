@@ -134,7 +134,10 @@ def test_sacred_records_both_runs_in_files_and_mongodb(trained, mongo_url):
         assert record["status"] == "COMPLETED" and record["result"]["pr_auc"] is not None
         artifacts = set(record["artifacts"])
         assert {f"{model}_report.json", f"{model}_roc_pr.png", f"{model}_curves.png"} <= artifacts
-        assert not any(name.endswith(".keras") for name in artifacts)  # saved once, by the catalog
+        # The catalog's files, added once Kedro saved them (one serialisation of the model).
+        assert {f"{model}.keras", f"{model}.json"} <= artifacts
+        saved = trained / "data" / "06_models" / f"{model}.keras"
+        assert (run / f"{model}.keras").read_bytes() == saved.read_bytes()
         config = json.loads((run / "config.json").read_text())
         assert config["seed"] == 42 and len(config["inputs"]["files"]) == 6
         logged = json.loads((run / "metrics.json").read_text())
@@ -148,6 +151,12 @@ def test_sacred_records_both_runs_in_files_and_mongodb(trained, mongo_url):
         "dam_detection.train.fcn",
     ]
     assert all(r["status"] == "COMPLETED" and r["config"]["seed"] == 42 for r in stored)
+    artifacts = {
+        run["experiment"]["name"]: {a["name"] for a in run.get("artifacts", [])}
+        for run in database["runs"].find({}, {"experiment": 1, "artifacts": 1})
+    }
+    assert "fcn.keras" in artifacts["dam_detection.train.fcn"]
+    assert "classifier.keras" in artifacts["dam_detection.train.classifier"]
     assert database["metrics"].count_documents({"name": "val_loss"}) == 2
 
 

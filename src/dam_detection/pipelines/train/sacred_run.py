@@ -177,9 +177,38 @@ def recorded(experiment_name: str, train: Callable[..., Any]) -> Callable[..., A
             _record_results(recorder, experiment_name.rsplit(".", 1)[-1], outputs[1])
             return outputs
 
-        return run_recorded(experiment_name, settings, body, observers)
+        outputs = run_recorded(experiment_name, settings, body, observers)
+        _FINISHED[experiment_name] = observers
+        return outputs
 
+    run.sacred_experiment = experiment_name  # type: ignore[attr-defined]  # read by the hook
     return run
+
+
+#: Observers of the last finished run of each experiment: the catalog's files are added to it
+#: once Kedro has saved them (:func:`add_saved_file`).
+_FINISHED: dict[str, list[Any]] = {}
+
+
+def add_saved_file(experiment_name: str, path: str) -> bool:
+    """Add a file the catalog saved for a node to that node's finished Sacred run.
+
+    The node's outputs are saved by Kedro after the node (and so its run) has finished; adding
+    them afterwards keeps one serialisation of each model, by the catalog, and still puts the
+    model, its metadata and its plots in the run.
+
+    Returns:
+        Whether a finished run of ``experiment_name`` took the file.
+    """
+    observers = _FINISHED.get(experiment_name)
+    if not observers:
+        return False
+    name = Path(path).name
+    if name in _RESERVED_ARTIFACTS:
+        raise ValueError(f"artifact name {name!r} is reserved by Sacred's file observer")
+    for observer in observers:
+        observer.artifact_event(name=name, filename=path)
+    return True
 
 
 def _record_results(recorder: RunRecorder, name: str, results: Mapping[str, Any]) -> None:
