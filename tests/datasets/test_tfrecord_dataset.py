@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,3 +205,15 @@ def test_changed_fingerprint_rewrites_instead_of_resuming(folder):
     dataset.save(ExportPlan({"a": must_not_run, "b": must_not_run}, "settings-1"))
     dataset.save(ExportPlan({"a": _records("new", 2)}, "settings-2"))
     assert _read_all(dataset.load()) == {"a.tfrecord.gz": _records("new", 2)}  # b was stale
+
+
+def test_files_no_pattern_reads_are_listed_not_ignored(folder, data, caplog):
+    TFRecordDataset(filepath=folder).save(data)
+    for name in ("extra-00000.TFRecord.gz", "more.tfrec.gz"):
+        (Path(folder) / name).write_bytes(b"")
+    with caplog.at_level("WARNING"):
+        files = TFRecordDataset(filepath=folder).load()
+    assert len(files) == 3
+    warned = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "2 files match no pattern" in warned
+    assert "extra-00000.TFRecord.gz" in warned and "more.tfrec.gz" in warned

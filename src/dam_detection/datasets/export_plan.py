@@ -13,14 +13,17 @@ plan allows). The plan is the only thing that crosses between them:
   skip complete files, which is only right when they were made the same way: a dataset that
   finds another fingerprint on disk rewrites, one that finds the same resumes;
 - ``runs_in``: ``any_process`` when the producers may be pickled to worker processes,
-  ``this_process`` when they need state of this process (an initialised Earth Engine session).
+  ``this_process`` when they need state of this process (an initialised Earth Engine session);
+- ``check``: optionally, a judgement of what the producers reported, run before the new output
+  replaces the old (the sharding pass refuses to replace good shards with a pass that dropped
+  everything).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -49,12 +52,15 @@ class ExportPlan(Generic[Item]):
         runs_in: Where the producers may run.
         item_fingerprints: Per item, where items resume one by one (scenes); an item not
             listed has :attr:`fingerprint`.
+        check: Called with what the items reported (datasets that collect reports, such as the
+            shards'), before the new output replaces the old; raising keeps the old.
     """
 
     items: Mapping[str, Item]
     fingerprint: str | None = None
     runs_in: RunsIn = "any_process"
     item_fingerprints: Mapping[str, str] = field(default_factory=dict)
+    check: Callable[[Sequence[Mapping[str, Any]]], None] | None = None
 
     def fingerprint_of(self, name: str) -> str | None:
         """The fingerprint of one item."""

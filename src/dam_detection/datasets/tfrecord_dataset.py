@@ -22,7 +22,11 @@ from dam_detection.datasets.record_writer import (
     write_bytes_atomic,
     write_record_files,
 )
-from dam_detection.datasets.tfrecord_files import TFRecordFiles, list_tfrecord_files
+from dam_detection.datasets.tfrecord_files import (
+    TFRecordFiles,
+    list_tfrecord_files,
+    unread_files,
+)
 
 _GLOB_CHARACTERS = frozenset("*?[")
 
@@ -141,10 +145,24 @@ class TFRecordDataset(AbstractDataset[ExportPlan[RecordSource], TFRecordFiles]):
     def load(self) -> TFRecordFiles:
         """List the files (sorted by name). Records are read later, when iterated.
 
+        Files under the folder that the pattern leaves out (``*.TFRecord.gz``, ``*.tfrec``) are
+        listed in a warning.
+
         Raises:
             DatasetError: If no file matches, naming the path and the command that writes it.
         """
         files = self._list()
+        unread = unread_files(files)
+        if unread:
+            self._logger.warning(
+                "%s: %d files match no pattern %r and are not read: %s%s (set load_args.pattern "
+                "to read them)",
+                self._filepath,
+                len(unread),
+                self._load_args["pattern"],
+                ", ".join(unread[:5]),
+                ", ..." if len(unread) > 5 else "",
+            )
         if not len(files):
             creator = (self.metadata or {}).get(
                 "created_by", "the pipeline that writes this dataset (kedro run --to-outputs ...)"

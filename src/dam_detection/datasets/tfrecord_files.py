@@ -139,3 +139,22 @@ def list_tfrecord_files(
 def _is_temporary(path: str) -> bool:
     # Files being written carry a ``.tmp`` suffix until they are renamed into place.
     return posixpath.basename(path).startswith(".") or path.endswith(".tmp")
+
+
+def unread_files(files: TFRecordFiles) -> list[str]:
+    """Files under ``files.root`` that the listing left out, hidden and temporary ones aside:
+    e.g. ``patches-00003.TFRecord.gz`` or ``x.tfrec.gz``, which a ``*.tfrecord*`` pattern does
+    not match. A reader should say so rather than ignore them.
+    """
+    filesystem = files.filesystem
+    root = filesystem._strip_protocol(files.root)
+    if not filesystem.exists(root):
+        return []
+    listed = set(files.paths)
+    return sorted(
+        files.relative(path)
+        for path in filesystem.find(root)
+        if path not in listed
+        and not _is_temporary(path)
+        and not posixpath.basename(path).startswith("_")
+    )

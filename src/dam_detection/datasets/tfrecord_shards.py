@@ -24,13 +24,14 @@ import posixpath
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, BinaryIO
 
 import fsspec
 from kedro.io.core import AbstractDataset, DatasetError
 
+from dam_detection.datasets.export_plan import ExportPlan
 from dam_detection.datasets.tfrecord_files import TFRecordFiles, list_tfrecord_files
 from dam_detection.tfrecord_codec import frame_record
 
@@ -134,7 +135,7 @@ def run_task(
     return summary, files
 
 
-class TFRecordShardsDataset(AbstractDataset[Sequence[ShardTask], TFRecordFiles]):
+class TFRecordShardsDataset(AbstractDataset[ExportPlan[ShardTask], TFRecordFiles]):
     """Gzip TFRecord shards written by streaming tasks; loads like ``TFRecordDataset``.
 
     Examples:
@@ -152,7 +153,7 @@ class TFRecordShardsDataset(AbstractDataset[Sequence[ShardTask], TFRecordFiles])
         ...     shard.write(b"record")
         ...     return {"written": 1}
         >>> dataset = TFRecordShardsDataset(filepath=str(tmp_path / "shards"))
-        >>> dataset.save([task])
+        >>> dataset.save(ExportPlan({"task-0": task}))
         >>> [dataset.load().relative(p) for p in dataset.load().paths]
         ['train/shards-00000-of-00001.tfrecord.gz']
     """
@@ -220,14 +221,27 @@ class TFRecordShardsDataset(AbstractDataset[Sequence[ShardTask], TFRecordFiles])
         summary = json.loads(self._fs.cat_file(summary_path)) if written else None
         return dataclasses.replace(files, summary=summary)
 
-    def save(self, data: Sequence[ShardTask]) -> None:
-        """Run the tasks, number the files per group, write ``_summary.json``, swap in place."""
-        tasks = list(data)
+    def save(self, data: ExportPlan[ShardTask]) -> None:
+        """Run the planned tasks, let the plan's ``check`` judge their summaries, number the
+        files per group, write ``_summary.json`` and swap the result in place.
+
+        Raises:
+            Whatever the plan's ``check`` raises: then the staged files are removed and the
+            previous shards stay as they were.
+        """
+        if not isinstance(data, ExportPlan):
+            raise DatasetError(
+                f"TFRecordShardsDataset({self._filepath}) saves an ExportPlan of shard tasks, got "
+                f"{type(data).__name__}"
+            )
+        tasks = list(data.items.values())
         parent, name = posixpath.split(self._root)
         staging = posixpath.join(parent, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
         self._fs.makedirs(staging, exist_ok=True)
         try:
-            results = self._run(tasks, staging)
+            results = self._run(tasks, staging, data.workers(int(self._save_args["workers"])))
+            if data.check is not None:
+                data.check([summary for summary, _ in results])
             listing = self._number_files(staging, [files for _, files in results])
             summary = {"tasks": [summary for summary, _ in results], "files": listing}
             with self._fs.open(posixpath.join(staging, SUMMARY_NAME), "w") as handle:
@@ -240,9 +254,9 @@ class TFRecordShardsDataset(AbstractDataset[Sequence[ShardTask], TFRecordFiles])
         self._fs.invalidate_cache(self._root)
 
     def _run(
-        self, tasks: list[ShardTask], staging: str
+        self, tasks: list[ShardTask], staging: str, workers: int
     ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        level, workers = int(self._save_args["compresslevel"]), int(self._save_args["workers"])
+        level = int(self._save_args["compresslevel"])
         if workers == 1 or len(tasks) < 2 or self._protocol == "memory":
             return [run_task(task, self._fs, staging, i, level) for i, task in enumerate(tasks)]
         context = worker_context()

@@ -92,6 +92,8 @@ def params(**overrides: Any) -> dict[str, Any]:
         "min_shards_per_split": 2,
         "interleave_files": 4,
         "shuffle_buffer": 4,
+        # These tests damage records on purpose to check the accounting: keep whatever is good.
+        "max_drop_share": 1.0,
         **overrides,
     }
 

@@ -10,6 +10,7 @@ import pytest
 from kedro.io.core import DatasetError
 
 from dam_detection.datasets import tfrecord_shards
+from dam_detection.datasets.export_plan import ExportPlan
 from dam_detection.datasets.tfrecord_shards import SUMMARY_NAME, TFRecordShardsDataset
 
 
@@ -40,7 +41,7 @@ def test_files_are_numbered_per_group_in_task_order(tmp_path: Path, monkeypatch,
     context = multiprocessing.get_context(start)
     monkeypatch.setattr(tfrecord_shards, "worker_context", lambda: context)
     dataset = TFRecordShardsDataset(filepath=str(tmp_path / "shards"), save_args={"workers": 2})
-    dataset.save([WriteTask("train/shards", 2, 3), WriteTask("train/shards", 1, 2)])
+    dataset.save(_plan(WriteTask("train/shards", 2, 3), WriteTask("train/shards", 1, 2)))
     records = _records(dataset)
     assert list(records) == [f"train/shards-{n:05d}-of-00003.tfrecord.gz" for n in range(3)]
     assert records["train/shards-00002-of-00003.tfrecord.gz"] == [b"train/shards:0:0"] + [
@@ -52,19 +53,23 @@ def test_files_are_numbered_per_group_in_task_order(tmp_path: Path, monkeypatch,
     assert dataset.exists()
 
 
+def _plan(*tasks: object) -> ExportPlan:
+    return ExportPlan({f"task-{i}": task for i, task in enumerate(tasks)})
+
+
 def test_a_new_save_replaces_the_old_set_whole(tmp_path: Path):
     dataset = TFRecordShardsDataset(filepath=str(tmp_path / "shards"))
-    dataset.save([WriteTask("train/shards", 4, 1)])
-    dataset.save([WriteTask("val/shards", 1, 1)])
+    dataset.save(_plan(WriteTask("train/shards", 4, 1)))
+    dataset.save(_plan(WriteTask("val/shards", 1, 1)))
     assert list(_records(dataset)) == ["val/shards-00000-of-00001.tfrecord.gz"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shards"]  # no staging left
 
 
 def test_a_failing_task_leaves_the_previous_set_and_no_staging(tmp_path: Path):
     dataset = TFRecordShardsDataset(filepath=str(tmp_path / "shards"))
-    dataset.save([WriteTask("train/shards", 1, 1)])
+    dataset.save(_plan(WriteTask("train/shards", 1, 1)))
     with pytest.raises(DatasetError, match="task failed"):
-        dataset.save([WriteTask("train/shards", 2, 2, fail=True)])
+        dataset.save(_plan(WriteTask("train/shards", 2, 2, fail=True)))
     assert list(_records(dataset)) == ["train/shards-00000-of-00001.tfrecord.gz"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shards"]
 
@@ -75,6 +80,6 @@ def test_missing_folder_and_bad_group_are_explained(tmp_path: Path):
     with pytest.raises(DatasetError, match="kedro run --pipelines shard_tfrecords"):
         dataset.load()
     with pytest.raises(DatasetError, match="invalid shard group"):
-        dataset.save([WriteTask("../escape", 1, 1)])
+        dataset.save(_plan(WriteTask("../escape", 1, 1)))
     with pytest.raises(DatasetError, match="workers"):
         TFRecordShardsDataset(filepath=str(tmp_path), save_args={"workers": 0})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kedro.io.core import DatasetError
 
 from dam_detection.datasets.tfrecord_files import list_tfrecord_files
 from dam_detection.datasets.tfrecord_shards import SUMMARY_NAME, TFRecordShardsDataset
@@ -72,7 +73,7 @@ def test_every_record_is_accounted_for(tmp_path, damaged_input):
     assert crc["kept"] == 2 and crc["dropped"] == {"data_crc_mismatch": [2]}
     assert crc["corrupt"]["offset"] == 2 * (16 + crc_length(damaged_input))
     assert by_file["mixed.tfrecord.gz"]["dropped"] == {
-        "missing_band": [0],
+        "missing_band:B3": [0],
         "non_finite": [1],
         "empty_band": [2],
         "unknown_point_index": [3],
@@ -147,9 +148,9 @@ def test_records_without_point_index_follow_the_parameter(tmp_path, rng):
         (encode_example(patch_features(rng, None)) for _ in range(3)),
     )
     points = points_table(SPLITS)
-    _, _, dropped = _run(folder, tmp_path / "dropped", points)
-    assert dropped["files"][0]["dropped"] == {"missing_point_index": [0, 1, 2]}
-    assert dropped["totals"]["kept"] == 0 and dropped["shard_files"] == []
+    with pytest.raises(DatasetError, match=r"kept nothing of 3 records.*missing_point_index: 3"):
+        _run(folder, tmp_path / "dropped", points)
+    assert not (tmp_path / "dropped").exists()  # nothing half-written
     files, stats, kept = _run(folder, tmp_path / "kept", points, records_without_point_index="val")
     assert kept["kept_by_split"] == {"val": 3} and stats["records"] == 0
     assert [r["point_index"][0] for r in decode_all(files, files.paths)] == [-1.0] * 3
@@ -173,10 +174,10 @@ def real_sample(tmp_path: Path) -> Path:
 def test_real_sample_is_dropped_or_kept_as_the_parameters_say(tmp_path, real_sample):
     points = points_table(["train", "val"])
     rgb = {"bands": ["B2", "B3", "B4"], "radius": 128}
-    _, _, report = _run(real_sample, tmp_path / "a", points, **rgb)
-    assert report["files"][0]["dropped"] == {"missing_point_index": [0, 1]}
-    _, _, report = _run(real_sample, tmp_path / "b", points, radius=128)  # NDWI, AVE absent
-    assert report["files"][0]["dropped"] == {"missing_band": [0, 1]}
+    with pytest.raises(DatasetError, match=r"missing_point_index: 2.*records_without_point_index"):
+        _run(real_sample, tmp_path / "a", points, **rgb)
+    with pytest.raises(DatasetError, match=r"missing_band:NDWI: 2.*no band NDWI"):
+        _run(real_sample, tmp_path / "b", points, radius=128)  # NDWI, AVE absent
     files, stats, report = _run(
         real_sample, tmp_path / "c", points, records_without_point_index="train", **rgb
     )

@@ -12,13 +12,16 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from dam_detection.datasets.export_plan import ExportPlan
 from dam_detection.datasets.tfrecord_files import TFRecordFiles
-from dam_detection.pipelines.shard_tfrecords.records import DROP_REASONS, RecordSpec
+from dam_detection.pipelines.shard_tfrecords.acceptance import accept_pass
+from dam_detection.pipelines.shard_tfrecords.records import DROP_REASONS, RecordSpec, reason_kind
 from dam_detection.pipelines.shard_tfrecords.settings import ShardSettings
 from dam_detection.pipelines.shard_tfrecords.sharding import PointTable, ShardTask
 from dam_detection.pipelines.shard_tfrecords.statistics import merge_band_states
@@ -59,7 +62,7 @@ def plan_shard_tasks(
     patch_radius: int,
     seed: int,
     settings: ShardSettings,
-) -> list[ShardTask]:
+) -> ExportPlan[ShardTask]:
     """Split the input files into tasks for the ``shards`` dataset to run.
 
     Files are put in a seeded random order and dealt round-robin to
@@ -75,7 +78,9 @@ def plan_shard_tasks(
         settings: ``params:shard_tfrecords``.
 
     Returns:
-        One :class:`ShardTask` per worker share, in task order.
+        The plan for the ``shards`` dataset: one :class:`ShardTask` per worker share, in task
+        order, and the check that refuses a pass dropping more than ``max_drop_share``
+        (:func:`~.acceptance.accept_pass`) before it replaces the previous shards.
     """
     spec = RecordSpec.from_params(bands, patch_radius, settings.label_keys)
     table = build_point_table(points)
@@ -87,7 +92,7 @@ def plan_shard_tasks(
         )
     order = np.random.default_rng(int(seed)).permutation(len(patches.paths))
     count = max(1, min(settings.tasks, len(order)))
-    return [
+    tasks = [
         ShardTask(
             task_index=task,
             files=patches,
@@ -104,6 +109,10 @@ def plan_shard_tasks(
         )
         for task in range(count)
     ]
+    return ExportPlan(
+        {f"task-{task:05d}": shard_task for task, shard_task in enumerate(tasks)},
+        check=partial(accept_pass, max_drop_share=settings.max_drop_share),
+    )
 
 
 def summarize_shards(
@@ -207,4 +216,5 @@ def _sum_counters(counters: Any) -> dict[str, int]:
 
 
 def _reason_order(reason: str) -> tuple[int, str]:
-    return (DROP_REASONS.index(reason) if reason in DROP_REASONS else len(DROP_REASONS), reason)
+    kind = reason_kind(reason)
+    return (DROP_REASONS.index(kind) if kind in DROP_REASONS else len(DROP_REASONS), reason)

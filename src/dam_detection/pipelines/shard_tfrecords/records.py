@@ -16,7 +16,8 @@ import numpy as np
 from dam_detection.bands import LABEL_KEY, POINT_INDEX_KEY, PatchGeometry, validate_band_names
 from dam_detection.tfrecord_codec import decode_example, encode_example
 
-#: Every reason a readable record can be dropped for, in the order the checks run.
+#: Every reason a readable record can be dropped for, in the order the checks run. Reports add
+#: the detail after a colon where there is one: ``missing_band:B5``, ``wrong_length:B2=66049``.
 DROP_REASONS: tuple[str, ...] = (
     "unparseable_example",  # the bytes are not a tf.train.Example
     "missing_band",  # a configured band is absent (Earth Engine drops bands masked at the centre)
@@ -100,11 +101,11 @@ def check_record(data: bytes, spec: RecordSpec) -> CheckedRecord | str:
     for band in spec.bands:
         values = features.get(band)
         if values is None:
-            return "missing_band"
+            return f"missing_band:{band}"
         if not isinstance(values, np.ndarray) or values.dtype != np.float32:
             return "wrong_band_type"
         if values.size != spec.num_values:
-            return "wrong_length"
+            return f"wrong_length:{band}={values.size}"
         if not np.isfinite(values).all():
             return "non_finite"
         low, high = float(values.min()), float(values.max())
@@ -132,3 +133,8 @@ def _single_number(value: Any) -> float | None:
         return None
     number = float(value[0])
     return number if np.isfinite(number) else None
+
+
+def reason_kind(reason: str) -> str:
+    """The reason without its detail: ``missing_band:B5`` is a ``missing_band``."""
+    return reason.split(":", 1)[0]

@@ -27,3 +27,6 @@ class ShardSettings(Settings):
     """Input files each task reads at once, drawing the next record from a random one."""
     shuffle_buffer: int = Field(ge=0)
     """Records each task holds back to shuffle before writing (memory: this x record size)."""
+    max_drop_share: float = Field(ge=0, le=1)
+    """Largest share of the records read that may be dropped; a pass dropping more (or keeping
+    nothing) fails with its top drop reasons and leaves the previous shards untouched."""
