@@ -110,7 +110,9 @@ def normalize_bands(
     This is the NumPy twin of the normalisation the train input pipeline applies, so that a
     scene segmented later sees exactly the scaling the model was trained on. Masked pixels
     (:func:`masked_pixels`) become 0 in every channel, the train mean: raw 0 reflectance would
-    otherwise normalise to a strong negative value unlike any real surface.
+    otherwise normalise to a strong negative value unlike any real surface. Pixels with a NaN or
+    infinite value in any band are no data too (:func:`non_finite_pixels`) and become 0 as well,
+    so that no NaN reaches a model's output (training drops such records instead).
 
     Args:
         image: Array whose last axis holds ``bands`` in order.
@@ -136,4 +138,10 @@ def normalize_bands(
     masked = masked_pixels(image, bands)
     if masked is not None:
         normalised[masked] = 0.0
+    normalised[non_finite_pixels(image)] = 0.0
     return normalised
+
+
+def non_finite_pixels(image: np.ndarray) -> np.ndarray:
+    """Pixels with a NaN or infinite value in any channel of ``image`` (last axis: channels)."""
+    return ~np.isfinite(np.asarray(image)).all(axis=-1)

@@ -8,7 +8,11 @@ import pytest
 
 from dam_detection.mixer import MixerError
 from dam_detection.model_metadata import model_metadata
-from dam_detection.pipelines.segment.nodes import predict_heatmaps
+from dam_detection.pipelines.segment.nodes import (
+    heatmap_rasters,
+    predict_heatmaps,
+    prediction_exports,
+)
 from dam_detection.pipelines.segment.predict import batched, predict_scene
 from dam_detection.pipelines.segment.settings import SegmentSettings
 from dam_detection.pipelines.segment.sliding import slide_classifier
@@ -152,3 +156,19 @@ def test_bands_are_checked_by_name_and_order_before_predicting(tmp_path):
     with pytest.raises(ValueError, match="scene grid: patches overlap by .* needs 63"):
         predict_heatmaps({"grid": scene}, first_channel_model(), wide,
                          {"bands": UNIT_STATS}, _segment())  # fmt: skip
+
+
+def test_non_finite_pixels_are_no_data_counted_and_never_reach_an_output(tmp_path):
+    padded = padded_mosaic()
+    padded[HALF_Y + 10 : HALF_Y + 20, HALF_X + 5 : HALF_X + 9, 1] = np.nan  # 40 mosaic pixels
+    padded[HALF_Y + 30, HALF_X + 30, 0] = np.inf  # and one more
+    scene = write_scene(tmp_path, "torn", padded)
+    maps = predict_heatmaps({"torn": scene}, first_channel_model(), FCN_METADATA,
+                            {"bands": UNIT_STATS}, _segment())  # fmt: skip
+    score_map = maps["torn"]
+    assert score_map.non_finite_pixels == 41
+    assert np.isfinite(score_map.probability.astype(np.float32)).all()
+    raster = heatmap_rasters(maps)["torn"]()
+    assert np.isfinite(raster.data.astype(np.float32)).all()
+    upload = prediction_exports(maps, _segment())["torn"]
+    assert all(np.isfinite(band.astype(np.float32)).all() for band in upload.bands.values())

@@ -20,6 +20,7 @@ def _display(chip: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Percentile-stretched uint8 RGB of a chip's pixels inside the mosaic (black outside); one
     channel is shown as grey.
     """
+    chip = np.nan_to_num(chip, nan=0.0, posinf=0.0, neginf=0.0)  # no data is drawn black
     if chip.shape[-1] == 1:
         chip = np.repeat(chip, 3, axis=-1)
     out = np.zeros((*chip.shape[:2], 3), dtype=np.uint8)

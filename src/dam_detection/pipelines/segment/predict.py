@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dam_detection.bands import RGB_BANDS, normalize_bands
+from dam_detection.bands import RGB_BANDS, non_finite_pixels, normalize_bands
 from dam_detection.mixer import Mixer, MixerError
 from dam_detection.mosaic import PatchGrid
 
@@ -52,6 +52,7 @@ class ScoreMap:
         seconds: Wall time spent reading, normalising and predicting.
         preview: ``(rows, cols, 3)`` uint8 RGB of the scene, every ``preview_step`` pixels.
         preview_step: Mosaic pixels between preview pixels.
+        non_finite_pixels: Mosaic pixels whose bands held NaN or infinity, read as no data.
     """
 
     scene: str
@@ -62,6 +63,7 @@ class ScoreMap:
     seconds: float = 0.0
     preview: np.ndarray | None = None
     preview_step: int = 1
+    non_finite_pixels: int = 0
 
     def cell_to_pixel(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mosaic pixel-centre coordinates ``(col + 0.5, row + 0.5)`` of cells (float arrays)."""
@@ -160,7 +162,7 @@ def predict_scene(
     heatmap = np.zeros((mixer.height_px, mixer.width_px), dtype=HEATMAP_DTYPE)
     rgb = [list(bands).index(b) for b in RGB_BANDS] if set(RGB_BANDS) <= set(bands) else None
     preview = _PreviewSampler(mixer, preview_step_for(mixer, preview_max_px), rgb)
-    index = 0
+    index = non_finite = 0
     last_log = start
     for batch in batches:
         if time.perf_counter() - last_log > PROGRESS_INTERVAL_S:
@@ -180,10 +182,21 @@ def predict_scene(
                 "convolutional model must keep the input's height and width"
             )
         for probability, patch in zip(output, batch, strict=True):
+            core = patch[grid.core]
+            bad = non_finite_pixels(core)
+            if bad.any():  # no data, as masked pixels are: counted, never passed on
+                non_finite += int(bad.sum())
+                core = np.where(bad[..., None], 0.0, core)
             heatmap[grid.core_window(index)] = probability[grid.core]
-            preview.add(index, patch[grid.core])
+            preview.add(index, core)
             index += 1
     grid.check_count(index, scene)
+    if non_finite:
+        logger.warning(
+            "scene %s: %d pixels hold NaN or infinite values; they are read as no data",
+            scene,
+            non_finite,
+        )
     return ScoreMap(
         scene=scene,
         mixer=mixer,
@@ -191,6 +204,7 @@ def predict_scene(
         seconds=time.perf_counter() - start,
         preview=preview.image(),
         preview_step=preview.step,
+        non_finite_pixels=non_finite,
     )
 
 

@@ -185,7 +185,13 @@ def evaluate_detections(
         "tolerances_m": tolerances,
         "score_thresholds": thresholds(fcn_detection),
         "detection": {"fcn": dict(fcn_detection), "baseline": dict(baseline_detection)},
-        "scenes": {name: {"known_dams": len(table)} for name, table in sorted(truth.items())},
+        "scenes": {
+            name: {
+                "known_dams": len(table),
+                "non_finite_pixels": fcn_maps[name].non_finite_pixels if name in fcn_maps else 0,
+            }
+            for name, table in sorted(truth.items())
+        },
         "fcn": _model_metrics(
             fcn_detections, truth, fcn_maps, tolerances, thresholds(fcn_detection)
         ),
