@@ -17,6 +17,7 @@ from dam_detection.pipelines.shard_tfrecords.nodes import summarize_shards
 from dam_detection.tfrecord_codec import encode_example
 from tests.pipelines.shard_tfrecords.conftest import (
     BANDS,
+    RADIUS,
     decode_all,
     good_files,
     patch_features,
@@ -34,7 +35,8 @@ def _run(folder: Path, out: Path, points, workers: int = 1, **overrides):
     shards.save(tasks)
     loaded = shards.load()
     assert loaded.summary == json.loads((out / SUMMARY_NAME).read_text())
-    stats, report = summarize_shards(loaded, list(overrides.get("bands", BANDS)))
+    bands = list(overrides.get("bands", BANDS))
+    stats, report = summarize_shards(loaded, bands, overrides.get("radius", RADIUS))
     return shards.load(), stats, report
 
 

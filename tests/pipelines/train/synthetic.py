@@ -119,6 +119,9 @@ def write_synthetic_shards(
             }
             for c, band in enumerate(DEFAULT_BANDS)
         },
+        "band_order": list(DEFAULT_BANDS),
+        "patch_size_px": 2 * radius + 1,
+        "label_key": "label",
     }
     return stats, points
 

@@ -16,7 +16,7 @@ from dam_detection.pipelines.train.augmentation import (
     mask_edges,
     point_maps,
 )
-from dam_detection.pipelines.train.config import class_weights, resolve_settings
+from dam_detection.pipelines.train.config import check_shards_match, class_weights, resolve_settings
 from dam_detection.pipelines.train.eval_input import collect, make_eval_dataset
 from dam_detection.pipelines.train.input_pipeline import (
     make_patch_spec,
@@ -214,3 +214,13 @@ def test_point_weight_table_weighs_listed_kinds_and_leaves_others_at_one():
     assert point_weight_table(kind_of, None) is None
     with pytest.raises(ValueError, match=">= 0"):
         point_weight_table(kind_of, {"bridge": -1.0})
+
+
+def test_shards_that_hold_other_bands_or_sizes_are_refused_plainly():
+    stats = {"bands": {b: {} for b in DEFAULT_BANDS}, "band_order": list(DEFAULT_BANDS),
+             "patch_size_px": 257, "label_key": "label"}  # fmt: skip
+    check_shards_match(stats, ["B2", "B3"], 128)  # a subset, the right size: fine
+    with pytest.raises(ValueError, match=r"shards are 257 px, patch_radius 64 expects 129"):
+        check_shards_match(stats, DEFAULT_BANDS, 64)
+    with pytest.raises(ValueError, match=r"missing \['B8'\]"):
+        check_shards_match(stats, ["B2", "B8"], 128)

@@ -160,6 +160,14 @@ def test_sacred_records_both_runs_in_files_and_mongodb(trained, mongo_url):
     assert database["metrics"].count_documents({"name": "val_loss"}) == 2
 
 
+def test_shards_of_another_size_stop_train_before_any_run_or_checkpoint(tmp_path):
+    project = _project(tmp_path)
+    with pytest.raises(Exception, match=r"shards are 33 px, patch_radius 8 expects 17"):
+        run_kedro(project, ["train"], params={"patch_radius": 8})
+    models = project / "data" / "06_models"
+    assert not (models / "sacred").exists() and not (models / "checkpoints").exists()
+
+
 @pytest.mark.slow
 def test_unreachable_mongodb_fails_within_seconds_naming_the_credentials():
     url = f"mongodb://127.0.0.1:{_free_port()}"  # a loopback port nothing listens on

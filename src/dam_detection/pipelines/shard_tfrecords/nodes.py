@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dam_detection.bands import LABEL_KEY
 from dam_detection.datasets.export_plan import ExportPlan
 from dam_detection.datasets.tfrecord_files import TFRecordFiles
 from dam_detection.pipelines.shard_tfrecords.acceptance import accept_pass
@@ -116,7 +117,7 @@ def plan_shard_tasks(
 
 
 def summarize_shards(
-    shards: TFRecordFiles, bands: Sequence[str]
+    shards: TFRecordFiles, bands: Sequence[str], patch_radius: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Band statistics and the quality report, from the summary the ``shards`` dataset loads
     with the shards.
@@ -124,6 +125,8 @@ def summarize_shards(
     Args:
         shards: The written shards and their pass's summary.
         bands: ``params:bands``.
+        patch_radius: ``params:patch_radius`` (recorded with the statistics, so that ``train``
+            and ``segment`` can say plainly when they expect other shards).
 
     Returns:
         ``(band_stats, shard_report)``; see ``docs/shard_tfrecords.md``.
@@ -158,6 +161,10 @@ def summarize_shards(
         "split": stats_split,
         "bands": {band: merged[band].summary() for band in bands},
         "records": int(kept_by_split.get(stats_split, 0)),
+        # What the shards hold, for the readers to compare with what they expect.
+        "band_order": list(bands),
+        "patch_size_px": 2 * int(patch_radius) + 1,
+        "label_key": LABEL_KEY,
     }
     read = sum(entry["read"] for entry in files)
     kept = sum(entry["kept"] for entry in files)

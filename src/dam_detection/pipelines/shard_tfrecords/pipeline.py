@@ -32,7 +32,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             ),
             Node(
                 summarize_shards,
-                inputs=["shards", "params:bands"],
+                inputs=["shards", "params:bands", "params:patch_radius"],
                 outputs=["band_stats", "shard_report"],
                 name="summarize_shards",
             ),

@@ -7,7 +7,7 @@ what depends on them. The result is also the Sacred run's config.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dam_detection.bands import PIXEL_SIZE_M, validate_band_names
@@ -56,6 +56,37 @@ def resolve_settings(
                 f"(patch_radius {patch_radius}); lower it to at most {size}"
             )
     return settings
+
+
+def check_shards_match(
+    band_stats: Mapping[str, Any], bands: Sequence[str], patch_radius: int
+) -> None:
+    """Check that the shards hold what the settings expect, by name, before training.
+
+    Args:
+        band_stats: ``stats.json`` (``band_order`` and ``patch_size_px`` since they were
+            recorded; older files are checked for their bands only).
+        bands: The bands the models will take.
+        patch_radius: ``params:patch_radius``.
+
+    Raises:
+        ValueError: Saying plainly what differs and what to do.
+    """
+    held = list(band_stats.get("band_order") or band_stats.get("bands", {}))
+    missing = [band for band in bands if band not in held]
+    if missing:
+        raise ValueError(
+            f"the shards hold bands {held} but training needs {list(bands)} (missing "
+            f"{missing}): re-run shard_tfrecords with these bands, or set train.bands to bands "
+            "the shards hold"
+        )
+    size = band_stats.get("patch_size_px")
+    expected = 2 * int(patch_radius) + 1
+    if size is not None and int(size) != expected:
+        raise ValueError(
+            f"the shards are {size} px, patch_radius {patch_radius} expects {expected}: set "
+            f"patch_radius to {(int(size) - 1) // 2}, or re-run gee_export and shard_tfrecords"
+        )
 
 
 def split_files(shards: TFRecordFiles, split: str) -> list[tuple[str, str]]:

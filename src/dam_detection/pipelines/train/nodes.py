@@ -20,7 +20,12 @@ from dam_detection.datasets.tfrecord_files import TFRecordFiles
 from dam_detection.detection.settings import DetectionSettings
 from dam_detection.model_metadata import model_metadata
 from dam_detection.pipelines.train import plots
-from dam_detection.pipelines.train.config import class_weights, resolve_settings, split_files
+from dam_detection.pipelines.train.config import (
+    check_shards_match,
+    class_weights,
+    resolve_settings,
+    split_files,
+)
 from dam_detection.pipelines.train.input_pipeline import make_patch_spec
 from dam_detection.pipelines.train.jobs import train_classifier_job, train_fcn_job
 from dam_detection.pipelines.train.settings import TrainSettings
@@ -64,6 +69,7 @@ def resolve_train_settings(
     bands: Sequence[str],
     patch_radius: int,
     detection: DetectionSettings,
+    band_stats: Mapping[str, Any],
     fingerprint: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The complete, validated train settings: the Sacred config of both trainings.
@@ -74,11 +80,14 @@ def resolve_train_settings(
         bands: ``params:bands`` (``train.bands`` overrides it).
         patch_radius: ``params:patch_radius``.
         detection: ``params:detection``.
+        band_stats: ``stats.json``: what the shards hold, checked against the settings before
+            any training starts (so a mismatch leaves no failed Sacred run behind).
         fingerprint: Output of :func:`fingerprint_inputs`.
 
     Returns:
         Settings with every default filled in and ``inputs`` (the fingerprint) added.
     """
+    check_shards_match(band_stats, train.bands or bands, patch_radius)
     settings = resolve_settings(train, seed, bands, patch_radius, detection)
     settings["inputs"] = dict(fingerprint)
     return settings

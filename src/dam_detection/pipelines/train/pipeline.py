@@ -48,6 +48,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                     "params:bands",
                     "params:patch_radius",
                     "params:detection",
+                    "band_stats",
                     "inputs_fingerprint",
                 ],
                 outputs="settings",
