@@ -104,6 +104,9 @@ def test_train_writes_models_metrics_and_plots(trained):
     reporting, models = trained / "data" / "08_reporting", trained / "data" / "06_models"
     metrics = json.loads((reporting / "train_metrics.json").read_text())
     assert metrics["bands"] == ["B2", "B3", "B4", "NDWI", "AVE"]
+    machine = metrics["machine"]  # results differ by CPU kind: each run says where it ran
+    assert machine["cpu"] and isinstance(machine["avx512"], bool) and machine["tensorflow"]
+    assert "TF_ENABLE_ONEDNN_OPTS" in machine["onednn"]
     test = metrics["classifier"]["test"]
     assert test["count"] == 12 and sum(test["confusion"].values()) == 12
     assert {"dam", "bridge", "water_edge", "random"} == set(test["by_kind"])
@@ -138,6 +141,7 @@ def test_sacred_records_both_runs_in_files_and_mongodb(trained, mongo_url):
         assert {f"{model}.keras", f"{model}.json"} <= artifacts
         saved = trained / "data" / "06_models" / f"{model}.keras"
         assert (run / f"{model}.keras").read_bytes() == saved.read_bytes()
+        assert json.loads((run / "info.json").read_text())["machine"]["cpu"]
         config = json.loads((run / "config.json").read_text())
         assert config["seed"] == 42 and len(config["inputs"]["files"]) == 6
         logged = json.loads((run / "metrics.json").read_text())

@@ -198,6 +198,9 @@ def report_training(
         "seed": settings["seed"],
         "patch_radius": settings["patch_radius"],
         "inputs_digest": settings["inputs"]["digest"],
+        # Where the models were trained (recorded by the Sacred wrapper); results differ
+        # slightly between CPU kinds, bit-identical on one.
+        "machine": reports["fcn"].get("machine") or reports["classifier"].get("machine"),
         "classifier": {k: v for k, v in reports["classifier"].items() if k != "history"},
         "fcn": {k: v for k, v in reports["fcn"].items() if k != "history"},
         "history": {name: report["history"] for name, report in reports.items()},

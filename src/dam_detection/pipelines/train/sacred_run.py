@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from dam_detection.machine import describe_machine
 from dam_detection.pipelines.train.training import is_chief
 
 # Sacred's file observer keeps these names for itself; an artifact named so breaks the run.
@@ -99,6 +100,10 @@ class RunRecorder:
         #: What the run reports as its result (Sacred's ``result`` field).
         self.result: Any = None
 
+    def set_info(self, key: str, value: Any) -> None:
+        """Record a JSON-able fact about the run (Sacred's ``info``)."""
+        self._run.info[key] = value
+
     def log_scalar(self, name: str, value: float, step: int) -> None:
         """Record one metric value at one step (epoch)."""
         self._run.log_scalar(name, value, step)
@@ -174,6 +179,10 @@ def recorded(experiment_name: str, train: Callable[..., Any]) -> Callable[..., A
 
         def body(recorder: RunRecorder) -> Any:
             outputs = train(*args, **kwargs)
+            # Results differ across CPU kinds (oneDNN kernels): say where these came from.
+            machine = describe_machine()
+            outputs[1]["report"]["machine"] = machine
+            recorder.set_info("machine", machine)
             _record_results(recorder, experiment_name.rsplit(".", 1)[-1], outputs[1])
             return outputs
 
