@@ -253,3 +253,15 @@ def test_changed_fingerprint_rewrites_a_complete_scene(root):
 
 def _must_not_run():
     raise AssertionError("a complete scene of the same settings was rewritten")
+
+
+def test_a_torn_scene_file_names_the_file_the_scene_and_the_fix(root):
+    ImageExportDataset(filepath=root).save(ExportPlan({"alpha": _scene()}))
+    torn = Path(root) / "alpha" / "scene-00001.tfrecord.gz"
+    torn.write_bytes(torn.read_bytes()[:-40])  # an interrupted download
+    scene = ImageExportDataset(filepath=root).load()["alpha"]
+    with pytest.raises(MixerError) as raised:
+        list(scene.iter_patches())
+    message = str(raised.value)
+    assert "scene 'alpha'" in message and "scene-00001.tfrecord.gz is damaged" in message
+    assert "export it again (kedro run --pipelines gee_export)" in message

@@ -19,7 +19,12 @@ import geopandas as gpd
 import numpy as np
 
 from dam_detection.mixer import Mixer, MixerError, buffered_shape, infer_kernel_size
-from dam_detection.tfrecord_codec import decode_example, iter_records, open_record_stream
+from dam_detection.tfrecord_codec import (
+    CorruptRecordError,
+    decode_example,
+    iter_records,
+    open_record_stream,
+)
 
 MIXER_SUFFIX = "-mixer.json"
 TRUTH_FILE = "truth.geojson"
@@ -193,5 +198,13 @@ class ImageExport:
         return sum(sum(1 for _ in self._records(path)) for path in self.file_paths)
 
     def _records(self, path: str) -> Iterator[bytes]:
-        with self.filesystem.open(path, "rb") as handle:
-            yield from iter_records(open_record_stream(handle))
+        try:
+            with self.filesystem.open(path, "rb") as handle:
+                yield from iter_records(open_record_stream(handle))
+        except (CorruptRecordError, EOFError, OSError) as error:
+            # A torn file (an interrupted download, a full disk) cannot be segmented past the
+            # damage: say which scene and what to do, not only where the bytes went wrong.
+            raise MixerError(
+                f"scene {self.name!r}: {path} is damaged ({error}); delete the scene folder "
+                f"{self.folder} and export it again (kedro run --pipelines gee_export)"
+            ) from error
