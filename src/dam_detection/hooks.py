@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.context import KedroContext
@@ -100,6 +102,55 @@ def _local_file(catalog: Any, dataset_name: str) -> str | None:
     if filepath is None or getattr(dataset, "_protocol", "file") not in ("file", "local"):
         return None
     return str(filepath) if os.path.isfile(str(filepath)) else None
+
+
+#: Loggers whose records go to the run's log file only (not the console).
+FILE_ONLY_LOGGERS = ("dam_detection.model_summary",)
+
+
+class RunLogFileHooks:
+    """Write each run's log to ``data/08_reporting/logs/<start time>.log``.
+
+    The console shows INFO and above (``conf/logging.yml``); the file gets the same records plus
+    those meant for the file only, such as Keras' model summaries.
+    """
+
+    def __init__(self) -> None:
+        self._handler: logging.Handler | None = None
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        """Open the run's log file under the project's ``data/08_reporting/logs``."""
+        self._close()
+        folder = Path(context.project_path) / "data" / "08_reporting" / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        handler = logging.FileHandler(folder / f"{stamp}-{os.getpid()}.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setLevel(logging.INFO)
+        logging.getLogger().addHandler(handler)
+        for name in FILE_ONLY_LOGGERS:
+            logging.getLogger(name).addHandler(handler)
+        self._handler = handler
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        """Close the run's log file."""
+        self._close()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        """Close the run's log file (it holds the error)."""
+        self._close()
+
+    def _close(self) -> None:
+        if self._handler is None:
+            return
+        logging.getLogger().removeHandler(self._handler)
+        for name in FILE_ONLY_LOGGERS:
+            logging.getLogger(name).removeHandler(self._handler)
+        self._handler.close()
+        self._handler = None
 
 
 class RunSummaryHooks:

@@ -4,9 +4,16 @@ Parameters merge softly across environments, so ``conf/<env>/parameters_*.yml`` 
 single leaf (``gee_export.patch.radius``) without restating the rest of its top-level key.
 """
 
-from dam_detection.hooks import (
+import os
+
+# TensorFlow's C++ start-up notices (CUDA probing, CPU feature hints) are noise in a run's log;
+# set before anything imports TensorFlow. Errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from dam_detection.hooks import (  # noqa: E402
     EarthEngineHooks,
     ParameterCheckHooks,
+    RunLogFileHooks,
     RunSummaryHooks,
     SacredArtifactHooks,
     TelemetryOffHooks,
@@ -16,6 +23,7 @@ from dam_detection.hooks import (
 # check is registered last so that it runs before Earth Engine is initialised.
 HOOKS = (
     TelemetryOffHooks(),
+    RunLogFileHooks(),
     RunSummaryHooks(),
     SacredArtifactHooks(),
     EarthEngineHooks(),

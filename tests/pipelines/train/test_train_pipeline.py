@@ -117,6 +117,9 @@ def test_train_writes_models_metrics_and_plots(trained):
         assert (reporting / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     classifier = TensorFlowModelDataset(filepath=str(models / "classifier.keras")).load()
     assert classifier.input_shape == (None, 24, 24, 5) and model_bands(classifier)[0] == "B2"
+    # Keras' layer tables go to the run's log file, not the console.
+    logs = "".join(p.read_text() for p in (trained / "data/08_reporting/logs").glob("*.log"))
+    assert "Total params" in logs
     fcn_metadata = json.loads((models / "fcn.json").read_text())
     assert fcn_metadata["bands"] == ["B2", "B3", "B4", "NDWI", "AVE"]
     assert (fcn_metadata["patch_size_px"], fcn_metadata["receptive_field_px"]) == (33, 15)

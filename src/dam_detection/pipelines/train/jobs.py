@@ -73,7 +73,9 @@ def _fit(
             loss=loss,
             metrics=model_metrics,
         )
-    model.summary(print_fn=print)
+    # The layer table is detail for the run's log file (conf/logging.yml), not the console.
+    summary_logger = logging.getLogger("dam_detection.model_summary")
+    model.summary(print_fn=lambda line, *_, **__: summary_logger.info(line))
     if settings["input"]["cache"]:
         # Every epoch validates on the same windows: parse them once (about 1 s an epoch saved
         # on the default data; the values and their order do not change).
