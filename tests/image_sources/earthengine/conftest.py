@@ -161,6 +161,7 @@ def ee_initialize_offline(
         initialize(credentials=None, project=project)
 
     monkeypatch.setattr(ee, "Initialize", offline)
+    monkeypatch.setattr(session, "_check_reachable", lambda: None)  # as if online
     session.reset()
     ee.Reset()
     try:

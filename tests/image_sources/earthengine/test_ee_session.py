@@ -4,6 +4,7 @@ to put where; and the project's hook reaching it for `--env earthengine`."""
 from __future__ import annotations
 
 import json
+import time
 from types import SimpleNamespace
 
 import ee
@@ -21,6 +22,7 @@ from dam_detection.image_sources.settings import ImageSourceSettings
 def initialize_calls(monkeypatch):
     calls = []
     monkeypatch.setattr(ee, "Initialize", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(session, "_check_reachable", lambda: None)  # as if online
     session.reset()
     yield calls
     session.reset()
@@ -75,6 +77,7 @@ def test_a_refusal_from_earth_engine_explains_the_fix(monkeypatch):
         raise ee.EEException("Please authorize access to your Earth Engine account")
 
     monkeypatch.setattr(ee, "Initialize", refuse)
+    monkeypatch.setattr(session, "_check_reachable", lambda: None)  # online, but refused
     session.reset()
     with pytest.raises(session.EarthEngineSetupError, match="earthengine authenticate"):
         session.initialize_from_credentials({"earthengine": {"project": "p"}})
@@ -117,3 +120,32 @@ def test_the_earthengine_environment_without_credentials_stops_with_the_fix(
     with pytest.raises(session.EarthEngineSetupError, match="conf/local/credentials.yml"):
         EarthEngineHooks().after_context_created(earthengine_context(kedro_project))
     assert initialize_calls == []
+
+
+def test_no_network_is_said_plainly_and_quickly(tmp_path):
+    # A syntactically real service-account key; the sockets are blocked (conftest), so nothing
+    # can check it: the error must say the service was unreachable, not that permission failed.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()  # fmt: skip
+    key = tmp_path / "key.json"
+    key.write_text(json.dumps({
+        "type": "service_account", "project_id": "p", "private_key_id": "1",
+        "private_key": pem, "client_email": "fake@p.iam.gserviceaccount.com", "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }))  # fmt: skip
+    session.reset()
+    started = time.monotonic()
+    with pytest.raises(session.EarthEngineSetupError) as raised:
+        session.initialize_from_credentials(
+            {"earthengine": {"project": "p", "service_account_key": str(key)}}
+        )
+    message = str(raised.value)
+    assert "could not be reached" in message and "credentials were not checked" in message
+    assert "may use Earth Engine" not in message  # not the permissions advice
+    assert time.monotonic() - started < 10

@@ -71,10 +71,7 @@ def test_pipeline_run_writes_points_report_and_map(kedro_project: Path, fake_wat
     # Every run writes its own log file, one record per line.
     (log,) = (kedro_project / "data/08_reporting/logs").glob("*.log")
     text = log.read_text()
-    assert (
-        "Running node: assign_splits" in text
-        and "Pipeline execution completed" in text
-    )
+    assert "Running node: assign_splits" in text and "Pipeline execution completed" in text
 
 
 def test_runtime_parameter_changes_the_run(kedro_project: Path, fake_water):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -122,9 +124,16 @@ def initialize_from_credentials(
     if _initialized_with == (project, key_file):
         return
     auth = service_account_credentials(key_file) if key_file else "persistent"
+    _check_reachable()
     try:
         ee.Initialize(credentials=auth, project=project)
     except Exception as error:  # noqa: BLE001 - every failure here is a setup problem
+        if is_unreachable(error):
+            raise EarthEngineSetupError(
+                f"Earth Engine could not be reached ({_innermost(error)}): this machine has no "
+                "network, or a proxy or firewall blocks Google's servers. The credentials were "
+                "not checked; fix the connection and run again"
+            ) from error
         how = (
             f"check that the service account in {key_file} may use Earth Engine in {project}"
             if key_file
@@ -138,6 +147,52 @@ def initialize_from_credentials(
     _initialized_with = (project, key_file)
     kind = (image_source_params or {}).get("kind", "earthengine")
     logger.info("Earth Engine initialised for project %s (image source: %s)", project, kind)
+
+
+#: Where Earth Engine's API answers, and how long to wait for it before saying so.
+SERVICE_HOST = "earthengine.googleapis.com"
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_reachable() -> None:
+    """Fail within seconds when Earth Engine's host cannot be reached at all.
+
+    Without this, the client libraries retry with back-off for half a minute and then report
+    the failed token refresh, which reads like a credentials problem. Behind a proxy
+    (``HTTPS_PROXY``) only the client libraries know the way, so the probe is skipped.
+    """
+    if os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"):
+        return
+    try:
+        with socket.create_connection((SERVICE_HOST, 443), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as error:
+        raise EarthEngineSetupError(
+            f"Earth Engine could not be reached ({SERVICE_HOST}:443: {error}): this machine has "
+            "no network, or a firewall blocks Google's servers. The credentials were not "
+            "checked; fix the connection and run again"
+        ) from error
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Whether an error (or one it was raised from) says the network failed, not the account."""
+    from google.auth.exceptions import TransportError
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        # requests' and urllib3's connection errors, DNS failures and timeouts are all OSErrors.
+        if isinstance(current, OSError | TransportError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _innermost(error: BaseException) -> str:
+    while error.__cause__ or error.__context__:
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]  # not None here
+    return f"{type(error).__name__}: {error}"
 
 
 def reset() -> None:
