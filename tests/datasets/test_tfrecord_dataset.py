@@ -217,3 +217,16 @@ def test_files_no_pattern_reads_are_listed_not_ignored(folder, data, caplog):
     warned = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert "2 files match no pattern" in warned
     assert "extra-00000.TFRecord.gz" in warned and "more.tfrec.gz" in warned
+
+
+def test_the_next_save_removes_what_a_killed_run_left(folder, data, caplog):
+    root = Path(folder)
+    (root / "train").mkdir(parents=True)
+    left = [root / ".patches-00003.tfrecord.gz.0badc0de.tmp", root / "train" / ".x.1234abcd.tmp"]
+    for path in left:
+        path.write_bytes(b"half a file")
+    with caplog.at_level("WARNING"):
+        TFRecordDataset(filepath=folder).save(data)
+    assert not any(path.exists() for path in left)
+    assert any("removed 2 temporary files" in r.getMessage() for r in caplog.records)
+    assert len(TFRecordDataset(filepath=folder).load()) == 3

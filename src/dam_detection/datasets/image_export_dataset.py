@@ -29,6 +29,7 @@ from dam_detection.datasets.image_export import (
 from dam_detection.datasets.record_writer import (
     Compression,
     FileTarget,
+    remove_leftovers,
     write_bytes_atomic,
     write_record_groups,
 )
@@ -162,6 +163,7 @@ class ImageExportDataset(AbstractDataset[ExportPlan[SceneExport], dict[str, Imag
                 f"{type(data).__name__}"
             )
         overwrite = bool(self._save_args["overwrite"])
+        remove_leftovers(self._fs, self._root, f"ImageExportDataset({self._filepath})")
         plans, groups = [], []
         for name, scene in data.items.items():
             if "/" in name or name in ("", ".", ".."):

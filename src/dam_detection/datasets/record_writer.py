@@ -12,6 +12,7 @@ import gzip
 import logging
 import multiprocessing
 import posixpath
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -19,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, BinaryIO, Literal
 
 from dam_detection.tfrecord_codec import frame_record
+from dam_detection.workers import die_with_parent, stop_executor
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,38 @@ def temporary_path(path: str) -> str:
     """A hidden sibling of ``path`` that file listings ignore (leading dot, ``.tmp`` suffix)."""
     folder, name = posixpath.split(path)
     return posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+#: What :func:`temporary_path` names, and the staging folders of the shards dataset.
+LEFTOVER = re.compile(r"^\..+\.[0-9a-f]{8}\.(tmp|old)$")
+
+
+def remove_leftovers(filesystem: Any, folder: str, label: str) -> int:
+    """Remove temporary files and staging folders a killed run left under ``folder``.
+
+    A run killed outright (SIGKILL, a lost machine) cannot clean up after itself; the next
+    write to the same place does, so they do not pile up. One writer per folder at a time.
+
+    Returns:
+        How many were removed.
+    """
+    if not filesystem.exists(folder):
+        return 0
+    removed, size = 0, 0
+    for path, info in filesystem.find(folder, withdirs=True, detail=True).items():
+        if not LEFTOVER.match(posixpath.basename(path.rstrip("/"))) or not filesystem.exists(path):
+            continue
+        size += int(info.get("size") or 0)
+        filesystem.rm(path, recursive=info.get("type") == "directory")
+        removed += 1
+    if removed:
+        logger.warning(
+            "%s: removed %d temporary files or folders (%.1f MB) that an interrupted run left",
+            label,
+            removed,
+            size / 1e6,
+        )
+    return removed
 
 
 def _open_compressed(raw: BinaryIO, compression: Compression, compresslevel: int) -> BinaryIO:
@@ -202,13 +236,20 @@ def write_record_groups(
     progress = _Progress(label, sum(len(group) for group in groups))
     if workers > 1 and len(groups) > 1:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(groups)), mp_context=context) as pool:
+        pool = ProcessPoolExecutor(
+            min(workers, len(groups)), mp_context=context, initializer=die_with_parent
+        )
+        try:
             futures = [
                 pool.submit(_write_group, filesystem, group, compresslevel) for group in groups
             ]
             for future in as_completed(futures):
                 for count in future.result():
                     progress.update(count)
+        except BaseException:
+            stop_executor(pool)  # Ctrl-C or a failure: stop within seconds, not after the work
+            raise
+        pool.shutdown()
         return progress.files, progress.records
     for group in groups:
         for count in _write_group(filesystem, group, compresslevel):

@@ -19,6 +19,7 @@ from dam_detection.datasets.export_plan import FINGERPRINT_FILE, ExportPlan
 from dam_detection.datasets.record_writer import (
     RecordSource,
     record_suffix,
+    remove_leftovers,
     write_bytes_atomic,
     write_record_files,
 )
@@ -192,6 +193,7 @@ class TFRecordDataset(AbstractDataset[ExportPlan[RecordSource], TFRecordFiles]):
             )
         args = self._save_args
         overwrite, label = bool(args["overwrite"]), f"TFRecordDataset({self._filepath})"
+        remove_leftovers(self._fs, self._root, label)
         if self._settings_changed(data.fingerprint):
             overwrite = True
         targets = []

@@ -32,8 +32,10 @@ import fsspec
 from kedro.io.core import AbstractDataset, DatasetError
 
 from dam_detection.datasets.export_plan import ExportPlan
+from dam_detection.datasets.record_writer import LEFTOVER
 from dam_detection.datasets.tfrecord_files import TFRecordFiles, list_tfrecord_files
 from dam_detection.tfrecord_codec import frame_record
+from dam_detection.workers import die_with_parent, stop_executor
 
 #: File next to the shards holding the task summaries and the list of shards.
 SUMMARY_NAME = "_summary.json"
@@ -236,6 +238,7 @@ class TFRecordShardsDataset(AbstractDataset[ExportPlan[ShardTask], TFRecordFiles
             )
         tasks = list(data.items.values())
         parent, name = posixpath.split(self._root)
+        self._remove_staging_leftovers(parent, name)
         staging = posixpath.join(parent, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
         self._fs.makedirs(staging, exist_ok=True)
         try:
@@ -253,6 +256,19 @@ class TFRecordShardsDataset(AbstractDataset[ExportPlan[ShardTask], TFRecordFiles
             raise
         self._fs.invalidate_cache(self._root)
 
+    def _remove_staging_leftovers(self, parent: str, name: str) -> None:
+        # Staging (``.shards.<id>.tmp``) and retired (``.shards.<id>.old``) folders of a run
+        # that was killed before it could clean up: only this dataset's, never its neighbours'.
+        if not self._fs.exists(parent):
+            return
+        for path in self._fs.ls(parent, detail=False):
+            base = posixpath.basename(path.rstrip("/"))
+            if base.startswith(f".{name}.") and LEFTOVER.match(base):
+                self._logger.warning(
+                    "%s: removing %s, left by an interrupted run", self._filepath, base
+                )
+                self._fs.rm(path, recursive=True)
+
     def _run(
         self, tasks: list[ShardTask], staging: str, workers: int
     ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
@@ -260,12 +276,20 @@ class TFRecordShardsDataset(AbstractDataset[ExportPlan[ShardTask], TFRecordFiles
         if workers == 1 or len(tasks) < 2 or self._protocol == "memory":
             return [run_task(task, self._fs, staging, i, level) for i, task in enumerate(tasks)]
         context = worker_context()
-        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
+        pool = ProcessPoolExecutor(
+            min(workers, len(tasks)), mp_context=context, initializer=die_with_parent
+        )
+        try:
             futures = [
                 pool.submit(run_task, task, self._fs, staging, i, level)
                 for i, task in enumerate(tasks)
             ]
-            return [future.result() for future in futures]
+            results = [future.result() for future in futures]
+        except BaseException:
+            stop_executor(pool)  # Ctrl-C or a failure: stop within seconds, not after the work
+            raise
+        pool.shutdown()
+        return results
 
     def _number_files(
         self, staging: str, files_per_task: list[list[dict[str, Any]]]

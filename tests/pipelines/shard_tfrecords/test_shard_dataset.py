@@ -83,3 +83,15 @@ def test_missing_folder_and_bad_group_are_explained(tmp_path: Path):
         dataset.save(_plan(WriteTask("../escape", 1, 1)))
     with pytest.raises(DatasetError, match="workers"):
         TFRecordShardsDataset(filepath=str(tmp_path), save_args={"workers": 0})
+
+
+def test_staging_folders_of_a_killed_run_are_removed_by_the_next(tmp_path):
+    staging = tmp_path / ".shards.0badc0de.tmp"
+    retired = tmp_path / ".shards.1234abcd.old"
+    neighbour = tmp_path / ".other.0badc0de.tmp"  # another dataset's: left alone
+    for folder in (staging, retired, neighbour):
+        (folder / "train").mkdir(parents=True)
+        (folder / "train" / "part").write_bytes(b"x" * 100)
+    dataset = TFRecordShardsDataset(filepath=str(tmp_path / "shards"))
+    dataset.save(_plan(WriteTask("train/shards", 1, 1)))
+    assert not staging.exists() and not retired.exists() and neighbour.exists()

@@ -21,6 +21,7 @@ from dam_detection.image_sources.base import PatchRequest, RecordChunk
 from dam_detection.image_sources.simulated.bands_out import check_bands
 from dam_detection.image_sources.simulated.render import Nuisances, PatchTask, encode_patch
 from dam_detection.image_sources.simulated.water_occurrence import shore_direction
+from dam_detection.workers import die_with_parent, stop_pool
 
 logger = logging.getLogger(__name__)
 _POOLS: dict[int, multiprocessing.pool.Pool] = {}
@@ -29,17 +30,16 @@ _POOLS: dict[int, multiprocessing.pool.Pool] = {}
 def _pool(workers: int) -> multiprocessing.pool.Pool:
     if workers not in _POOLS:
         context = multiprocessing.get_context("spawn")
-        _POOLS[workers] = context.Pool(workers)
+        _POOLS[workers] = context.Pool(workers, initializer=die_with_parent)
     return _POOLS[workers]
 
 
 @atexit.register
 def close_pools() -> None:
-    """Stop the worker pools (also called at interpreter exit)."""
+    """Stop the worker pools within seconds (also called at interpreter exit and on Ctrl-C)."""
     while _POOLS:
         _, pool = _POOLS.popitem()
-        pool.terminate()
-        pool.join()
+        stop_pool(pool)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,12 @@ class PatchChunk:
                 yield encode_patch(task)
             return
         chunksize = max(1, min(8, len(self.tasks) // (4 * self.workers)))
-        yield from _pool(self.workers).imap(encode_patch, self.tasks, chunksize=chunksize)
+        try:
+            yield from _pool(self.workers).imap(encode_patch, self.tasks, chunksize=chunksize)
+        except BaseException:
+            # Ctrl-C or a failed render: do not leave a pool busy with this file's tasks.
+            close_pools()
+            raise
 
 
 def composite_month(start_date: str, end_date: str) -> int:
