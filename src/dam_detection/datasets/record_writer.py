@@ -13,12 +13,12 @@ import logging
 import multiprocessing
 import posixpath
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, BinaryIO, Literal
 
+from dam_detection.progress import Progress
 from dam_detection.tfrecord_codec import frame_record
 from dam_detection.workers import die_with_parent, stop_executor
 
@@ -31,10 +31,6 @@ RecordSource = Iterable[bytes] | Callable[[], Iterable[bytes]]
 
 class RecordWriteError(RuntimeError):
     """A record producer failed while its file was written (names the file and the record)."""
-
-
-#: Seconds between progress lines during long writes.
-PROGRESS_INTERVAL_S = 10.0
 
 
 def record_suffix(compression: Compression) -> str:
@@ -151,30 +147,6 @@ def write_bytes_atomic(filesystem: Any, path: str, content: bytes) -> None:
         raise
 
 
-class _Progress:
-    """Logs ``files done / total, records`` at most every :data:`PROGRESS_INTERVAL_S`."""
-
-    def __init__(self, label: str, total: int) -> None:
-        self.label, self.total = label, total
-        self.files = self.records = 0
-        self.start = self.last = time.monotonic()
-
-    def update(self, records: int) -> None:
-        self.files += 1
-        self.records += records
-        now = time.monotonic()
-        if now - self.last >= PROGRESS_INTERVAL_S or self.files == self.total:
-            self.last = now
-            logger.info(
-                "%s: %d/%d files written, %d records, %.1f s",
-                self.label,
-                self.files,
-                self.total,
-                self.records,
-                now - self.start,
-            )
-
-
 #: One file to write: final path, records, compression.
 FileTarget = tuple[str, RecordSource, Compression]
 
@@ -233,7 +205,8 @@ def write_record_groups(
     Returns:
         ``(files written, records written)``.
     """
-    progress = _Progress(label, sum(len(group) for group in groups))
+    progress = Progress(logger, label, sum(len(group) for group in groups), "files written")
+    records = 0
     if workers > 1 and len(groups) > 1:
         context = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(
@@ -245,16 +218,18 @@ def write_record_groups(
             ]
             for future in as_completed(futures):
                 for count in future.result():
-                    progress.update(count)
+                    records += count
+                    progress.update()
         except BaseException:
             stop_executor(pool)  # Ctrl-C or a failure: stop within seconds, not after the work
             raise
         pool.shutdown()
-        return progress.files, progress.records
+        return progress.done, records
     for group in groups:
         for count in _write_group(filesystem, group, compresslevel):
-            progress.update(count)
-    return progress.files, progress.records
+            records += count
+            progress.update()
+    return progress.done, records
 
 
 def _write_group(filesystem: Any, group: Sequence[FileTarget], compresslevel: int) -> list[int]:

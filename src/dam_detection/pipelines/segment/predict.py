@@ -24,11 +24,11 @@ import numpy as np
 from dam_detection.bands import RGB_BANDS, non_finite_pixels, normalize_bands
 from dam_detection.mixer import Mixer, MixerError
 from dam_detection.mosaic import PatchGrid
+from dam_detection.progress import Progress
 
 logger = logging.getLogger(__name__)
 
 #: Seconds between progress lines on long scenes.
-PROGRESS_INTERVAL_S = 30.0
 #: Heatmap dtype (see the module docstring for why not float32).
 HEATMAP_DTYPE = np.float16
 
@@ -163,11 +163,8 @@ def predict_scene(
     rgb = [list(bands).index(b) for b in RGB_BANDS] if set(RGB_BANDS) <= set(bands) else None
     preview = _PreviewSampler(mixer, preview_step_for(mixer, preview_max_px), rgb)
     index = non_finite = 0
-    last_log = start
+    progress = Progress(logger, f"scene {scene}", mixer.total_patches, "patches predicted")
     for batch in batches:
-        if time.perf_counter() - last_log > PROGRESS_INTERVAL_S:
-            last_log = time.perf_counter()
-            logger.info("%s: %d/%d patches predicted", scene, index, mixer.total_patches)
         grid.check_patch(batch.shape[1:], index, scene)
         if index + len(batch) > mixer.total_patches:
             raise MixerError(
@@ -190,6 +187,7 @@ def predict_scene(
             heatmap[grid.core_window(index)] = probability[grid.core]
             preview.add(index, core)
             index += 1
+        progress.update(len(batch))
     grid.check_count(index, scene)
     if non_finite:
         logger.warning(

@@ -16,6 +16,7 @@ the shuffle buffer, not by the input size.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from dam_detection.pipelines.shard_tfrecords.records import (
     check_record,
 )
 from dam_detection.pipelines.shard_tfrecords.statistics import BandAccumulator
+from dam_detection.progress import Progress
 from dam_detection.tfrecord_codec import CorruptRecordError
 
 if TYPE_CHECKING:
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 
 #: Shard file stem inside each split folder: ``<split>/shards-00000-of-00004.tfrecord.gz``.
 SHARD_STEM = "shards"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,9 @@ def run_shard_task(task: ShardTask, sink: ShardSink) -> dict[str, Any]:
     def drop(entry: dict[str, Any], index: int, reason: str) -> None:
         entry["dropped"].setdefault(reason, []).append(index)
 
+    label = f"shard_tfrecords task {task.task_index}"
+    progress = Progress(logger, label, len(task.paths), "input files read")
+
     while readers or pending:
         while pending and len(readers) < task.interleave_files:
             number = pending.pop()
@@ -149,11 +156,13 @@ def run_shard_task(task: ShardTask, sink: ShardSink) -> dict[str, Any]:
             data = next(reader)
         except StopIteration:
             readers.pop(choice)
+            progress.update()
             continue
         except CorruptRecordError as error:
             # Everything before the damage was read; the damaged record counts as read and
             # dropped, and nothing after it can be found.
             readers.pop(choice)
+            progress.update()
             entry["read"] += 1
             drop(entry, error.record_index, error.reason)
             entry["corrupt"] = {

@@ -23,6 +23,7 @@ from dam_detection.pipelines.train.input_pipeline import (
 from dam_detection.pipelines.train.models import build_classifier, dilated_fcn, receptive_field
 from dam_detection.pipelines.train.sacred_run import config_fingerprint
 from dam_detection.pipelines.train.training import (
+    EpochProgress,
     configure_determinism,
     fit_resumable,
     make_strategy,
@@ -89,6 +90,9 @@ def _fit(
         checkpoint_dir=checkpoints,
         callback_settings=settings["callbacks"],
         verbose=settings["verbose"],
+        extra_callbacks=[
+            EpochProgress(model_name, int(section["epochs"]), settings["callbacks"]["monitor"])
+        ],
     )
     return model, fitted
 

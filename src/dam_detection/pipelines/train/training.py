@@ -10,6 +10,7 @@ the curves so far, which survive the interruption too.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -20,6 +21,10 @@ from typing import Any, Literal
 
 import keras
 import tensorflow as tf
+
+from dam_detection.progress import Progress
+
+logger = logging.getLogger(__name__)
 
 StrategyName = Literal["none", "mirrored", "multi_worker"]
 ScheduleName = Literal["plateau", "cosine"]
@@ -154,6 +159,31 @@ def learning_rate_callback(
             lambda epoch: cosine_learning_rate(epoch, int(epochs), float(initial), minimum)
         )
     raise ValueError(f"unknown learning_rate_schedule {schedule!r}: choose plateau or cosine")
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One log line per epoch: the monitored loss, the time so far and an ETA.
+
+    The ETA assumes every remaining epoch runs; early stopping may end the training sooner.
+    """
+
+    def __init__(self, label: str, epochs: int, monitor: str) -> None:
+        super().__init__()
+        self.label, self.epochs, self.monitor = label, int(epochs), monitor
+        self.progress: Progress | None = None
+
+    def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        """Start the clock (a resumed training counts from its first epoch here)."""
+        self.progress = Progress(logger, f"train {self.label}", self.epochs, "epochs", 0.0)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        """Log the epoch's line."""
+        if self.progress is None:
+            return
+        self.progress.done = epoch  # counts from a resumed epoch too
+        value = float((logs or {}).get(self.monitor, float("nan")))
+        self.progress.label = f"train {self.label} ({self.monitor} {value:.5g})"
+        self.progress.update()
 
 
 def fit_resumable(
