@@ -20,6 +20,7 @@ def model_metadata(
     patch_radius: int,
     receptive_field_px: int | None,
     input_size_px: int | None,
+    weights_sha256: str | None = None,
 ) -> dict[str, Any]:
     """The metadata document of a trained model.
 
@@ -29,6 +30,7 @@ def model_metadata(
         patch_radius: Radius of the training patches (``2 r + 1`` pixels across).
         receptive_field_px: Pixels across that decide one output pixel (FCN), else ``None``.
         input_size_px: Fixed input side (classifier crops), ``None`` for any size.
+        weights_sha256: The model's fingerprint (:func:`weights_fingerprint`).
 
     Returns:
         A JSON-able dictionary.
@@ -39,7 +41,22 @@ def model_metadata(
         "patch_size_px": 2 * int(patch_radius) + 1,
         "receptive_field_px": receptive_field_px,
         "input_size_px": input_size_px,
+        "weights_sha256": weights_sha256,
     }
+
+
+def weights_fingerprint(weights: Sequence[Any]) -> str:
+    """SHA-256 of a model's weights, in layer order: the same model, the same fingerprint."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for array in weights:
+        values = np.ascontiguousarray(array)
+        digest.update(str(values.shape).encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()
 
 
 def check_bands(metadata: Mapping[str, Any], bands: Sequence[str], what: str) -> list[str]:

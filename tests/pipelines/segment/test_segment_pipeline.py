@@ -127,6 +127,8 @@ def test_segment_run_writes_and_evaluates_every_scene(kedro_project):
             (data / "07_model_output" / "detections" / f"{scene}.geojson").read_text()
         )
         assert len(detections["features"]) == 2
+        first = detections["features"][0]["properties"]
+        assert first["detection_id"] == f"{scene}:0000" and first["model"] == "f" * 16
         found = gpd.GeoDataFrame.from_features(detections["features"], crs="EPSG:4326")
         distance = found.to_crs(MIXER.crs).distance(walls.to_crs(MIXER.crs).iloc[0]).min()
         assert distance < 1.0  # the blob's centre pixel

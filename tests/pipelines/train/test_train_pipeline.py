@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 
+from dam_detection.model_metadata import weights_fingerprint
 from dam_detection.pipelines.train.models import model_bands
 from dam_detection.pipelines.train.sacred_run import MONGO_TIMEOUT_S, make_observers
 from tests.conftest import PROJECT_ROOT, run_kedro
@@ -125,6 +126,7 @@ def test_train_writes_models_metrics_and_plots(trained):
     assert (fcn_metadata["patch_size_px"], fcn_metadata["receptive_field_px"]) == (33, 15)
     assert json.loads((models / "classifier.json").read_text())["input_size_px"] == 24
     fcn = TensorFlowModelDataset(filepath=str(models / "fcn.keras")).load()
+    assert fcn_metadata["weights_sha256"] == weights_fingerprint(fcn.get_weights())
     assert fcn.predict(np.zeros((1, 40, 33, 5), np.float32), verbose=0).shape == (1, 40, 33, 1)
 
 

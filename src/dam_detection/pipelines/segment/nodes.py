@@ -179,9 +179,24 @@ def detect_dams(
     }
 
 
-def detections_geojson(detections: Mapping[str, gpd.GeoDataFrame]) -> dict[str, dict[str, Any]]:
-    """Detections as GeoJSON FeatureCollections (one ``<scene>.geojson`` each)."""
-    return {name: table.to_geo_dict(drop_id=True) for name, table in detections.items()}
+def detections_geojson(
+    detections: Mapping[str, gpd.GeoDataFrame], fcn_metadata: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Detections as GeoJSON FeatureCollections (one ``<scene>.geojson`` each).
+
+    Each detection carries a stable ``detection_id`` (``<scene>:<rank>``, highest score first)
+    and the ``model`` fingerprint of the FCN that found it (its metadata's ``weights_sha256``),
+    so a detection reviewed later can be traced to the model and run that made it.
+    """
+    model = str(fcn_metadata.get("weights_sha256", "unknown"))[:16]
+    collections = {}
+    for name, table in detections.items():
+        ids = [f"{name}:{rank:04d}" for rank in range(len(table))]
+        tagged = table.assign(detection_id=ids, model=model)
+        collections[name] = tagged[["detection_id", *table.columns, "model"]].to_geo_dict(
+            drop_id=True
+        )
+    return collections
 
 
 def scene_footprint(scene: Any) -> shapely.Polygon:

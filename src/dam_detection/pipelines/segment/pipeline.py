@@ -76,7 +76,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             ),
             Node(
                 nodes.detections_geojson,
-                "detection_tables",
+                ["detection_tables", "fcn_model_metadata"],
                 "segment_detections",
                 name="write_detections_geojson",
             ),

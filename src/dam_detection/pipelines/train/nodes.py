@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from dam_detection.datasets.tfrecord_files import TFRecordFiles
 from dam_detection.detection.settings import DetectionSettings
-from dam_detection.model_metadata import model_metadata
+from dam_detection.model_metadata import model_metadata, weights_fingerprint
 from dam_detection.pipelines.train import plots
 from dam_detection.pipelines.train.config import (
     check_shards_match,
@@ -139,8 +139,9 @@ def train_classifier(
     results = {"report": result["report"], "scored": [a.tolist() for a in result["scored"]]}
     crop = int(settings["classifier"]["crop_size"])
     metadata = model_metadata(
-        "classifier", settings["bands"], settings["patch_radius"], None, input_size_px=crop
-    )
+        "classifier", settings["bands"], settings["patch_radius"], None, input_size_px=crop,
+        weights_sha256=weights_fingerprint(result["model"].get_weights()),
+    )  # fmt: skip
     return result["model"], results, metadata, result["gallery"]
 
 
@@ -168,8 +169,9 @@ def train_fcn(
     results = {"report": result["report"], "scored": [a.tolist() for a in result["scored"]]}
     field = int(result["report"]["receptive_field_px"])
     metadata = model_metadata(
-        "fcn", settings["bands"], settings["patch_radius"], field, input_size_px=None
-    )
+        "fcn", settings["bands"], settings["patch_radius"], field, input_size_px=None,
+        weights_sha256=weights_fingerprint(result["model"].get_weights()),
+    )  # fmt: skip
     return result["model"], results, metadata
 
 
