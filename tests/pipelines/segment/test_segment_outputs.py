@@ -7,6 +7,7 @@ import glob
 import json
 import os
 
+import geopandas as gpd
 import numpy as np
 import pytest
 
@@ -119,3 +120,18 @@ def test_read_geotiff_rejects_a_plain_tiff(tmp_path):
     tifffile.imwrite(tmp_path / "plain.tif", np.zeros((4, 4), np.uint8))
     with pytest.raises(DatasetError, match="not a GeoTIFF"):
         read_geotiff(tmp_path / "plain.tif")
+
+
+def test_overlays_have_coordinates_and_a_scale_bar():
+    from dam_detection.pipelines.segment.plots import overlay_figure
+    from tests.pipelines.segment.scenes import MIXER
+
+    probability = np.zeros((MIXER.height_px, MIXER.width_px), np.float16)
+    score_map = ScoreMap("lake", MIXER, probability, preview_step=2)
+    empty = gpd.GeoDataFrame({"row": [], "col": []}, geometry=[], crs=4326)
+    figure = overlay_figure(score_map, empty, None)
+    axes = figure.axes[0]
+    longitudes = [label.get_text() for label in axes.get_xticklabels()]
+    assert len(longitudes) == 5 and all(text.endswith("°") for text in longitudes)
+    assert axes.get_xlabel() == "longitude" and axes.get_ylabel() == "latitude"
+    assert any(text.get_text().endswith((" m", " km")) for text in axes.texts)  # the scale bar

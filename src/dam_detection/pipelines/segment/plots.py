@@ -7,8 +7,11 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pyproj
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from dam_detection.pipelines.segment.close_ups import pixel_size_m
 from dam_detection.pipelines.segment.predict import ScoreMap
 
 
@@ -33,9 +36,10 @@ def overlay_figure(
     *,
     heatmap_floor: float = 0.1,
 ) -> Figure:
-    """RGB scene, heatmap (transparent below ``heatmap_floor``), detections and known dams.
+    """RGB scene, heatmap (transparent below ``heatmap_floor``), detections and known dams,
+    with longitude/latitude on the axes and a scale bar.
 
-    Coordinates are preview pixels; detections are drawn from their mosaic ``row``/``col``.
+    Drawn in preview pixels; detections are placed from their mosaic ``row``/``col``.
     """
     step = score_map.preview_step
     heat = block_max(score_map.probability, step)
@@ -59,11 +63,48 @@ def overlay_figure(
             c="lime", linewidths=1.2, label=f"detections ({len(detections)})",
         )  # fmt: skip
     axes.set_title(f"{score_map.scene}: dam heatmap and detections")
-    axes.set_axis_off()
+    _lonlat_ticks(axes, score_map, heat.shape)
+    _scale_bar(axes, pixel_size_m(score_map.mixer) * step, heat.shape)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(loc="lower right", fontsize=8, framealpha=0.7)
     figure.tight_layout()
     return figure
+
+
+def _lonlat_ticks(axes: Axes, score_map: ScoreMap, shape: tuple[int, ...], count: int = 5) -> None:
+    """Label the axes in degrees: longitude along the middle row, latitude down the middle
+    column (a UTM scene is not aligned with meridians, so these are the values there).
+    """
+    step = score_map.preview_step
+    rows, cols = shape[:2]
+    transformer = pyproj.Transformer.from_crs(score_map.mixer.crs, "EPSG:4326", always_xy=True)
+    x_ticks = np.linspace(0, cols - 1, count)
+    y_ticks = np.linspace(0, rows - 1, count)
+    lon, _ = transformer.transform(
+        *score_map.mixer.pixel_to_crs((x_ticks + 0.5) * step, np.full(count, rows / 2 * step))
+    )
+    _, lat = transformer.transform(
+        *score_map.mixer.pixel_to_crs(np.full(count, cols / 2 * step), (y_ticks + 0.5) * step)
+    )
+    axes.set_xticks(x_ticks, [f"{value:.3f}°" for value in lon], fontsize=7)
+    axes.set_yticks(y_ticks, [f"{value:.3f}°" for value in lat], fontsize=7)
+    axes.set_xlabel("longitude", fontsize=8)
+    axes.set_ylabel("latitude", fontsize=8)
+
+
+def _scale_bar(axes: Axes, metres_per_px: float, shape: tuple[int, ...]) -> None:
+    """A white bar of a round length (about a fifth of the width) in the lower left corner."""
+    rows, cols = shape[:2]
+    target = cols * metres_per_px / 5
+    length_m = max(
+        (n * 10**e for e in range(0, 7) for n in (1, 2, 5) if n * 10**e <= target), default=1
+    )
+    length_px = length_m / metres_per_px
+    x_0, y_0 = cols * 0.04, rows * 0.95
+    axes.plot([x_0, x_0 + length_px], [y_0, y_0], color="white", linewidth=3)
+    label = f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m"
+    axes.text(x_0 + length_px / 2, y_0 - rows * 0.015, label, color="white", ha="center",
+              va="bottom", fontsize=8)  # fmt: skip
 
 
 def to_pixels(score_map: ScoreMap, points: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
