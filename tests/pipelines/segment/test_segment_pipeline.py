@@ -106,7 +106,10 @@ def test_segment_run_writes_and_evaluates_every_scene(kedro_project):
         geometry=[*walls, walls.iloc[0], far[0]], crs="EPSG:4326",
     ).to_parquet(data / "03_primary" / "points.parquet")  # fmt: skip
 
-    outputs = run_kedro(project, ["segment"])
+    # Candidates down to 0.01: the faint noise peaks join the curve, not the detections.
+    outputs = run_kedro(
+        project, ["segment"], params={"segment": {"evaluation": {"score_floor": 0.01}}}
+    )
 
     summary = outputs["segment_summary"]
     summary = summary.load() if hasattr(summary, "load") else summary  # kedro 1.x returns datasets
@@ -118,6 +121,11 @@ def test_segment_run_writes_and_evaluates_every_scene(kedro_project):
         "threshold": 0.3, "min_distance_px": 4.0, "source": "validation"
     }  # fmt: skip
     assert metrics["baseline"]["stride_px"] == 8 and metrics["speedup_same_resolution"] > 0
+    # The curves run over every candidate peak down to the floor, not only the operating point.
+    curve = metrics["fcn"]["overall"]["150"]
+    assert min(row["threshold"] for row in curve) < 0.3 <= max(row["threshold"] for row in curve)
+    assert len(curve) > 10 and metrics["score_floor"] == 0.01
+    assert metrics["fcn"]["detections"] == 4  # two per scene, at the operating threshold
     assert (data / "08_reporting" / "segment_precision_recall.png").stat().st_size > 0
     for scene in ("real", "simulated"):
         heat = read_geotiff(data / "07_model_output" / "heatmaps" / f"{scene}.tif")

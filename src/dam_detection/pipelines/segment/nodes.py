@@ -179,6 +179,16 @@ def detect_dams(
     }
 
 
+def detect_candidates(
+    score_maps: Mapping[str, ScoreMap], settings: Mapping[str, Any], params: SegmentSettings
+) -> dict[str, gpd.GeoDataFrame]:
+    """Every peak down to ``evaluation.score_floor``: the candidates the precision-recall curve
+    is drawn from (the detections are those at or above the operating threshold).
+    """
+    floor = {**settings, "threshold": float(params.evaluation.score_floor)}
+    return detect_dams(score_maps, floor)
+
+
 def detections_geojson(
     detections: Mapping[str, gpd.GeoDataFrame], fcn_metadata: Mapping[str, Any]
 ) -> dict[str, dict[str, Any]]:

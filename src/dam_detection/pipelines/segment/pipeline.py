@@ -108,10 +108,22 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 name="draw_close_ups",
             ),
             Node(
+                nodes.detect_candidates,
+                ["score_maps", "fcn_detection", "params:segment"],
+                "candidate_tables",
+                name="detect_candidates",
+            ),
+            Node(
+                nodes.detect_candidates,
+                ["baseline_score_maps", "baseline_detection", "params:segment"],
+                "baseline_candidate_tables",
+                name="detect_candidates_baseline",
+            ),
+            Node(
                 report_nodes.evaluate_detections,
                 [
-                    "detection_tables",
-                    "baseline_detection_tables",
+                    "candidate_tables",
+                    "baseline_candidate_tables",
                     "known_dams",
                     "score_maps",
                     "baseline_score_maps",

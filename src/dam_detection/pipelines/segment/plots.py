@@ -127,9 +127,17 @@ def precision_recall_figure(metrics: Mapping[str, Any], tolerance_key: str) -> F
             continue
         recall = [row["recall"] for row in rows]
         precision = [row["precision"] for row in rows]
-        axes.plot(recall, precision, styles, label=model)
+        line = axes.plot(recall, precision, styles, label=model, markersize=3)[0]
         for row in rows[:: max(1, len(rows) // 4)]:
             axes.annotate(f"{row['threshold']:g}", (row["recall"], row["precision"]), fontsize=7)
+        operating = metrics.get("detection", {}).get(model, {}).get("threshold")
+        if operating is not None:
+            point = min(rows, key=lambda row: abs(row["threshold"] - float(operating)))
+            axes.plot(
+                point["recall"], point["precision"], "*", markersize=14,
+                color=line.get_color(), markeredgecolor="black",
+                label=f"{model} operating point (score >= {float(operating):.3g})",
+            )  # fmt: skip
     axes.set(
         xlim=(0, 1.02),
         ylim=(0, 1.02),

@@ -40,6 +40,9 @@ from dam_detection.pipelines.segment.settings import SegmentSettings
 
 logger = logging.getLogger(__name__)
 
+#: Most score thresholds a precision-recall curve is evaluated at (each is a full matching).
+MAX_CURVE_POINTS = 200
+
 
 def overlay_figures(
     score_maps: Mapping[str, ScoreMap],
@@ -132,6 +135,7 @@ def _model_metrics(
     score_maps: Mapping[str, ScoreMap],
     tolerances: Sequence[float],
     thresholds: Sequence[float],
+    operating: float,
 ) -> dict[str, Any]:
     per_scene = {
         name: evaluate_scene(truth[name], table, tolerances, thresholds)
@@ -145,7 +149,9 @@ def _model_metrics(
             name: {f"{t:g}": rows for t, rows in combine_counts([counts]).items()}
             for name, counts in per_scene.items()
         },
-        "detections": int(sum(len(table) for table in detections.values())),
+        "detections": int(
+            sum((table["score"] >= operating).sum() for table in detections.values())
+        ),
         "seconds": round(seconds, 3),
         "output_cells": int(cells),
         "seconds_per_megacell": round(seconds / max(cells, 1) * 1e6, 4),
@@ -154,8 +160,8 @@ def _model_metrics(
 
 
 def evaluate_detections(
-    fcn_detections: Mapping[str, gpd.GeoDataFrame],
-    baseline_detections: Mapping[str, gpd.GeoDataFrame],
+    fcn_candidates: Mapping[str, gpd.GeoDataFrame],
+    baseline_candidates: Mapping[str, gpd.GeoDataFrame],
     truth: Mapping[str, gpd.GeoDataFrame],
     fcn_maps: Mapping[str, ScoreMap],
     baseline_maps: Mapping[str, ScoreMap],
@@ -164,6 +170,12 @@ def evaluate_detections(
     params: SegmentSettings,
 ) -> dict[str, Any]:
     """Precision, recall and F1 of both models at every tolerance and score threshold.
+
+    The curves run over every distinct peak score down to ``evaluation.score_floor`` (the
+    candidates; at most ``MAX_CURVE_POINTS`` of them, evenly spread), the listed
+    ``evaluation.score_thresholds`` and the operating threshold, whose row the summary reports.
+    Detections at the operating threshold are the same whether peaks are found at it or at the
+    floor and then cut: a peak is suppressed only by a higher one.
 
     Returns:
         The ``segment_metrics.json`` content: settings, ``fcn`` and ``baseline`` sections
@@ -174,16 +186,22 @@ def evaluate_detections(
     settings = params.evaluation
     tolerances = [float(t) for t in settings.tolerances_m]
 
-    def thresholds(detection: Mapping[str, Any]) -> list[float]:
-        # The curve's thresholds at or above the detection threshold, and that one itself
-        # (the row the summary reports).
-        lowest = float(detection["threshold"])
-        listed = [float(t) for t in settings.score_thresholds if float(t) >= lowest]
-        return sorted({round(lowest, 4), *listed})
+    def thresholds(
+        candidates: Mapping[str, gpd.GeoDataFrame], detection: Mapping[str, Any]
+    ) -> list[float]:
+        scores = np.unique(
+            np.concatenate([np.zeros(0), *(t["score"].to_numpy() for t in candidates.values())])
+        )
+        if len(scores) > MAX_CURVE_POINTS:
+            scores = scores[np.linspace(0, len(scores) - 1, MAX_CURVE_POINTS).astype(int)]
+        floor = float(settings.score_floor)
+        listed = [float(t) for t in settings.score_thresholds if float(t) >= floor]
+        curve = {round(float(s), 4) for s in scores if s >= floor}
+        return sorted({round(float(detection["threshold"]), 4), *listed, *curve})
 
     metrics: dict[str, Any] = {
         "tolerances_m": tolerances,
-        "score_thresholds": thresholds(fcn_detection),
+        "score_floor": float(settings.score_floor),
         "detection": {"fcn": dict(fcn_detection), "baseline": dict(baseline_detection)},
         "scenes": {
             name: {
@@ -193,13 +211,16 @@ def evaluate_detections(
             for name, table in sorted(truth.items())
         },
         "fcn": _model_metrics(
-            fcn_detections, truth, fcn_maps, tolerances, thresholds(fcn_detection)
+            fcn_candidates, truth, fcn_maps, tolerances,
+            thresholds(fcn_candidates, fcn_detection), float(fcn_detection["threshold"]),
         ),
-    }
+    }  # fmt: skip
     if baseline_maps:
         baseline = _model_metrics(
-            baseline_detections, truth, baseline_maps, tolerances, thresholds(baseline_detection)
-        )
+            baseline_candidates, truth, baseline_maps, tolerances,
+            thresholds(baseline_candidates, baseline_detection),
+            float(baseline_detection["threshold"]),
+        )  # fmt: skip
         metrics["baseline"] = baseline
         fcn_cost = metrics["fcn"]["seconds_per_megacell"]
         metrics["speedup_same_resolution"] = (

@@ -48,7 +48,9 @@ class EvaluationSettings(Settings):
     tolerances_m: list[float] = Field(min_length=1)
     """Match tolerances reported."""
     score_thresholds: list[float] = Field(min_length=1)
-    """Score thresholds of the precision-recall table."""
+    """Score thresholds always in the precision-recall table (next to every candidate's)."""
+    score_floor: float = Field(gt=0, lt=1)
+    """Peaks down to this score are candidates: the precision-recall curve runs over them."""
 
 
 class SegmentSettings(Settings):
