@@ -1,4 +1,5 @@
-"""GeoTIFF rasters written with tifffile and plain GeoTIFF tags (no GDAL needed).
+"""GeoTIFF rasters: plain ones written with tifffile and GeoTIFF tags (no GDAL needed), and
+Cloud-Optimized ones written with GDAL's COG driver through rasterio (:func:`write_cog`).
 
 A raster is georeferenced the way Earth Engine's mixer describes a mosaic: an EPSG-coded CRS and
 the affine ``[xScale, xShear, xTranslation, yShear, yScale, yTranslation]`` that maps pixel
@@ -118,6 +119,50 @@ def write_geotiff(path: str | os.PathLike[str], raster: GeoRaster, **save_args: 
     )
 
 
+def write_cog(
+    path: str | os.PathLike[str],
+    raster: GeoRaster,
+    *,
+    compress: str = "DEFLATE",
+    blocksize: int = 256,
+) -> None:
+    """Write ``raster`` as a Cloud-Optimized GeoTIFF with GDAL's COG driver (via rasterio).
+
+    Tiled, compressed, with internal overviews (averaged, down to one tile), the no-data value
+    and band descriptions, and the COG layout (IFDs first, overviews before the full image), so
+    QGIS and web viewers read only the tiles and the zoom level they show. Float16 becomes
+    float32: GDAL 3.10 stores no half floats.
+    """
+    import rasterio
+    from rasterio.io import MemoryFile
+    from rasterio.shutil import copy as copy_dataset
+    from rasterio.transform import Affine as RasterioAffine
+
+    data = np.asarray(raster.data)
+    if data.dtype == np.float16:
+        data = data.astype(np.float32)
+    bands = data[np.newaxis] if data.ndim == 2 else np.moveaxis(data, -1, 0)
+    x_scale, x_shear, x_0, y_shear, y_scale, y_0 = raster.affine
+    profile = {
+        "driver": "GTiff",
+        "width": bands.shape[2],
+        "height": bands.shape[1],
+        "count": bands.shape[0],
+        "dtype": bands.dtype,
+        "crs": rasterio.crs.CRS.from_user_input(raster.crs),
+        "transform": RasterioAffine(x_scale, x_shear, x_0, y_shear, y_scale, y_0),
+        "nodata": raster.nodata,
+    }
+    with MemoryFile() as memory, memory.open(**profile) as draft:
+        draft.write(bands)
+        for index, name in enumerate(raster.band_names, start=1):
+            draft.set_band_description(index, name)
+        copy_dataset(
+            draft, str(path), driver="COG", COMPRESS=compress, BLOCKSIZE=blocksize,
+            OVERVIEWS="AUTO", RESAMPLING="AVERAGE",
+        )  # fmt: skip
+
+
 def read_geotiff(path: str | os.PathLike[str]) -> GeoRaster:
     """Read a GeoTIFF written by :func:`write_geotiff` (or any EPSG-coded north-up GeoTIFF)."""
     with tifffile.TiffFile(path) as tif:
@@ -178,7 +223,9 @@ class GeoTIFFDataset(AbstractDataset[GeoRaster, GeoRaster]):
 
         Args:
             filepath: Local path or fsspec URL of the ``.tif`` file.
-            save_args: Extra ``tifffile.imwrite`` options (``compression``, ``tile``...).
+            save_args: ``layout: cog`` writes a Cloud-Optimized GeoTIFF (:func:`write_cog`, with
+                ``compress`` and ``blocksize``); otherwise extra ``tifffile.imwrite`` options
+                (``compression``, ``tile``...) of a plain tiled GeoTIFF.
             credentials: fsspec credentials for remote paths.
             fs_args: Extra fsspec filesystem arguments.
             metadata: Free-form metadata, ignored by Kedro.
@@ -211,7 +258,7 @@ class GeoTIFFDataset(AbstractDataset[GeoRaster, GeoRaster]):
         if self._is_local:
             temporary = posixpath.join(folder, f".{name}.{os.getpid()}.tmp")
             try:
-                write_geotiff(temporary, data, **self._save_args)
+                self._write(temporary, data)
                 os.replace(temporary, self._path)
             finally:
                 if os.path.exists(temporary):
@@ -219,10 +266,17 @@ class GeoTIFFDataset(AbstractDataset[GeoRaster, GeoRaster]):
             return
         with tempfile.TemporaryDirectory() as local_folder:
             local = os.path.join(local_folder, name)
-            write_geotiff(local, data, **self._save_args)
+            self._write(local, data)
             temporary = posixpath.join(folder, f".{name}.tmp")
             self._filesystem.put_file(local, temporary)
             self._filesystem.mv(temporary, self._path)
+
+    def _write(self, path: str, data: GeoRaster) -> None:
+        args = dict(self._save_args)
+        if args.pop("layout", "plain") == "cog":
+            write_cog(path, data, **args)
+        else:
+            write_geotiff(path, data, **args)
 
     def _exists(self) -> bool:
         return bool(self._filesystem.exists(self._path))

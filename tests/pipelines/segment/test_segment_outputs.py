@@ -135,3 +135,25 @@ def test_overlays_have_coordinates_and_a_scale_bar():
     assert len(longitudes) == 5 and all(text.endswith("°") for text in longitudes)
     assert axes.get_xlabel() == "longitude" and axes.get_ylabel() == "latitude"
     assert any(text.get_text().endswith((" m", " km")) for text in axes.texts)  # the scale bar
+
+
+def test_heatmaps_are_cloud_optimized_geotiffs_with_nodata_and_overviews(tmp_path):
+    import rasterio
+
+    rng = np.random.default_rng(3)
+    data = rng.random((1024, 768)).astype(np.float16)
+    data[:10, :10] = -1.0  # no data
+    affine = (10.0, 0.0, 500000.0, 0.0, -10.0, 4100000.0)
+    raster = GeoRaster(data, "EPSG:32615", affine, band_names=("dam_probability",), nodata=-1.0)
+    path = tmp_path / "scene.tif"
+    GeoTIFFDataset(filepath=str(path), save_args={"layout": "cog"}).save(raster)
+    with rasterio.open(path) as cog:
+        assert cog.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert cog.overviews(1) == [2, 4]  # down to one 256-pixel tile
+        assert cog.block_shapes[0] == (256, 256) and cog.nodata == -1.0
+        assert cog.descriptions == ("dam_probability",)
+        assert cog.crs.to_epsg() == 32615 and tuple(cog.transform)[:6] == affine
+    back = GeoTIFFDataset(filepath=str(path)).load()
+    np.testing.assert_array_equal(back.data, data.astype(np.float32))
+    assert back.nodata == -1.0 and back.band_names == ("dam_probability",)
+    assert back.affine == affine and back.crs == "EPSG:32615"

@@ -172,5 +172,6 @@ def test_non_finite_pixels_are_no_data_counted_and_never_reach_an_output(tmp_pat
     assert np.isfinite(score_map.probability.astype(np.float32)).all()
     raster = heatmap_rasters(maps)["torn"]()
     assert np.isfinite(raster.data.astype(np.float32)).all()
+    assert int((raster.data == raster.nodata).sum()) == 41  # the GeoTIFF's no-data value
     upload = prediction_exports(maps, _segment())["torn"]
     assert all(np.isfinite(band.astype(np.float32)).all() for band in upload.bands.values())

@@ -107,13 +107,24 @@ def slide_baseline(
     return maps
 
 
+#: No-data value of the heatmap GeoTIFFs: outside [0, 1], so no probability is mistaken for it.
+HEATMAP_NODATA = -1.0
+
+
 def heatmap_rasters(score_maps: Mapping[str, ScoreMap]) -> dict[str, Callable[[], GeoRaster]]:
-    """Georeferenced heatmaps for the GeoTIFF partitions (built one at a time on save)."""
+    """Georeferenced heatmaps for the GeoTIFF partitions (built one at a time on save).
+
+    Pixels whose input was no data (NaN or infinite bands) hold :data:`HEATMAP_NODATA`, which
+    the file declares as its no-data value.
+    """
 
     def raster(score_map: ScoreMap) -> GeoRaster:
+        data = score_map.probability
+        if score_map.no_data is not None:
+            data = np.where(score_map.no_data, HEATMAP_NODATA, data).astype(data.dtype)
         return GeoRaster(
-            score_map.probability, score_map.mixer.crs, score_map.cell_affine(),
-            band_names=("dam_probability",),
+            data, score_map.mixer.crs, score_map.cell_affine(),
+            band_names=("dam_probability",), nodata=HEATMAP_NODATA,
         )  # fmt: skip
 
     return {name: partial(raster, m) for name, m in score_maps.items()}

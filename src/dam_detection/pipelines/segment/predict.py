@@ -53,6 +53,8 @@ class ScoreMap:
         preview: ``(rows, cols, 3)`` uint8 RGB of the scene, every ``preview_step`` pixels.
         preview_step: Mosaic pixels between preview pixels.
         non_finite_pixels: Mosaic pixels whose bands held NaN or infinity, read as no data.
+        no_data: Where those pixels are (``(rows, cols)`` bool), or ``None`` when there are
+            none (the usual case: no scene-sized mask is allocated).
     """
 
     scene: str
@@ -64,6 +66,7 @@ class ScoreMap:
     preview: np.ndarray | None = None
     preview_step: int = 1
     non_finite_pixels: int = 0
+    no_data: np.ndarray | None = None
 
     def cell_to_pixel(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mosaic pixel-centre coordinates ``(col + 0.5, row + 0.5)`` of cells (float arrays)."""
@@ -163,6 +166,7 @@ def predict_scene(
     rgb = [list(bands).index(b) for b in RGB_BANDS] if set(RGB_BANDS) <= set(bands) else None
     preview = _PreviewSampler(mixer, preview_step_for(mixer, preview_max_px), rgb)
     index = non_finite = 0
+    no_data: np.ndarray | None = None
     progress = Progress(logger, f"scene {scene}", mixer.total_patches, "patches predicted")
     for batch in batches:
         grid.check_patch(batch.shape[1:], index, scene)
@@ -184,6 +188,9 @@ def predict_scene(
             if bad.any():  # no data, as masked pixels are: counted, never passed on
                 non_finite += int(bad.sum())
                 core = np.where(bad[..., None], 0.0, core)
+                if no_data is None:
+                    no_data = np.zeros((mixer.height_px, mixer.width_px), dtype=bool)
+                no_data[grid.core_window(index)] |= bad
             heatmap[grid.core_window(index)] = probability[grid.core]
             preview.add(index, core)
             index += 1
@@ -203,6 +210,7 @@ def predict_scene(
         preview=preview.image(),
         preview_step=preview.step,
         non_finite_pixels=non_finite,
+        no_data=no_data,
     )
 
 
