@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,7 @@ class RunLogFileHooks:
         for name in FILE_ONLY_LOGGERS:
             logging.getLogger(name).addHandler(handler)
         self._handler = handler
+        _import_tensorflow_quietly(handler.stream)
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -151,6 +153,28 @@ class RunLogFileHooks:
             logging.getLogger(name).removeHandler(self._handler)
         self._handler.close()
         self._handler = None
+
+
+def _import_tensorflow_quietly(log: Any) -> None:
+    """Import TensorFlow with its C++ start-up notices sent to the run's log file.
+
+    TensorFlow writes them (CUDA probing, "All log messages before absl::InitializeLog()") to
+    file descriptor 2 before its logging is set up, where no environment variable reaches them.
+    The pipelines import TensorFlow anyway; importing it here, with descriptor 2 pointing at the
+    log file for that moment, keeps the console readable and the notices on record. A failing
+    import still raises here, with its Python traceback on the console.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    log.flush()
+    saved = os.dup(2)
+    try:
+        os.dup2(log.fileno(), 2)
+        import tensorflow  # noqa: F401 - imported for its side effect, see the docstring
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class RunSummaryHooks:
