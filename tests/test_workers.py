@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -29,17 +30,18 @@ def test_a_pool_stops_within_seconds_even_when_terminate_would_hang():
     pool = patches._pool(2)
     busy = pool.apply_async(time.sleep, (60,))  # a worker in the middle of a long render
     workers = list(pool._pool)
-    hanging = pool.terminate
-    pool.terminate = lambda: (time.sleep(60), hanging())  # the intermittent hang, made certain
+    release = threading.Event()
+    pool.terminate = release.wait  # the intermittent hang, made certain
     started = time.monotonic()
     try:
         patches._POOLS.clear()
         stop_pool(pool, timeout_s=2.0)
     finally:
-        pool.terminate = hanging
+        release.set()
     assert time.monotonic() - started < 8
     assert not any(worker.is_alive() for worker in workers)
     assert not busy.ready()  # the render was abandoned, not waited for
+    assert not pool._terminate.still_active()  # and interpreter exit will not wait for it
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")

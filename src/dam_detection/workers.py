@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import multiprocessing.pool
 import signal
 import sys
 import threading
@@ -52,15 +53,27 @@ def stop_processes(processes: Iterable[Any], timeout_s: float = STOP_TIMEOUT_S) 
 
 
 def stop_pool(pool: Any, timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """Stop a ``multiprocessing.Pool`` within ``timeout_s``, even if ``terminate`` would hang.
+    """Stop a ``multiprocessing.Pool`` within about ``timeout_s``, even if ``terminate`` hangs.
 
-    The workers are killed first; the pool's own clean-up then runs in a daemon thread that is
-    abandoned if it does not finish in time.
+    The pool's own ``terminate`` runs first, in a daemon thread. It can hang for good: a worker
+    interrupted while holding the task queue's lock leaves that lock taken, and ``terminate``
+    waits for it. If it has not finished in time, the workers are killed and the pool's exit
+    clean-up is cancelled (it would wait for the same lock when the interpreter exits); the
+    stuck thread is abandoned.
     """
-    stop_processes(getattr(pool, "_pool", []), timeout_s)
+    workers = list(getattr(pool, "_pool", []))
+    finalizer = getattr(pool, "_terminate", None)  # multiprocessing.util.Finalize
     cleanup = threading.Thread(target=pool.terminate, name="pool-terminate", daemon=True)
     cleanup.start()
     cleanup.join(timeout_s)
+    if cleanup.is_alive():
+        # The pool's worker handler would start new workers for the killed ones.
+        handler = getattr(pool, "_worker_handler", None)
+        if handler is not None:
+            handler._state = multiprocessing.pool.TERMINATE
+        stop_processes(workers, timeout_s)
+        if finalizer is not None:
+            finalizer.cancel()
 
 
 def stop_executor(executor: Any, timeout_s: float = STOP_TIMEOUT_S) -> None:
