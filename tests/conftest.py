@@ -58,3 +58,17 @@ def run_kedro(
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:
         return session.run(pipeline_names=list(pipeline_names) if pipeline_names else None)
+
+
+#: Real public data from other projects, read in place (never copied into this repository).
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+def shared_file(relative: str) -> Path:
+    """A file of ``../shared/data``, or skip the test saying why (CI always has the folder)."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(
+            f"{path} is absent: real samples are read from ../shared/data beside the checkout"
+        )
+    return path

@@ -18,11 +18,9 @@ from dam_detection.datasets import ExportPlan, ImageExport, ImageExportDataset
 from dam_detection.image_sources.base import SceneExport
 from dam_detection.mixer import Mixer, MixerError
 from dam_detection.tfrecord_codec import decode_example, encode_example, frame_record
+from tests.conftest import shared_file
 from tests.datasets.chunks import numbered_records
 
-SAMPLE_MIXER = (
-    Path(__file__).resolve().parents[2] / "data/01_raw/gee_samples/image_export-mixer.json"
-)
 PATCH, KERNEL, PER_ROW, TOTAL = (4, 3), (2, 2), 2, 4  # patch [w, h]; 2 x 2 patches
 BANDS = ("B2", "NDWI")
 
@@ -127,7 +125,8 @@ def test_overwrite_removes_stale_files(root):
 def test_real_mixer_sample_parses(root):
     folder = Path(root) / "sample"
     folder.mkdir(parents=True)
-    shutil.copy(SAMPLE_MIXER, folder / SAMPLE_MIXER.name)
+    sample_mixer = shared_file("gee_samples/image_export-mixer.json")
+    shutil.copy(sample_mixer, folder / sample_mixer.name)
     sample = ImageExportDataset(filepath=root).load()["sample"]
     assert sample.prefix == "image_export"
     mixer = sample.mixer

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -20,13 +19,11 @@ from dam_detection.pipelines.gee_export.settings import (
     PatchExportSettings,
     SceneExportSettings,
 )
+from tests.conftest import shared_file
 from tests.pipelines.gee_export.fake_source import FakeSource
 from tests.settings import base_settings
 
 BANDS = ["B2", "B3", "B4", "NDWI", "AVE"]
-SAMPLE_MIXER = (
-    Path(__file__).resolve().parents[3] / "data/01_raw/gee_samples/image_export-mixer.json"
-)
 SOURCE = base_settings(ImageSourceSettings, "image_source")
 
 
@@ -225,6 +222,6 @@ def test_written_mixer_has_the_structure_of_a_real_one(tmp_path):
         nodes.export_scenes(SOURCE, scenes, BANDS, 1, settings)
     )
     written = json.loads((tmp_path / "s/scene-mixer.json").read_text())
-    real = json.loads(SAMPLE_MIXER.read_text())
+    real = json.loads(shared_file("gee_samples/image_export-mixer.json").read_text())
     assert _shape(written) == _shape(real)
     assert (real["totalPatches"], real["patchesPerRow"]) == (15, 5)

@@ -15,6 +15,7 @@ from dam_detection.datasets.tfrecord_files import list_tfrecord_files
 from dam_detection.datasets.tfrecord_shards import SUMMARY_NAME, TFRecordShardsDataset
 from dam_detection.pipelines.shard_tfrecords.nodes import summarize_shards
 from dam_detection.tfrecord_codec import encode_example
+from tests.conftest import shared_file
 from tests.pipelines.shard_tfrecords.conftest import (
     BANDS,
     RADIUS,
@@ -160,16 +161,12 @@ def test_records_without_point_index_follow_the_parameter(tmp_path, rng):
         plan(folder, points, records_without_point_index="holdout")
 
 
-REAL_SAMPLE = (
-    Path(__file__).parents[3] / "data/01_raw/gee_samples" / "table_export_water_edges.tfrecord"
-)
-
-
 @pytest.fixture
 def real_sample(tmp_path: Path) -> Path:
     folder = tmp_path / "real"
     folder.mkdir()
-    shutil.copy(REAL_SAMPLE, folder / REAL_SAMPLE.name)
+    sample = shared_file("gee_samples/table_export_water_edges.tfrecord")
+    shutil.copy(sample, folder / sample.name)
     return folder
 
 
