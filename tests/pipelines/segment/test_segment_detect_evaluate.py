@@ -94,3 +94,24 @@ def test_evaluate_scene_measures_distances_in_metres():
                              crs="EPSG:4326")  # fmt: skip
     counts = evaluate_scene(truth, found, [100.0, 150.0], [0.5])
     assert counts[100.0][0]["tp"] == 0 and counts[150.0][0]["tp"] == 1
+
+
+def test_detections_cut_from_the_candidates_equal_a_search_at_the_threshold():
+    from scipy import ndimage
+
+    from dam_detection.pipelines.segment.nodes import detect_candidates, detect_dams
+    from dam_detection.pipelines.segment.settings import SegmentSettings
+    from tests.settings import base_settings
+
+    rng = np.random.default_rng(4)
+    smooth = ndimage.gaussian_filter(rng.random((MIXER.height_px, MIXER.width_px)), 2)
+    heat = ((smooth - smooth.min()) / np.ptp(smooth)).astype(np.float16)
+    heat[20:23, 30:33] = 1.0  # a saturated plateau
+    score_map = ScoreMap("s", MIXER, heat)
+    settings = {"threshold": 0.6, "min_distance_px": 4.0}
+    params = base_settings(SegmentSettings, "segment", evaluation={"score_floor": 0.05})
+    candidates = detect_candidates({"s": score_map}, settings, params)
+    cut = detect_dams(candidates, settings)["s"]
+    direct = detect_peaks(score_map, 0.6, 4.0)
+    assert len(candidates["s"]) > len(cut) > 1
+    np.testing.assert_array_equal(cut[["row", "col", "score"]], direct[["row", "col", "score"]])

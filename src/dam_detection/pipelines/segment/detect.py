@@ -44,7 +44,7 @@ def detect_peaks(score_map: ScoreMap, threshold: float, min_distance_px: float) 
     return gpd.GeoDataFrame(
         {
             "scene": [score_map.scene] * len(scores),
-            "score": np.round(scores.astype(np.float64), 4),
+            "score": scores.astype(np.float64),
             "row": row_px,
             "col": col_px,
         },

@@ -178,26 +178,37 @@ def resolve_detection(
     )
 
 
-def detect_dams(
-    score_maps: Mapping[str, ScoreMap], settings: Mapping[str, Any]
-) -> dict[str, gpd.GeoDataFrame]:
-    """Peaks of every score map at or above ``threshold``, ``min_distance_px`` apart, as
-    EPSG:4326 points with scores (``settings`` from :func:`resolve_detection`).
-    """
-    return {
-        name: detect_peaks(m, float(settings["threshold"]), float(settings["min_distance_px"]))
-        for name, m in score_maps.items()
-    }
-
-
 def detect_candidates(
     score_maps: Mapping[str, ScoreMap], settings: Mapping[str, Any], params: SegmentSettings
 ) -> dict[str, gpd.GeoDataFrame]:
-    """Every peak down to ``evaluation.score_floor``: the candidates the precision-recall curve
-    is drawn from (the detections are those at or above the operating threshold).
+    """Every peak down to ``evaluation.score_floor``, ``min_distance_px`` apart, as EPSG:4326
+    points with scores: the candidates the precision-recall curve runs over, and from which
+    :func:`detect_dams` keeps the detections (so each heatmap is searched once).
     """
-    floor = {**settings, "threshold": float(params.evaluation.score_floor)}
-    return detect_dams(score_maps, floor)
+    floor, distance = float(params.evaluation.score_floor), float(settings["min_distance_px"])
+    if floor > float(settings["threshold"]):
+        raise ValueError(
+            f"segment.evaluation.score_floor {floor} is above the detection threshold "
+            f"{settings['threshold']}: lower it, or no detection could be found"
+        )
+    return {name: detect_peaks(m, floor, distance) for name, m in score_maps.items()}
+
+
+def detect_dams(
+    candidates: Mapping[str, gpd.GeoDataFrame], settings: Mapping[str, Any]
+) -> dict[str, gpd.GeoDataFrame]:
+    """The candidates at or above the detection ``threshold`` (``settings`` from
+    :func:`resolve_detection`).
+
+    The same peaks a search at the threshold would find: a peak is only ever suppressed by a
+    higher one, and a flat top is one value, so cutting the floor's peaks at the threshold keeps
+    exactly the threshold's.
+    """
+    threshold = float(settings["threshold"])
+    return {
+        name: table[table["score"] >= threshold].reset_index(drop=True)
+        for name, table in candidates.items()
+    }
 
 
 def detections_geojson(
@@ -213,7 +224,7 @@ def detections_geojson(
     collections = {}
     for name, table in detections.items():
         ids = [f"{name}:{rank:04d}" for rank in range(len(table))]
-        tagged = table.assign(detection_id=ids, model=model)
+        tagged = table.assign(detection_id=ids, model=model, score=table["score"].round(4))
         collections[name] = tagged[["detection_id", *table.columns, "model"]].to_geo_dict(
             drop_id=True
         )

@@ -63,14 +63,26 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 name="resolve_detection",
             ),
             Node(
+                nodes.detect_candidates,
+                ["score_maps", "fcn_detection", "params:segment"],
+                "candidate_tables",
+                name="detect_candidates",
+            ),
+            Node(
+                nodes.detect_candidates,
+                ["baseline_score_maps", "baseline_detection", "params:segment"],
+                "baseline_candidate_tables",
+                name="detect_candidates_baseline",
+            ),
+            Node(
                 nodes.detect_dams,
-                ["score_maps", "fcn_detection"],
+                ["candidate_tables", "fcn_detection"],
                 "detection_tables",
                 name="detect_dams",
             ),
             Node(
                 nodes.detect_dams,
-                ["baseline_score_maps", "baseline_detection"],
+                ["baseline_candidate_tables", "baseline_detection"],
                 "baseline_detection_tables",
                 name="detect_dams_baseline",
             ),
@@ -106,18 +118,6 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 ],
                 "segment_close_ups",
                 name="draw_close_ups",
-            ),
-            Node(
-                nodes.detect_candidates,
-                ["score_maps", "fcn_detection", "params:segment"],
-                "candidate_tables",
-                name="detect_candidates",
-            ),
-            Node(
-                nodes.detect_candidates,
-                ["baseline_score_maps", "baseline_detection", "params:segment"],
-                "baseline_candidate_tables",
-                name="detect_candidates_baseline",
             ),
             Node(
                 report_nodes.evaluate_detections,

@@ -197,7 +197,8 @@ def evaluate_detections(
         floor = float(settings.score_floor)
         listed = [float(t) for t in settings.score_thresholds if float(t) >= floor]
         curve = {round(float(s), 4) for s in scores if s >= floor}
-        return sorted({round(float(detection["threshold"]), 4), *listed, *curve})
+        # The operating threshold exactly: its row counts exactly the detections written.
+        return sorted({float(detection["threshold"]), *listed, *curve})
 
     metrics: dict[str, Any] = {
         "tolerances_m": tolerances,
