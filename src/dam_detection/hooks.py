@@ -161,7 +161,9 @@ def _import_tensorflow_quietly(log: Any) -> None:
     TensorFlow writes them (CUDA probing, "All log messages before absl::InitializeLog()") to
     file descriptor 2 before its logging is set up, where no environment variable reaches them.
     The pipelines import TensorFlow anyway; importing it here, with descriptor 2 pointing at the
-    log file for that moment, keeps the console readable and the notices on record. A failing
+    log file for that moment, keeps the console readable and the notices on record. Listing the
+    devices belongs to the same moment: it is where TensorFlow probes CUDA, and on a machine
+    without a GPU it prints "failed call to cuInit" at its first operation otherwise. A failing
     import still raises here, with its Python traceback on the console.
     """
     if "tensorflow" in sys.modules:
@@ -171,7 +173,9 @@ def _import_tensorflow_quietly(log: Any) -> None:
     saved = os.dup(2)
     try:
         os.dup2(log.fileno(), 2)
-        import tensorflow  # noqa: F401 - imported for its side effect, see the docstring
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()
     finally:
         os.dup2(saved, 2)
         os.close(saved)
