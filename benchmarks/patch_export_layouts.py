@@ -27,7 +27,7 @@ import geopandas as gpd
 from render_simulated import _points  # the same kinds and places as the render benchmark
 
 from dam_detection.datasets.tfrecord_dataset import TFRecordDataset
-from dam_detection.image_sources.base import PatchRequest
+from dam_detection.image_sources.base import CompositeWindow, PatchRequest
 from dam_detection.image_sources.simulated import SimulatedEarth
 from dam_detection.image_sources.simulated.patches import close_pools
 
@@ -38,7 +38,10 @@ LAYOUTS = {"pool": {"source_workers": 2, "dataset_workers": 1},
 def _export(layout: str, points: gpd.GeoDataFrame, per_file: int, folder: Path) -> float:
     settings = LAYOUTS[layout]
     source = SimulatedEarth(seed=42, workers=settings["source_workers"])
-    files = source.patch_files(points, PatchRequest(points_per_file=per_file))
+    request = PatchRequest(
+        composite=CompositeWindow("2019-04-01", "2019-10-01", 20.0), points_per_file=per_file
+    )
+    files = source.patch_files(points, request)
     dataset = TFRecordDataset(
         filepath=str(folder),
         save_args={"compresslevel": 1, "workers": settings["dataset_workers"]},

@@ -20,7 +20,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from dam_detection.image_sources.base import PatchRequest
+from dam_detection.image_sources.base import CompositeWindow, PatchRequest
 from dam_detection.image_sources.simulated import SimulatedEarth
 from dam_detection.image_sources.simulated.patches import close_pools
 from dam_detection.image_sources.simulated.render import PatchTask, render_patch
@@ -53,7 +53,11 @@ def main() -> None:
     parser.add_argument("--gzip-level", type=int, default=6)
     args = parser.parse_args()
     points = _points(args.points)
-    request = PatchRequest(radius=args.radius, points_per_file=args.points)
+    request = PatchRequest(
+        composite=CompositeWindow("2019-04-01", "2019-10-01", 20.0),  # the shipped window
+        radius=args.radius,
+        points_per_file=args.points,
+    )
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
         f"{args.points} points, {2 * args.radius + 1} px, 5 bands, gzip level {args.gzip_level}"

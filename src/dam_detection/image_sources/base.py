@@ -8,6 +8,7 @@ dataset's ``save`` calls them, so nodes stay pure and a re-run can skip files th
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -25,33 +26,55 @@ RecordChunk = Callable[[], Iterable[bytes]]
 
 
 @dataclass(frozen=True)
+class CompositeWindow:
+    """Which images a composite takes: one window for every patch and scene of a run.
+
+    Attributes:
+        start_date: First day, ISO format.
+        end_date: Day after the last day, ISO format.
+        max_cloud_percent: Images with ``CLOUDY_PIXEL_PERCENTAGE`` at or above this are left out.
+    """
+
+    start_date: str
+    end_date: str
+    max_cloud_percent: float
+
+    def __post_init__(self) -> None:
+        start, end = dt.date.fromisoformat(self.start_date), dt.date.fromisoformat(self.end_date)
+        if start >= end:
+            raise ValueError(f"composite start_date {start} is not before end_date {end}")
+
+    @property
+    def middle_month(self) -> int:
+        """Month (1-12) of the middle of the window, which sets the season."""
+        start, end = dt.date.fromisoformat(self.start_date), dt.date.fromisoformat(self.end_date)
+        return (start + (end - start) / 2).month
+
+
+@dataclass(frozen=True, kw_only=True)
 class PatchRequest:
     """What to export around every point (Earth Engine's table-export format).
 
     Attributes:
+        composite: The images composited (dates, cloudy-image limit).
         bands: Band names, in output order.
         radius: Kernel radius in pixels; each band holds ``(2 * radius + 1) ** 2`` values.
         scale_m: Pixel size in metres.
-        start_date: First day of the composite, ISO format.
-        end_date: Day after the last day of the composite, ISO format.
-        max_cloud_percent: Scenes with ``CLOUDY_PIXEL_PERCENTAGE`` at or above this are skipped.
         label_key: Name of the label feature (float 1.0 dam, 0.0 not a dam).
         points_per_file: Records per output file (bounds file size and task size).
         seed: Seed for anything random in the source.
     """
 
+    composite: CompositeWindow
     bands: tuple[str, ...] = DEFAULT_BANDS
     radius: int = DEFAULT_PATCH_RADIUS
     scale_m: float = PIXEL_SIZE_M
-    start_date: str = "2019-04-01"
-    end_date: str = "2019-10-01"
-    max_cloud_percent: float = 20.0
     label_key: str = LABEL_KEY
     points_per_file: int = 200
     seed: int = 42
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SceneRequest:
     """One large region to export in Earth Engine's image-export format.
 
@@ -59,6 +82,7 @@ class SceneRequest:
         name: Scene name, also its folder name under ``scenes/``.
         center_lon: Longitude of the scene centre, degrees.
         center_lat: Latitude of the scene centre, degrees.
+        composite: The images composited (the same window as the patches').
         width_px: Scene width in pixels (border tiles that do not fit a patch are dropped).
         height_px: Scene height in pixels.
         bands: Band names, in output order.
@@ -75,6 +99,7 @@ class SceneRequest:
     name: str
     center_lon: float
     center_lat: float
+    composite: CompositeWindow
     width_px: int = 2048
     height_px: int = 2048
     bands: tuple[str, ...] = DEFAULT_BANDS
@@ -200,4 +225,4 @@ def make_image_source(settings: ImageSourceSettings, seed: int) -> ImageSource:
         )
     from dam_detection.image_sources.earthengine import EarthEngineSource
 
-    return EarthEngineSource(**settings.earthengine.model_dump())
+    return EarthEngineSource(settings.earthengine)

@@ -29,24 +29,39 @@ class ElevationSettings(Settings):
     """``image_source.earthengine.composite.elevation``: the source of the elevation band."""
 
     asset_id: str
-    """Earth Engine asset, e.g. ``JAXA/ALOS/AW3D30/V3_2``."""
+    """Earth Engine asset, e.g. ``JAXA/ALOS/AW3D30/V4_1`` (a superseded one logs a warning)."""
     band: str
-    """Band holding the surface height (``DSM`` in AW3D30 V3)."""
+    """Band holding the surface height (``DSM`` in AW3D30 V3 and V4)."""
     is_collection: bool
     """Mosaic an ImageCollection of tiles into one image."""
 
 
+class CloudScorePlusSettings(Settings):
+    """``image_source.earthengine.composite.cloud_score_plus``: Google's per-pixel clear score."""
+
+    collection_id: str
+    """Cloud Score+ collection, linked to each Sentinel-2 image by its ``system:index``."""
+    band: Literal["cs", "cs_cdf"]
+    """``cs_cdf`` (the score's cumulative distribution, steadier over time) or ``cs``."""
+    clear_threshold: float = Field(ge=0, le=1)
+    """Pixels scoring at least this are kept (0.5-0.65 is Google's suggested range)."""
+
+
 class CompositeSettings(Settings):
-    """``image_source.earthengine.composite``: the Sentinel-2 median composite of scenes."""
+    """``image_source.earthengine.composite``: how the Sentinel-2 median is made.
+
+    The date window and the cloudy-scene limit are ``gee_export.composite``, shared by patches
+    and scenes and by every image source.
+    """
 
     collection_id: str
     """Surface-reflectance ImageCollection."""
-    start_date: str
-    """First day (ISO); patches take gee_export.patches' dates."""
-    end_date: str
-    """Day after the last day (ISO)."""
-    max_cloud_percent: float = Field(ge=0, le=100)
-    """Images with ``CLOUDY_PIXEL_PERCENTAGE`` at or above this are left out."""
+    cloud_mask: Literal["cloud_score_plus", "qa60"]
+    """``cloud_score_plus`` (any date) or ``qa60`` (the QA60 bits, filled only until January
+    2022: later images would come through unmasked or fail with ``Pattern 'QA60' did not
+    match``)."""
+    cloud_score_plus: CloudScorePlusSettings
+    """Cloud Score+ settings (``cloud_mask: cloud_score_plus``)."""
     elevation: ElevationSettings
     """Where the elevation band comes from."""
 
@@ -71,6 +86,9 @@ class TaskSettings(Settings):
     """First wait after a transient failure; doubles each time."""
     backoff_max_s: float = Field(ge=0)
     """Longest wait between retries."""
+    max_active_tasks: int = Field(ge=1, le=3000)
+    """Tasks of this project queued or running at once; more wait their turn. Earth Engine
+    refuses tasks beyond 3000 queued and runs a few at a time per project."""
     timeout_s: float = Field(gt=0)
     """Stop following a task after this long (a re-run picks it up from the manifest)."""
 
@@ -92,10 +110,11 @@ class EarthEngineSettings(Settings):
     """Task manifest folder, one JSON per export."""
     scene_crs: str
     """Grid of scene exports."""
+    patch_crs: str
+    """Grid patches are sampled on: every ``reduceRegion`` names it, so no request inherits
+    the composite's default projection."""
     tile_scale: float = Field(gt=0)
     """``reduceRegion`` tileScale per point."""
-    submit_all: bool
-    """Start every pending task of a plan at once."""
     composite: CompositeSettings
     """The Sentinel-2 composite."""
     water_occurrence: WaterOccurrenceSettings

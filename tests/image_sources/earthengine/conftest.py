@@ -66,9 +66,11 @@ class FakeTaskApi:
     Attributes:
         starts: ``(request_id, config)`` of every start request, in order.
         start_errors: Exceptions the next start calls raise, consumed in order.
-        outcomes: Per start (in order), the final state: ``SUCCEEDED`` or an error message.
+        outcomes: Per start (in order), the final state: ``SUCCEEDED``, ``CANCELLED`` (a user
+            cancelled it) or an error message.
         polls_before_done: Status requests that report ``RUNNING`` before the final state.
         on_success: Called with ``(request_id, config)`` when a task succeeds, to write files.
+        max_live: The most tasks started and not yet finished at any moment.
     """
 
     def __init__(self, on_success: Callable[[str, dict[str, Any]], None] | None = None) -> None:
@@ -80,6 +82,8 @@ class FakeTaskApi:
         self.polls: dict[str, int] = {}
         self._configs: dict[str, tuple[str, dict[str, Any], str]] = {}
         self._ids = 0
+        self._live: set[str] = set()
+        self.max_live = 0
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeTaskApi:
         monkeypatch.setattr(ee.data, "newTaskId", self.new_task_id)
@@ -111,6 +115,8 @@ class FakeTaskApi:
         self.starts.append((request_id, config))
         name = f"projects/{PROJECT}/operations/{request_id}"
         self._configs[name] = (request_id, config, outcome)
+        self._live.add(name)
+        self.max_live = max(self.max_live, len(self._live))
         return {"name": name, "metadata": {"state": "PENDING"}}
 
     def get_operation(self, name: str) -> dict[str, Any]:
@@ -119,6 +125,14 @@ class FakeTaskApi:
         polls = self.polls[name] = self.polls.get(name, 0) + 1
         if polls <= self.polls_before_done:
             return {"name": name, "metadata": {"state": "RUNNING", "progress": 0.5}}
+        self._live.discard(name)
+        if outcome == "CANCELLED":
+            return {
+                "name": name,
+                "done": True,
+                "metadata": {"state": "CANCELLED"},
+                "error": {"code": 1, "message": "Cancelled."},
+            }
         if outcome == "SUCCEEDED":
             if polls == self.polls_before_done + 1 and self.on_success:
                 self.on_success(request_id, config)

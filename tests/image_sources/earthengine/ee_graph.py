@@ -54,3 +54,10 @@ def constant(argument: dict[str, Any]) -> Any:
     call = argument["functionInvocationValue"]
     assert call["functionName"] == "Image.constant", call
     return constant(call["arguments"]["value"])
+
+
+def point_features(obj: Any) -> list[dict[str, Any]]:
+    """Properties of every point feature built in Python (``ee.Feature(geometry, properties)``),
+    in order; features Earth Engine derives inside mapped functions carry none and are left out.
+    """
+    return [constant(a["metadata"]) for a in invocations(obj, "Feature") if "metadata" in a]

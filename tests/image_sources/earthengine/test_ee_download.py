@@ -19,6 +19,9 @@ from dam_detection.image_sources.earthengine.download import (
 from dam_detection.mixer import MixerError
 from dam_detection.tfrecord_codec import encode_example, frame_record
 from tests.image_sources.earthengine.conftest import FakeTaskApi, destination_prefix
+from tests.settings import composite_window, earthengine_settings
+
+WINDOW = composite_window()
 
 pytestmark = pytest.mark.usefixtures("ee_offline")
 
@@ -64,6 +67,7 @@ def test_missing_export_files_say_where_they_were_looked_for(bucket):
 
 def scene_request() -> SceneRequest:
     return SceneRequest(
+        composite=WINDOW,
         name="lake",
         center_lon=-111.1,
         center_lat=33.65,
@@ -82,12 +86,13 @@ def patch_examples(count: int) -> list[bytes]:
 
 @pytest.fixture
 def scene_source(bucket: Path, tmp_path: Path) -> EarthEngineSource:
-    return EarthEngineSource(
+    settings = earthengine_settings(
         bucket="dams",
         read_url=bucket.as_uri(),
         manifest_dir=str(tmp_path / "manifest"),
         tasks={"poll_interval_s": 0},
     )
+    return EarthEngineSource(settings, project="dam-detection-test")
 
 
 def test_scene_files_are_known_after_the_export_and_read_back_unchanged(

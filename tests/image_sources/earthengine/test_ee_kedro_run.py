@@ -34,7 +34,7 @@ from dam_detection.tfrecord_codec import (
 )
 from tests.conftest import run_kedro
 from tests.image_sources.earthengine.conftest import PROJECT, FakeTaskApi, destination_prefix
-from tests.image_sources.earthengine.ee_graph import constant, invocations
+from tests.image_sources.earthengine.ee_graph import constant, invocations, point_features
 
 ENV = "earthengine_test"
 BUCKET = "dams-test"
@@ -110,8 +110,7 @@ class FakeEarthEngine:
         side = 2 * constant(kernel["xRadius"]) + 1
         *bands, label_key, index_key = config["selectors"]
         records = []
-        for feature in invocations(expression, "Feature"):
-            properties = constant(feature["metadata"])
+        for properties in point_features(expression):
             index = int(properties[index_key])
             rng = np.random.default_rng(index)
             values = {

@@ -110,8 +110,8 @@ def test_the_earthengine_environment_reads_local_credentials_and_builds_the_sour
     with_bucket["earthengine"]["bucket"] = "my-exports"  # as --params would
     source = make_image_source(ImageSourceSettings.model_validate(with_bucket), 42)
     assert isinstance(source, EarthEngineSource) and source.read_url == "gs://my-exports"
-    assert source.policy.max_attempts == 3
-    assert source.composite.elevation.asset_id == "JAXA/ALOS/AW3D30/V3_2"
+    assert source.queue.max_attempts == 3 and source.project == "dams-on-ee"
+    assert source.settings.composite.elevation.asset_id == "JAXA/ALOS/AW3D30/V4_1"
 
 
 def test_the_earthengine_environment_without_credentials_stops_with_the_fix(

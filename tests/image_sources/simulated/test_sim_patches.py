@@ -19,6 +19,9 @@ from dam_detection.image_sources.simulated.render import (
     render_patch,
 )
 from dam_detection.tfrecord_codec import decode_example
+from tests.settings import composite_window
+
+WINDOW = composite_window()
 
 RADIUS = 16
 BANDS = ("B2", "B3", "B4", "B8", "NDWI", "AVE")
@@ -37,7 +40,9 @@ def _points(kinds: list[str]) -> gpd.GeoDataFrame:
 
 
 def _records(earth: SimulatedEarth, kinds: list[str], **request) -> list[bytes]:
-    files = earth.patch_files(_points(kinds), PatchRequest(radius=RADIUS, **request))
+    files = earth.patch_files(
+        _points(kinds), PatchRequest(composite=WINDOW, radius=RADIUS, **request)
+    )
     return [record for name in sorted(files) for record in files[name]()]
 
 
@@ -45,7 +50,9 @@ def test_files_are_split_and_records_carry_label_and_index() -> None:
     earth = SimulatedEarth(seed=3, workers=1, missing_band_rate=0.0)
     files = earth.patch_files(
         _points(["dam", "bridge", "water_edge", "random", "dam"]),
-        PatchRequest(radius=RADIUS, bands=BANDS, points_per_file=2, label_key="class"),
+        PatchRequest(
+            composite=WINDOW, radius=RADIUS, bands=BANDS, points_per_file=2, label_key="class"
+        ),
     )
     assert list(files) == ["patches-00000", "patches-00001", "patches-00002"]
     records = [decode_example(r) for name in files for r in files[name]()]
@@ -153,7 +160,9 @@ def test_unknown_kind_renders_land_and_label_one_always_means_dam(caplog) -> Non
     with caplog.at_level("WARNING"):
         records = [
             r
-            for chunk in earth.patch_files(points, PatchRequest(radius=RADIUS)).values()
+            for chunk in earth.patch_files(
+                points, PatchRequest(composite=WINDOW, radius=RADIUS)
+            ).values()
             for r in chunk()
         ]
     assert len(records) == 2

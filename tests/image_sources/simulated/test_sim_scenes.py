@@ -11,6 +11,9 @@ from dam_detection.image_sources.base import SceneRequest
 from dam_detection.image_sources.simulated import SimulatedEarth
 from dam_detection.mixer import Mixer
 from dam_detection.tfrecord_codec import decode_example
+from tests.settings import composite_window
+
+WINDOW = composite_window()
 
 PATCH, KERNEL = 64, 16
 
@@ -18,6 +21,7 @@ PATCH, KERNEL = 64, 16
 @pytest.fixture(scope="module")
 def export():
     scene = SceneRequest(
+        composite=WINDOW,
         name="tiny",
         center_lon=-111.2,
         center_lat=33.6,
@@ -83,6 +87,7 @@ def test_truth_lies_inside_the_scene(export) -> None:
 
 def test_scene_is_deterministic(export) -> None:
     scene = SceneRequest(
+        composite=WINDOW,
         name="again",
         center_lon=-111.2,
         center_lat=33.6,
@@ -99,6 +104,8 @@ def test_scene_is_deterministic(export) -> None:
 
 
 def test_unknown_option_is_refused() -> None:
-    scene = SceneRequest(name="bad", center_lon=0.0, center_lat=0.0, options={"volcanoes": 2})
+    scene = SceneRequest(
+        composite=WINDOW, name="bad", center_lon=0.0, center_lat=0.0, options={"volcanoes": 2}
+    )
     with pytest.raises(ValueError, match="volcanoes"):
         SimulatedEarth().scene_export(scene)

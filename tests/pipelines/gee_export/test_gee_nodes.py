@@ -15,6 +15,7 @@ from dam_detection.datasets import ImageExportDataset, TFRecordDataset
 from dam_detection.image_sources.settings import ImageSourceSettings
 from dam_detection.pipelines.gee_export import nodes
 from dam_detection.pipelines.gee_export.settings import (
+    CompositeWindowSettings,
     GallerySettings,
     PatchExportSettings,
     SceneExportSettings,
@@ -25,6 +26,15 @@ from tests.settings import base_settings
 
 BANDS = ["B2", "B3", "B4", "NDWI", "AVE"]
 SOURCE = base_settings(ImageSourceSettings, "image_source")
+COMPOSITE = base_settings(CompositeWindowSettings, "gee_export.composite")
+PATCHES = base_settings(PatchExportSettings, "gee_export.patches")
+SCENE = {
+    "name": "lake",
+    "center_lon": -111.0,
+    "center_lat": 33.6,
+    "width_px": 512,
+    "height_px": 512,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -48,28 +58,28 @@ def points() -> gpd.GeoDataFrame:
 
 def test_patch_request_from_parameters():
     settings = base_settings(
-        PatchExportSettings,
-        "gee_export.patches",
-        points_per_file=3,
-        label_key="class",
-        max_cloud_percent=5,
+        PatchExportSettings, "gee_export.patches", points_per_file=3, label_key="class"
     )
-    request = nodes.build_patch_request(BANDS, 16, 7, settings)
+    request = nodes.build_patch_request(BANDS, 16, 7, COMPOSITE, settings)
     assert request.bands == tuple(BANDS) and request.radius == 16 and request.seed == 7
-    assert (request.label_key, request.points_per_file, request.max_cloud_percent) == (
-        "class",
-        3,
-        5.0,
-    )
-    with pytest.raises(ValueError, match="start_date"):
-        nodes.build_patch_request(
-            BANDS,
-            16,
-            7,
-            base_settings(PatchExportSettings, "gee_export.patches", start_date="2020-01-01"),
-        )
+    assert (request.label_key, request.points_per_file) == ("class", 3)
     with pytest.raises(ValueError, match="more than once"):
-        nodes.build_patch_request(["B2", "B2"], 16, 7, settings)
+        nodes.build_patch_request(["B2", "B2"], 16, 7, COMPOSITE, settings)
+
+
+def test_patches_and_scenes_composite_the_same_window():
+    # One setting, read by both: a patch and the scene around it see the same images.
+    composite = base_settings(
+        CompositeWindowSettings, "gee_export.composite", start_date="2023-06-01",
+        end_date="2023-09-01", max_cloud_percent=5,
+    )  # fmt: skip
+    patch = nodes.build_patch_request(BANDS, 16, 7, composite, PATCHES)
+    scene_settings = base_settings(SceneExportSettings, "gee_export.scene_export")
+    (scene,) = nodes.build_scene_requests([SCENE], BANDS, 3, composite, scene_settings)
+    assert patch.composite == scene.composite
+    assert (scene.composite.start_date, scene.composite.max_cloud_percent) == ("2023-06-01", 5.0)
+    with pytest.raises(ValueError, match="start_date"):
+        base_settings(CompositeWindowSettings, "gee_export.composite", start_date="2020-01-01")
 
 
 def test_patches_parse_with_tensorflow(tmp_path, points):
@@ -79,6 +89,7 @@ def test_patches_parse_with_tensorflow(tmp_path, points):
         BANDS,
         16,
         42,
+        COMPOSITE,
         base_settings(PatchExportSettings, "gee_export.patches", points_per_file=3),
     )
     assert sorted(chunks.items) == ["patches-00000", "patches-00001", "patches-00002"]
@@ -99,7 +110,8 @@ def test_points_without_needed_columns_are_rejected(points):
             BANDS,
             16,
             42,
-            base_settings(PatchExportSettings, "gee_export.patches"),
+            COMPOSITE,
+            PATCHES,
         )
 
 
@@ -121,7 +133,7 @@ def test_scene_requests_from_parameters():
             "options": {"dams": 2},
         }
     ]
-    (request,) = nodes.build_scene_requests(scenes, BANDS, 3, settings)
+    (request,) = nodes.build_scene_requests(scenes, BANDS, 3, COMPOSITE, settings)
     assert (request.width_px, request.patch_dimensions, request.kernel_size) == (
         96,
         (32, 32),
@@ -129,16 +141,17 @@ def test_scene_requests_from_parameters():
     )
     assert request.options == {"dams": 2} and request.seed == 3 and request.file_prefix == "s"
     with pytest.raises(ValueError, match="unique"):
-        nodes.build_scene_requests(scenes * 2, BANDS, 3, settings)
+        nodes.build_scene_requests(scenes * 2, BANDS, 3, COMPOSITE, settings)
     with pytest.raises(ValueError, match="holds no whole 32x32 patch"):
-        nodes.build_scene_requests([{**scenes[0], "width_px": 20}], BANDS, 3, settings)
+        nodes.build_scene_requests([{**scenes[0], "width_px": 20}], BANDS, 3, COMPOSITE, settings)
     with pytest.raises(ValueError, match=r"(?s)gee_export.scenes\[0\].*size.*Extra inputs"):
-        nodes.build_scene_requests([{**scenes[0], "size": 3}], BANDS, 3, settings)
+        nodes.build_scene_requests([{**scenes[0], "size": 3}], BANDS, 3, COMPOSITE, settings)
     with pytest.raises(ValueError, match="even"):
         nodes.build_scene_requests(
             scenes,
             BANDS,
             3,
+            COMPOSITE,
             base_settings(SceneExportSettings, "gee_export.scene_export", kernel_size=[15, 15]),
         )
 
@@ -155,7 +168,7 @@ def test_scene_export_mixer_arithmetic_and_overlap(tmp_path):
         {"name": "s", "center_lon": -100.0, "center_lat": 40.0, "width_px": 100, "height_px": 60}
     ]
     ImageExportDataset(filepath=str(tmp_path)).save(
-        nodes.export_scenes(SOURCE, scenes, BANDS, 42, settings)
+        nodes.export_scenes(SOURCE, scenes, BANDS, 42, COMPOSITE, settings)
     )
     scene = ImageExportDataset(filepath=str(tmp_path), load_args={"kernel_size": [8, 12]}).load()[
         "s"
@@ -183,6 +196,7 @@ def test_gallery_shows_every_kind(tmp_path, points):
             BANDS,
             16,
             42,
+            COMPOSITE,
             base_settings(PatchExportSettings, "gee_export.patches", points_per_file=2),
         )
     )
@@ -219,7 +233,7 @@ def test_written_mixer_has_the_structure_of_a_real_one(tmp_path):
         {"name": "s", "center_lon": -111.0, "center_lat": 33.6, "width_px": 64, "height_px": 64}
     ]
     ImageExportDataset(filepath=str(tmp_path)).save(
-        nodes.export_scenes(SOURCE, scenes, BANDS, 1, settings)
+        nodes.export_scenes(SOURCE, scenes, BANDS, 1, COMPOSITE, settings)
     )
     written = json.loads((tmp_path / "s/scene-mixer.json").read_text())
     real = json.loads(shared_file("gee_samples/image_export-mixer.json").read_text())

@@ -12,7 +12,10 @@ from shapely.geometry import Point
 from dam_detection.datasets import ImageExportDataset, TFRecordDataset
 from dam_detection.image_sources.settings import ImageSourceSettings
 from dam_detection.pipelines.gee_export import nodes
-from dam_detection.pipelines.gee_export.settings import PatchExportSettings
+from dam_detection.pipelines.gee_export.settings import (
+    CompositeWindowSettings,
+    PatchExportSettings,
+)
 from dam_detection.tfrecord_codec import decode_example
 from tests.conftest import run_kedro
 from tests.pipelines.gee_export.fake_source import FakeSource
@@ -117,6 +120,7 @@ def test_pipeline_runs_offline_with_the_simulated_source(kedro_project):
 def test_same_seed_same_bytes(tmp_path):
     points = write_points(tmp_path)
     settings = base_settings(PatchExportSettings, "gee_export.patches", points_per_file=5)
+    composite = base_settings(CompositeWindowSettings, "gee_export.composite")
     source = base_settings(
         ImageSourceSettings, "image_source", simulated={"seed": 42, "workers": 1}
     )
@@ -124,7 +128,7 @@ def test_same_seed_same_bytes(tmp_path):
     for run, seed in (("a", 7), ("b", 7), ("c", 8)):
         folder = tmp_path / run
         TFRecordDataset(filepath=str(folder)).save(
-            nodes.export_patches(points, source, BANDS, 16, seed, settings)
+            nodes.export_patches(points, source, BANDS, 16, seed, composite, settings)
         )
         outputs[run] = [p.read_bytes() for p in sorted(folder.glob("*.tfrecord.gz"))]
     assert len(outputs["a"]) == 2

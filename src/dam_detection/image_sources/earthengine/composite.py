@@ -7,13 +7,17 @@ export task is started (see :mod:`.tasks`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 import ee
 
 from dam_detection.bands import ELEVATION_BAND, NDWI_BAND, validate_band_names
+from dam_detection.image_sources.base import CompositeWindow
+from dam_detection.image_sources.settings import (
+    CloudScorePlusSettings,
+    CompositeSettings,
+    ElevationSettings,
+)
 
 #: QA60 bit 10 flags opaque clouds, bit 11 cirrus (Sentinel-2 L1C/L2A product specification).
 CLOUD_BIT = 1 << 10
@@ -24,76 +28,55 @@ REFLECTANCE_SCALE = 10000
 SENTINEL2_BANDS: tuple[str, ...] = (
     "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12",
 )  # fmt: skip
+#: Selects the spectral bands only, dropping QA bands and a linked cloud score.
+SPECTRAL_BANDS_PATTERN = "B.*"
 
 
-@dataclass(frozen=True)
-class ElevationSource:
-    """Where the elevation band comes from.
+def mask_qa60(image: ee.Image) -> ee.Image:
+    """Mask cloudy and cirrus pixels (QA60 bits 10 and 11) and scale to reflectance (0-1).
 
-    Attributes:
-        asset_id: Earth Engine asset. ALOS AW3D30 V3 (``JAXA/ALOS/AW3D30/V3_2``) is an
-            ImageCollection of tiles; older single-image assets work with ``is_collection: false``.
-        band: Band of the asset holding the surface height (``DSM`` in V3, ``AVE`` in V1).
-        is_collection: Mosaic an ImageCollection into one image.
+    QA60 is filled only for images processed before January 2022; use Cloud Score+ for later
+    dates.
     """
-
-    asset_id: str = "JAXA/ALOS/AW3D30/V3_2"
-    band: str = "DSM"
-    is_collection: bool = True
-
-
-@dataclass(frozen=True)
-class CompositeSettings:
-    """The Sentinel-2 composite.
-
-    Attributes:
-        collection_id: Surface-reflectance ImageCollection.
-        start_date: First day, ISO format.
-        end_date: Day after the last day, ISO format.
-        max_cloud_percent: Scenes whose ``CLOUDY_PIXEL_PERCENTAGE`` is at or above this are left
-            out (the filter is "less than").
-        elevation: The elevation source for the ``AVE`` band.
-    """
-
-    collection_id: str = "COPERNICUS/S2_SR_HARMONIZED"
-    start_date: str = "2019-04-01"
-    end_date: str = "2019-10-01"
-    max_cloud_percent: float = 20.0
-    elevation: ElevationSource = ElevationSource()
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any] | None) -> CompositeSettings:
-        """Build from the ``composite`` parameter group (``elevation`` may be a nested dict)."""
-        values = dict(config or {})
-        elevation = values.pop("elevation", None) or {}
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(
-                f"unknown keys {sorted(unknown)} under image_source.earthengine.composite; "
-                f"allowed: {sorted(cls.__dataclass_fields__)}"
-            )
-        return cls(**values, elevation=ElevationSource(**elevation))
-
-
-def mask_clouds(image: ee.Image) -> ee.Image:
-    """Mask cloudy and cirrus pixels (QA60 bits 10 and 11) and scale to reflectance (0-1)."""
     qa = image.select("QA60")
     clear = qa.bitwiseAnd(CLOUD_BIT).eq(0).And(qa.bitwiseAnd(CIRRUS_BIT).eq(0))
-    return image.updateMask(clear).divide(REFLECTANCE_SCALE)
+    return image.updateMask(clear).select(SPECTRAL_BANDS_PATTERN).divide(REFLECTANCE_SCALE)
 
 
-def sentinel2_median(settings: CompositeSettings) -> ee.Image:
-    """Median of the cloud-masked scenes in the date range below the cloud limit."""
-    collection = (
-        ee.ImageCollection(settings.collection_id)
-        .filterDate(settings.start_date, settings.end_date)
-        .filter(ee.Filter.lt("CLOUDY_PIXEL_PERCENTAGE", settings.max_cloud_percent))
-        .map(mask_clouds)
+def mask_cloud_score(image: ee.Image, settings: CloudScorePlusSettings) -> ee.Image:
+    """Keep pixels whose linked Cloud Score+ band is at least the threshold; scale to 0-1."""
+    clear = image.select(settings.band).gte(settings.clear_threshold)
+    return image.updateMask(clear).select(SPECTRAL_BANDS_PATTERN).divide(REFLECTANCE_SCALE)
+
+
+def sentinel2_median(
+    settings: CompositeSettings,
+    window: CompositeWindow,
+    region: ee.Geometry | ee.FeatureCollection | None = None,
+) -> ee.Image:
+    """Median of the cloud-masked images in the window, below the cloudy-image limit.
+
+    Args:
+        settings: Collection and cloud mask.
+        window: Dates and cloudy-image limit.
+        region: Where the composite is sampled (``filterBounds``): images elsewhere are left
+            out before anything is masked. ``None`` keeps every image in the window.
+    """
+    collection = ee.ImageCollection(settings.collection_id)
+    if region is not None:
+        collection = collection.filterBounds(region)
+    collection = collection.filterDate(window.start_date, window.end_date).filter(
+        ee.Filter.lt("CLOUDY_PIXEL_PERCENTAGE", window.max_cloud_percent)
     )
-    return collection.median()
+    if settings.cloud_mask == "cloud_score_plus":
+        scores = settings.cloud_score_plus
+        # linkCollection joins each image with the score image of the same system:index.
+        linked = collection.linkCollection(ee.ImageCollection(scores.collection_id), [scores.band])
+        return linked.map(lambda image: mask_cloud_score(image, scores)).median()
+    return collection.map(mask_qa60).median()
 
 
-def elevation_image(source: ElevationSource) -> ee.Image:
+def elevation_image(source: ElevationSettings) -> ee.Image:
     """The elevation band, named ``AVE`` (the product's name for it), as float."""
     if source.is_collection:
         image = ee.ImageCollection(source.asset_id).select(source.band).mosaic()
@@ -102,13 +85,20 @@ def elevation_image(source: ElevationSource) -> ee.Image:
     return image.rename(ELEVATION_BAND).toFloat()
 
 
-def band_stack(settings: CompositeSettings, bands: Sequence[str]) -> ee.Image:
+def band_stack(
+    settings: CompositeSettings,
+    window: CompositeWindow,
+    bands: Sequence[str],
+    region: ee.Geometry | ee.FeatureCollection | None = None,
+) -> ee.Image:
     """The image whose bands, in ``bands`` order, every patch and scene export samples.
 
     Args:
-        settings: Composite settings.
+        settings: How the composite is made.
+        window: Which images it takes.
         bands: Any of the Sentinel-2 bands, ``NDWI`` (``normalizedDifference(['B3', 'B8'])``)
             and ``AVE`` (elevation).
+        region: Where it will be sampled, for ``filterBounds``.
 
     Raises:
         ValueError: If a band is neither a Sentinel-2 band nor a derived one.
@@ -120,7 +110,7 @@ def band_stack(settings: CompositeSettings, bands: Sequence[str]) -> ee.Image:
             f"Earth Engine cannot export bands {unknown}: set `bands` to names among "
             f"{[*SENTINEL2_BANDS, NDWI_BAND, ELEVATION_BAND]}"
         )
-    composite = sentinel2_median(settings)
+    composite = sentinel2_median(settings, window, region)
     layers = []
     optical = [name for name in names if name in SENTINEL2_BANDS]
     if optical:

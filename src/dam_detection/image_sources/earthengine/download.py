@@ -52,20 +52,80 @@ def export_files(read_url: str, file_prefix: str) -> list[tuple[int, str]]:
     """
     filesystem, root = _filesystem(read_url)
     prefix_path = posixpath.join(root, file_prefix)
-    pattern = re.compile(re.escape(posixpath.basename(prefix_path)) + _PART + r"\.tfrecord(\.gz)?$")
-    candidates = filesystem.glob(prefix_path + "*.tfrecord*")
-    parts = []
-    for path in candidates:
-        match = pattern.fullmatch(posixpath.basename(path))
-        if match:
-            parts.append((int(match.group("part") or 0), path))
+    parts = _parts(filesystem.glob(prefix_path + "*.tfrecord*"), prefix_path)
     if not parts:
         raise ExportFilesNotFoundError(
             f"no TFRecord files named {file_prefix}*.tfrecord[.gz] under {read_url}; check that "
             "image_source.earthengine.read_url points at the bucket (or Drive folder) the tasks "
             "export to"
         )
+    return parts
+
+
+def _parts(paths: list[str], file_prefix: str) -> list[tuple[int, str]]:
+    pattern = re.compile(re.escape(posixpath.basename(file_prefix)) + _PART + r"\.tfrecord(\.gz)?$")
+    parts = []
+    for path in paths:
+        match = pattern.fullmatch(posixpath.basename(path))
+        if match:
+            parts.append((int(match.group("part") or 0), path))
     return sorted(parts)
+
+
+class FolderListing:
+    """Export files found by listing each export folder once per round of completions.
+
+    A plan of many small exports completes many of them per poll; listing the bucket folder for
+    each would be one request per file. The listing of a folder is kept until the queue reports
+    a new completion (its ``completions`` counter moved), and made again once if an export's
+    files are missing from it.
+
+    Args:
+        read_url: fsspec URL of the bucket or folder root.
+
+    Attributes:
+        listings: Folder listings made so far (one request each).
+    """
+
+    def __init__(self, read_url: str) -> None:
+        self.read_url = read_url
+        self._cache: dict[str, tuple[int, list[str]]] = {}
+        self.listings = 0
+
+    def _list(self, folder: str) -> list[str]:
+        filesystem, _ = _filesystem(self.read_url)
+        self.listings += 1
+        try:
+            return [str(path) for path in filesystem.ls(folder, detail=False, refresh=True)]
+        except FileNotFoundError:
+            return []
+
+    def export_files(self, file_prefix: str, generation: int) -> list[tuple[int, str]]:
+        """The TFRecord files one export wrote, in part order (see :func:`export_files`).
+
+        Args:
+            file_prefix: The export's ``fileNamePrefix`` relative to the root.
+            generation: The queue's completion count now.
+
+        Raises:
+            ExportFilesNotFoundError: If the export wrote no file there.
+        """
+        _, root = _filesystem(self.read_url)
+        folder = posixpath.dirname(posixpath.join(root, file_prefix))
+        cached = self._cache.get(folder)
+        if cached is None or cached[0] != generation:
+            cached = self._cache[folder] = (generation, self._list(folder))
+        parts = _parts(cached[1], file_prefix)
+        if not parts:  # listed before this export's files arrived: look once more
+            self._cache[folder] = (generation, self._list(folder))
+            parts = _parts(self._cache[folder][1], file_prefix)
+        if not parts:
+            raise ExportFilesNotFoundError(
+                f"no TFRecord files named {file_prefix}*.tfrecord[.gz] under {self.read_url}; "
+                "check that image_source.earthengine.read_url points at the bucket (or Drive "
+                "folder) the tasks export to"
+            )
+        return parts
 
 
 def read_records(read_url: str, path: str) -> Iterator[bytes]:

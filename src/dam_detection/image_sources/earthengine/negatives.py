@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import ee
@@ -17,25 +17,16 @@ import geopandas as gpd
 from shapely.geometry import mapping, shape
 
 from dam_detection.image_sources.base import WaterEdgeSampling
+from dam_detection.image_sources.earthengine.tasks import with_retries
+from dam_detection.image_sources.settings import TaskSettings, WaterOccurrenceSettings
 
 #: Features per ``computeFeatures`` page; Earth Engine caps a page at a few thousand.
 PAGE_SIZE = 1000
+#: Property holding the random number that orders samples before the per-region cap.
+RANDOM_COLUMN = "random"
 
 
-@dataclass(frozen=True)
-class WaterOccurrence:
-    """Where water occurrence comes from.
-
-    Attributes:
-        asset_id: JRC Global Surface Water image.
-        band: Percentage of observations with water (0-100).
-    """
-
-    asset_id: str = "JRC/GSW1_4/GlobalSurfaceWater"
-    band: str = "occurrence"
-
-
-def water_edges(occurrence: WaterOccurrence, sampling: WaterEdgeSampling) -> ee.Image:
+def water_edges(occurrence: WaterOccurrenceSettings, sampling: WaterEdgeSampling) -> ee.Image:
     """Canny edges of water occurrence, without non-edges and without the strongest edges."""
     image = ee.Image(occurrence.asset_id).select(occurrence.band)
     edges = ee.Algorithms.CannyEdgeDetector(image, sampling.canny_threshold, sampling.canny_sigma)
@@ -58,25 +49,32 @@ def _row_value(row: Any, column: str, default: float) -> float:
 
 
 def water_edge_samples(
-    regions: gpd.GeoDataFrame, sampling: WaterEdgeSampling, occurrence: WaterOccurrence
+    regions: gpd.GeoDataFrame, sampling: WaterEdgeSampling, occurrence: WaterOccurrenceSettings
 ) -> ee.FeatureCollection:
     """Sampled water-edge points of every region, each tagged with its region's name.
 
     A region row may carry its own ``factor`` and ``seed``; otherwise the sampling's factor is
-    used and the seed is ``sampling.seed`` plus the region's position, so regions differ.
+    used and the seed is ``sampling.seed`` plus the region's position, so regions differ. The
+    per-region cap keeps a seeded random subset: ``sample`` lists points tile by tile, so a
+    plain ``limit`` would keep the first tiles' points, all from one corner of the region.
     """
     edges = water_edges(occurrence, sampling)
     collections = []
     for position, name, geometry, row in _region_rows(regions):
+        seed = int(_row_value(row, "seed", sampling.seed + position))
         samples = edges.sample(
             region=geometry,
             scale=sampling.scale_m,
             factor=float(_row_value(row, "factor", sampling.factor)),
-            seed=int(_row_value(row, "seed", sampling.seed + position)),
+            seed=seed,
             geometries=True,
         )
         if sampling.max_points_per_region is not None:
-            samples = samples.limit(int(sampling.max_points_per_region))
+            samples = (
+                samples.randomColumn(RANDOM_COLUMN, seed)
+                .sort(RANDOM_COLUMN)
+                .limit(int(sampling.max_points_per_region))
+            )
         collections.append(samples.map(lambda feature, name=name: feature.set("region", name)))
     return ee.FeatureCollection(collections).flatten().select(["region"])
 
@@ -94,10 +92,15 @@ def random_samples(
     return ee.FeatureCollection(collections).flatten()
 
 
-def fetch_points(collection: ee.FeatureCollection) -> gpd.GeoDataFrame:
+def fetch_points(collection: ee.FeatureCollection, retries: TaskSettings) -> gpd.GeoDataFrame:
     """Compute a point collection and return it as a GeoDataFrame (EPSG:4326, ``region``).
 
-    This is a synchronous request, paged through ``ee.data.computeFeatures``.
+    This is a synchronous request, paged through ``ee.data.computeFeatures``; each page is
+    requested again with back-off while Earth Engine answers with a transient error.
+
+    Args:
+        collection: Points with a ``region`` property.
+        retries: Attempts and back-off (``image_source.earthengine.tasks``).
     """
     features: list[dict[str, Any]] = []
     token = None
@@ -105,7 +108,7 @@ def fetch_points(collection: ee.FeatureCollection) -> gpd.GeoDataFrame:
         params: dict[str, Any] = {"expression": collection, "pageSize": PAGE_SIZE}
         if token:
             params["pageToken"] = token
-        page = ee.data.computeFeatures(params)
+        page = with_retries(partial(ee.data.computeFeatures, params), "computeFeatures", retries)
         features.extend(page.get("features", []))
         token = page.get("nextPageToken")
         if not token:

@@ -15,9 +15,6 @@ import geopandas as gpd
 
 from dam_detection.bands import POINT_INDEX_KEY
 
-#: Earth Engine tiles the reduction this many times more finely, trading speed for memory.
-DEFAULT_TILE_SCALE = 4
-
 
 def patch_image(image: ee.Image, radius: int) -> ee.Image:
     """Turn every pixel into the ``(2 * radius + 1)``-square array of its neighbourhood."""
@@ -59,12 +56,22 @@ def sample_patches(
     array_image: ee.Image,
     points: ee.FeatureCollection,
     scale_m: float,
-    tile_scale: float = DEFAULT_TILE_SCALE,
+    crs: str,
+    tile_scale: float,
 ) -> ee.FeatureCollection:
     """Attach each point's neighbourhood arrays to its feature, one ``reduceRegion`` per point.
 
     A band whose centre pixel is masked comes back null and so is absent from the record, as in
-    every real Earth Engine export.
+    every real Earth Engine export. The CRS is named explicitly: a composite's own projection
+    is Earth Engine's default (1 degree), so without it the grid would depend on the inputs.
+
+    Args:
+        array_image: From :func:`patch_image`.
+        points: From :func:`points_collection`.
+        scale_m: Pixel size in metres.
+        crs: The grid's CRS (``EPSG:4326`` for Earth Engine's degree grid).
+        tile_scale: Earth Engine tiles the reduction this many times more finely, trading
+            speed for memory.
     """
 
     def sample_one(feature: ee.Feature) -> ee.Feature:
@@ -72,6 +79,7 @@ def sample_patches(
             reducer=ee.Reducer.first(),
             geometry=feature.geometry(),
             scale=scale_m,
+            crs=crs,
             tileScale=tile_scale,
         )
         return ee.Feature(feature.set(values))

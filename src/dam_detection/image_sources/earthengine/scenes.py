@@ -76,6 +76,17 @@ def scene_grid(scene: SceneRequest, crs: str = "EPSG:4326") -> SceneGrid:
     return SceneGrid(crs, transform, width, height, per_row, per_row * rows)
 
 
+def grid_footprint(grid: SceneGrid) -> ee.Geometry:
+    """The grid's outline as a planar rectangle in its own CRS, for ``filterBounds``."""
+    x_scale, _, x0, _, y_scale, y0 = grid.transform
+    x1, y1 = x0 + x_scale * grid.width_px, y0 + y_scale * grid.height_px
+    return ee.Geometry.Rectangle(
+        [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)],
+        proj=grid.crs,
+        geodesic=False,
+    )
+
+
 def planned_mixer(grid: SceneGrid, scene: SceneRequest) -> dict[str, Any]:
     """The ``<prefix>-mixer.json`` Earth Engine will write for this grid."""
     return Mixer(
@@ -162,6 +173,7 @@ __all__ = [
     "MixerError",
     "SceneGrid",
     "check_mixer",
+    "grid_footprint",
     "planned_mixer",
     "scene_export_task",
     "scene_grid",

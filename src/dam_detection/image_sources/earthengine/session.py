@@ -195,6 +195,16 @@ def _innermost(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def initialized_project() -> str | None:
+    """The Cloud project this process initialised Earth Engine for, if it did."""
+    return _initialized_with[0] if _initialized_with else None
+
+
+def uses_service_account() -> bool:
+    """Whether this process initialised Earth Engine with a service-account key."""
+    return bool(_initialized_with and _initialized_with[1])
+
+
 def reset() -> None:
     """Forget the current initialisation, so the next call initialises again."""
     global _initialized_with

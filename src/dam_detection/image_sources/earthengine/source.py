@@ -1,18 +1,19 @@
 """``EarthEngineSource``: the :class:`~dam_detection.image_sources.base.ImageSource` backed by
 Google Earth Engine batch exports.
 
-Planning (``patch_files``, ``scene_export``) only builds graphs and unsubmitted tasks. The lazy
-record producers it returns start the tasks, follow them, and read the finished files from the
-bucket when a Kedro dataset saves them; the manifest makes a re-run resume instead of restarting.
+Planning (``patch_files``, ``scene_export``) only builds graphs and unsubmitted jobs, registered
+with the source's :class:`~.queue.ExportQueue`. The lazy record producers it returns drive the
+queue until their job is done and read the finished files from the bucket when a Kedro dataset
+saves them; the manifest makes a re-run resume instead of restarting.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import ee
 import geopandas as gpd
@@ -27,36 +28,38 @@ from dam_detection.image_sources.base import (
 )
 from dam_detection.image_sources.earthengine import negatives, patches, scenes
 from dam_detection.image_sources.earthengine import tasks as ee_tasks
-from dam_detection.image_sources.earthengine.composite import CompositeSettings, band_stack
-from dam_detection.image_sources.earthengine.download import export_files, read_mixer, read_records
+from dam_detection.image_sources.earthengine.assets import warn_if_superseded
+from dam_detection.image_sources.earthengine.composite import band_stack
+from dam_detection.image_sources.earthengine.download import (
+    FolderListing,
+    read_mixer,
+    read_records,
+)
+from dam_detection.image_sources.earthengine.queue import ExportQueue
+from dam_detection.image_sources.earthengine.session import (
+    initialized_project,
+    uses_service_account,
+)
+from dam_detection.image_sources.settings import EarthEngineSettings
 
 logger = logging.getLogger(__name__)
-
-Destination = Literal["cloud_storage", "drive"]
-#: Scene options that override the composite settings for one scene.
-SCENE_COMPOSITE_OPTIONS = ("start_date", "end_date", "max_cloud_percent")
 
 
 class EarthEngineSource:
     """Sentinel-2 patches, scenes and water-edge negatives from Earth Engine.
 
     Args:
-        bucket: Cloud Storage bucket the tasks export to (``destination: cloud_storage``).
-        folder: Folder inside the bucket for this project's exports.
-        destination: ``cloud_storage`` (read back with fsspec) or ``drive``.
-        drive_folder: Drive folder (``destination: drive``); then ``read_url`` must name a local
-            folder where Drive syncs the files.
-        read_url: fsspec URL of the export root to read finished files from; default
-            ``gs://<bucket>`` (needs the ``gcsfs`` package).
-        manifest_dir: Folder of the task manifest (one JSON per export).
-        composite: :class:`CompositeSettings` fields (collection, dates and cloud limit for
-            scenes, ``elevation``); patch exports take their dates from the ``PatchRequest``.
-        water_occurrence: :class:`~.negatives.WaterOccurrence` fields.
-        scene_crs: CRS of scene exports (``EPSG:4326``, as the patches are sampled in).
-        tile_scale: ``tileScale`` of the per-point ``reduceRegion``.
-        submit_all: Start every pending task of a plan when its first file is saved, so Earth
-            Engine runs them in parallel (else one task at a time).
-        tasks: :class:`~.ee_tasks.TaskPolicy` fields (polling, retries, back-off, time-out).
+        settings: ``image_source.earthengine`` (destination, composite, tasks and the rest).
+        project: Cloud project the tasks run in, part of every export's fingerprint; default:
+            the project this process initialised Earth Engine for.
+        service_account: Whether Earth Engine runs as a service account; default: as this
+            process initialised it.
+        sleep: Waits of the export queue (injected by tests and the scale benchmark).
+        clock: Monotonic clock of the export queue.
+
+    Raises:
+        ValueError: If the destination lacks its bucket or folder, or a service account would
+            export to Drive.
     """
 
     name = "earthengine"
@@ -65,47 +68,54 @@ class EarthEngineSource:
 
     def __init__(
         self,
+        settings: EarthEngineSettings,
         *,
-        bucket: str | None = None,
-        folder: str = "dam_detection",
-        destination: Destination = "cloud_storage",
-        drive_folder: str | None = None,
-        read_url: str | None = None,
-        manifest_dir: str = "data/02_intermediate/earthengine_tasks",
-        composite: Mapping[str, Any] | None = None,
-        water_occurrence: Mapping[str, Any] | None = None,
-        scene_crs: str = "EPSG:4326",
-        tile_scale: float = patches.DEFAULT_TILE_SCALE,
-        submit_all: bool = True,
-        tasks: Mapping[str, Any] | None = None,
+        project: str | None = None,
+        service_account: bool | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         where = "image_source.earthengine"
-        if destination == "cloud_storage" and not bucket:
+        if settings.destination == "cloud_storage" and not settings.bucket:
             raise ValueError(f"set {where}.bucket to the Cloud Storage bucket tasks export to")
-        if destination == "drive" and not (drive_folder and read_url):
-            raise ValueError(
-                f"destination drive needs {where}.drive_folder and {where}.read_url (a local "
-                "folder where Google Drive syncs that folder)"
-            )
-        if destination not in ("cloud_storage", "drive"):
-            raise ValueError(f"{where}.destination must be cloud_storage or drive")
-        self.bucket = bucket
-        self.folder = folder.strip("/")
-        self.destination = destination
-        self.drive_folder = drive_folder
-        self.read_url = read_url or f"gs://{bucket}"
-        self.manifest_dir = manifest_dir
-        self.composite = CompositeSettings.from_config(composite)
-        self.water_occurrence = negatives.WaterOccurrence(**(water_occurrence or {}))
-        self.scene_crs = scene_crs
-        self.tile_scale = tile_scale
-        self.submit_all = submit_all
-        self.policy = task_policy(tasks)
+        if settings.destination == "drive":
+            if not (settings.drive_folder and settings.read_url):
+                raise ValueError(
+                    f"destination drive needs {where}.drive_folder and {where}.read_url (a local "
+                    "folder where Google Drive syncs that folder)"
+                )
+            if service_account if service_account is not None else uses_service_account():
+                raise ValueError(
+                    f"{where}.destination is drive, but Earth Engine runs as a service account: "
+                    "its exports would land in the service account's own Drive, which no person "
+                    "sees. Export to Cloud Storage (destination: cloud_storage, bucket: ...) or "
+                    "drop service_account_key from conf/local/credentials.yml"
+                )
+        self.settings = settings
+        self.folder = settings.folder.strip("/")
+        self.read_url = settings.read_url or f"gs://{settings.bucket}"
+        self.project = project or initialized_project()
+        self.queue = ExportQueue(settings.manifest_dir, settings.tasks, sleep=sleep, clock=clock)
+        self.listing = FolderListing(self.read_url)
+        composite = settings.composite
+        warn_if_superseded(composite.collection_id, f"{where}.composite.collection_id")
+        warn_if_superseded(composite.elevation.asset_id, f"{where}.composite.elevation.asset_id")
+        warn_if_superseded(settings.water_occurrence.asset_id, f"{where}.water_occurrence.asset_id")
 
     def __repr__(self) -> str:
         return f"EarthEngineSource(read_url={self.read_url!r}, folder={self.folder!r})"
 
     # --- planning ------------------------------------------------------------------------------
+
+    def _destination(self) -> dict[str, Any]:
+        # Everything that decides where files land: part of each export's fingerprint.
+        return {
+            "destination": self.settings.destination,
+            "bucket": self.settings.bucket,
+            "drive_folder": self.settings.drive_folder,
+            "folder": self.folder,
+            "project": self.project,
+        }
 
     def _job(
         self,
@@ -113,60 +123,72 @@ class EarthEngineSource:
         kind: str,
         make_task: Callable[[str], ee.batch.Task],
         leaf: str | None = None,
+        split: Callable[[], tuple[ee_tasks.ExportJob, ee_tasks.ExportJob]] | None = None,
     ) -> ee_tasks.ExportJob:
         # The fingerprint is taken from a provisional task, then put into the file prefix so
         # that exports of different requests never share files.
-        fingerprint = ee_tasks.request_fingerprint(make_task("provisional"))
+        fingerprint = ee_tasks.request_fingerprint(make_task("provisional"), self._destination())
         name = f"{key}-{fingerprint[:12]}"
-        if self.destination == "drive":  # Drive file names cannot hold folders
+        if self.settings.destination == "drive":  # Drive file names cannot hold folders
             prefix = f"{name}-{leaf}" if leaf else name
         else:
             prefix = f"{self.folder}/{kind}/{name}" + (f"/{leaf}" if leaf else "")
-        return ee_tasks.ExportJob(key, make_task(prefix), fingerprint, prefix)
+        return ee_tasks.ExportJob(key, make_task(prefix), fingerprint, prefix, split)
 
     def _export_options(self) -> dict[str, Any]:
         return {
-            "destination": self.destination,
-            "bucket": self.bucket,
-            "drive_folder": self.drive_folder,
+            "destination": self.settings.destination,
+            "bucket": self.settings.bucket,
+            "drive_folder": self.settings.drive_folder,
         }
 
     def patch_jobs(
         self, points: gpd.GeoDataFrame, request: PatchRequest
     ) -> list[ee_tasks.ExportJob]:
         """One unsubmitted table-export job per chunk of ``request.points_per_file`` points."""
-        settings = dataclasses.replace(
-            self.composite,
-            start_date=request.start_date,
-            end_date=request.end_date,
-            max_cloud_percent=request.max_cloud_percent,
+        return [
+            self._patch_job(f"patches-{number:05d}", chunk, request)
+            for number, chunk in enumerate(patches.chunk_points(points, request.points_per_file))
+        ]
+
+    def _patch_job(
+        self, key: str, chunk: gpd.GeoDataFrame, request: PatchRequest
+    ) -> ee_tasks.ExportJob:
+        features = patches.points_collection(chunk, request.label_key)
+        # filterBounds: only the images over this chunk's points enter its composite.
+        image = band_stack(self.settings.composite, request.composite, request.bands, features)
+        collection = patches.sample_patches(
+            patches.patch_image(image, request.radius),
+            features,
+            request.scale_m,
+            self.settings.patch_crs,
+            self.settings.tile_scale,
         )
-        array_image = patches.patch_image(band_stack(settings, request.bands), request.radius)
-        selectors = patches.table_selectors(request.bands, request.label_key)
-        jobs = []
-        for number, chunk in enumerate(patches.chunk_points(points, request.points_per_file)):
-            stem = f"patches-{number:05d}"
-            collection = patches.sample_patches(
-                array_image,
-                patches.points_collection(chunk, request.label_key),
-                request.scale_m,
-                self.tile_scale,
-            )
-            make_task = partial(
-                patches.patch_export_task,
-                collection,
-                description=f"dam_detection_{stem}",
-                selectors=selectors,
-                **self._export_options(),
-            )
-            jobs.append(self._job(stem, "patches", partial(_with_prefix, make_task)))
-        return jobs
+        make_task = partial(
+            patches.patch_export_task,
+            collection,
+            description=f"dam_detection_{key.replace('.', '_')}",
+            selectors=patches.table_selectors(request.bands, request.label_key),
+            **self._export_options(),
+        )
+        split = partial(self._split_patch_job, key, chunk, request) if len(chunk) > 1 else None
+        return self._job(key, "patches", partial(_with_prefix, make_task), split=split)
+
+    def _split_patch_job(
+        self, key: str, chunk: gpd.GeoDataFrame, request: PatchRequest
+    ) -> tuple[ee_tasks.ExportJob, ee_tasks.ExportJob]:
+        middle = len(chunk) // 2
+        return (
+            self._patch_job(f"{key}.1", chunk.iloc[:middle], request),
+            self._patch_job(f"{key}.2", chunk.iloc[middle:], request),
+        )
 
     def scene_job(self, scene: SceneRequest) -> tuple[ee_tasks.ExportJob, scenes.SceneGrid]:
         """The unsubmitted image-export job of a scene and the grid it is exported on."""
-        overrides = {k: v for k, v in scene.options.items() if k in SCENE_COMPOSITE_OPTIONS}
-        image = band_stack(dataclasses.replace(self.composite, **overrides), scene.bands)
-        grid = scenes.scene_grid(scene, self.scene_crs)
+        grid = scenes.scene_grid(scene, self.settings.scene_crs)
+        image = band_stack(
+            self.settings.composite, scene.composite, scene.bands, scenes.grid_footprint(grid)
+        )
 
         def make_task(prefix: str) -> ee.batch.Task:
             return scenes.scene_export_task(
@@ -186,9 +208,13 @@ class EarthEngineSource:
     def patch_files(
         self, points: gpd.GeoDataFrame, request: PatchRequest
     ) -> dict[str, RecordChunk]:
-        """Plan the patch exports; each file's producer runs its task and reads its records."""
+        """Plan the patch exports; each file's producer runs the queue until its task is done,
+        then reads its records (from every part, if Earth Engine made it split).
+        """
         jobs = self.patch_jobs(points, request)
-        return {job.key: partial(self._job_records, job, jobs) for job in jobs}
+        for job in jobs:
+            self.queue.add(job)
+        return {job.key: partial(self._job_records, job.key) for job in jobs}
 
     def scene_export(self, scene: SceneRequest) -> SceneExport:
         """Plan a scene export.
@@ -196,57 +222,45 @@ class EarthEngineSource:
         ``mixer`` is the one the fixed grid implies; ``files`` is a mapping whose names are known
         only once the export finished (Earth Engine splits files at ``maxFileSize``): touching it
         (iterating, ``len``) waits for the task, checks the bucket's mixer against the planned
-        one and lists the files.
+        one and lists the files. Every planned scene joins the same queue, so scenes export in
+        parallel within ``max_active_tasks``.
         """
         job, grid = self.scene_job(scene)
+        self.queue.add(job)
         mixer = scenes.planned_mixer(grid, scene)
-        resolve = partial(self._scene_files, job, mixer, scene.file_prefix)
+        resolve = partial(self._scene_files, job.key, mixer, scene.file_prefix)
         return SceneExport(mixer=mixer, files=ExportedFiles(resolve), truth=None)
 
     def water_edge_points(
         self, regions: gpd.GeoDataFrame, sampling: WaterEdgeSampling
     ) -> gpd.GeoDataFrame:
-        """Water-edge points per region (one synchronous ``computeFeatures`` request)."""
-        collection = negatives.water_edge_samples(regions, sampling, self.water_occurrence)
-        return negatives.fetch_points(collection)
+        """Water-edge points per region (synchronous ``computeFeatures`` requests)."""
+        collection = negatives.water_edge_samples(regions, sampling, self.settings.water_occurrence)
+        return negatives.fetch_points(collection, self.settings.tasks)
 
     def random_points(
         self, regions: gpd.GeoDataFrame, points_per_region: int, seed: int
     ) -> gpd.GeoDataFrame:
         """Uniform random points per region (``FeatureCollection.randomPoints``)."""
-        return negatives.fetch_points(negatives.random_samples(regions, points_per_region, seed))
+        collection = negatives.random_samples(regions, points_per_region, seed)
+        return negatives.fetch_points(collection, self.settings.tasks)
 
     # --- running -------------------------------------------------------------------------------
 
-    def run(
-        self, job: ee_tasks.ExportJob, siblings: Sequence[ee_tasks.ExportJob] = ()
-    ) -> dict[str, Any]:
-        """Submit ``job`` (and its siblings when ``submit_all``), then wait until it completed."""
-        if self.submit_all:
-            for other in siblings:
-                try:
-                    ee_tasks.submit(other, self.manifest_dir, self.policy)
-                except Exception as error:  # noqa: BLE001 - raised again when its own file is saved
-                    logger.warning("%s", error)
-        return ee_tasks.follow(job, self.manifest_dir, self.policy)
-
-    def _job_records(
-        self, job: ee_tasks.ExportJob, siblings: Sequence[ee_tasks.ExportJob]
-    ) -> Iterator[bytes]:
-        self.run(job, siblings)
-        for _, path in export_files(self.read_url, job.file_prefix):
-            yield from read_records(self.read_url, path)
+    def _job_records(self, key: str) -> Iterator[bytes]:
+        for entry in self.queue.wait(key):
+            for _, path in self.listing.export_files(entry["file_prefix"], self.queue.completions):
+                yield from read_records(self.read_url, path)
 
     def _scene_files(
-        self, job: ee_tasks.ExportJob, mixer: Mapping[str, Any], file_prefix: str
+        self, key: str, mixer: Mapping[str, Any], file_prefix: str
     ) -> dict[str, RecordChunk]:
-        self.run(job)
-        scenes.check_mixer(
-            read_mixer(self.read_url, job.file_prefix), mixer, f"{job.file_prefix}-mixer.json"
-        )
+        (entry,) = self.queue.wait(key)
+        prefix = entry["file_prefix"]
+        scenes.check_mixer(read_mixer(self.read_url, prefix), mixer, f"{prefix}-mixer.json")
         return {
             f"{file_prefix}-{part:05d}.tfrecord.gz": partial(read_records, self.read_url, path)
-            for part, path in export_files(self.read_url, job.file_prefix)
+            for part, path in self.listing.export_files(prefix, self.queue.completions)
         }
 
 
@@ -274,18 +288,6 @@ class ExportedFiles(Mapping[str, RecordChunk]):
     def __repr__(self) -> str:
         state = "pending export" if self._files is None else f"{len(self._files)} files"
         return f"ExportedFiles({state})"
-
-
-def task_policy(config: Mapping[str, Any] | None) -> ee_tasks.TaskPolicy:
-    """A :class:`~.ee_tasks.TaskPolicy` from the ``tasks`` parameter group."""
-    values = dict(config or {})
-    unknown = set(values) - {f.name for f in dataclasses.fields(ee_tasks.TaskPolicy)}
-    if unknown:
-        raise ValueError(
-            f"unknown keys {sorted(unknown)} under image_source.earthengine.tasks; allowed: "
-            f"{[f.name for f in dataclasses.fields(ee_tasks.TaskPolicy)]}"
-        )
-    return ee_tasks.TaskPolicy(**values)
 
 
 def _with_prefix(make_task: Callable[..., ee.batch.Task], prefix: str) -> ee.batch.Task:

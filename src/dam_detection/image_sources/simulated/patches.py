@@ -9,7 +9,6 @@ start-up of fresh interpreters.
 from __future__ import annotations
 
 import atexit
-import datetime as dt
 import logging
 import multiprocessing
 from collections.abc import Iterator
@@ -69,12 +68,6 @@ class PatchChunk:
             raise
 
 
-def composite_month(start_date: str, end_date: str) -> int:
-    """Month (1-12) of the middle of the composite window, which sets the season."""
-    start, end = dt.date.fromisoformat(start_date), dt.date.fromisoformat(end_date)
-    return (start + (end - start) / 2).month
-
-
 def plan_patch_files(
     points: gpd.GeoDataFrame,
     request: PatchRequest,
@@ -102,7 +95,7 @@ def plan_patch_files(
         raise ValueError(f"points lack columns {missing}; ingest_points writes them")
     if points.crs is not None and not points.crs.equals("EPSG:4326"):
         points = points.to_crs("EPSG:4326")
-    month = composite_month(request.start_date, request.end_date)
+    month = request.composite.middle_month
     seed = int(world_seed) * 1_000_003 + int(request.seed)
     tasks = [
         PatchTask(
@@ -132,4 +125,4 @@ def plan_patch_files(
     }
 
 
-__all__ = ["PatchChunk", "close_pools", "composite_month", "plan_patch_files"]
+__all__ = ["PatchChunk", "close_pools", "plan_patch_files"]

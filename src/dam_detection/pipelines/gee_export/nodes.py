@@ -19,6 +19,7 @@ from dam_detection.bands import POINT_INDEX_KEY, PatchGeometry, validate_band_na
 from dam_detection.datasets.export_plan import ExportPlan, fingerprint
 from dam_detection.datasets.tfrecord_files import TFRecordFiles
 from dam_detection.image_sources.base import (
+    CompositeWindow,
     PatchRequest,
     RecordChunk,
     SceneExport,
@@ -32,6 +33,7 @@ from dam_detection.pipelines.gee_export.gallery import (
     sample_patches_by_kind,
 )
 from dam_detection.pipelines.gee_export.settings import (
+    CompositeWindowSettings,
     GallerySettings,
     PatchExportSettings,
     SceneDefinition,
@@ -39,8 +41,21 @@ from dam_detection.pipelines.gee_export.settings import (
 )
 
 
+def composite_window(settings: CompositeWindowSettings) -> CompositeWindow:
+    """The one composite window of a run, handed to every patch and scene request."""
+    return CompositeWindow(
+        start_date=settings.start_date.isoformat(),
+        end_date=settings.end_date.isoformat(),
+        max_cloud_percent=float(settings.max_cloud_percent),
+    )
+
+
 def build_patch_request(
-    bands: Sequence[str], patch_radius: int, seed: int, settings: PatchExportSettings
+    bands: Sequence[str],
+    patch_radius: int,
+    seed: int,
+    composite: CompositeWindowSettings,
+    settings: PatchExportSettings,
 ) -> PatchRequest:
     """The patch request the shared and ``gee_export.patches`` parameters describe.
 
@@ -48,6 +63,7 @@ def build_patch_request(
         bands: ``params:bands``.
         patch_radius: ``params:patch_radius``.
         seed: ``params:seed``.
+        composite: ``params:gee_export.composite``.
         settings: ``params:gee_export.patches``.
 
     Returns:
@@ -61,9 +77,7 @@ def build_patch_request(
         bands=validate_band_names(bands),
         radius=int(patch_radius),
         scale_m=float(settings.scale_m),
-        start_date=str(settings.start_date),
-        end_date=str(settings.end_date),
-        max_cloud_percent=float(settings.max_cloud_percent),
+        composite=composite_window(composite),
         label_key=settings.label_key,
         points_per_file=int(settings.points_per_file),
         seed=int(seed),
@@ -76,6 +90,7 @@ def export_patches(
     bands: Sequence[str],
     patch_radius: int,
     seed: int,
+    composite: CompositeWindowSettings,
     settings: PatchExportSettings,
 ) -> ExportPlan[RecordChunk]:
     """Plan the table export of one patch around every point.
@@ -86,6 +101,7 @@ def export_patches(
         bands: ``params:bands``.
         patch_radius: ``params:patch_radius``.
         seed: ``params:seed``.
+        composite: ``params:gee_export.composite``.
         settings: ``params:gee_export.patches``.
 
     Returns:
@@ -104,7 +120,7 @@ def export_patches(
         )
     if points.empty:
         raise ValueError("the points table is empty: nothing to export; check ingest_points")
-    request = build_patch_request(bands, patch_radius, seed, settings)
+    request = build_patch_request(bands, patch_radius, seed, composite, settings)
     ordered = points.sort_values(POINT_INDEX_KEY).to_crs(4326)
     rows = zip(
         ordered[POINT_INDEX_KEY].astype(int),
@@ -126,6 +142,7 @@ def build_scene_requests(
     scenes: Sequence[Mapping[str, Any] | SceneDefinition],
     bands: Sequence[str],
     seed: int,
+    composite: CompositeWindowSettings,
     settings: SceneExportSettings,
 ) -> list[SceneRequest]:
     """One scene request per entry of ``gee_export.scenes``.
@@ -134,6 +151,7 @@ def build_scene_requests(
         scenes: ``params:gee_export.scenes`` (fields of :class:`SceneDefinition`).
         bands: ``params:bands``.
         seed: ``params:seed``.
+        composite: ``params:gee_export.composite``, the patches' window too.
         settings: ``params:gee_export.scene_export``.
 
     Returns:
@@ -168,6 +186,7 @@ def build_scene_requests(
                 name=scene.name,
                 center_lon=float(scene.center_lon),
                 center_lat=float(scene.center_lat),
+                composite=composite_window(composite),
                 width_px=int(scene.width_px),
                 height_px=int(scene.height_px),
                 bands=validate_band_names(bands),
@@ -188,6 +207,7 @@ def export_scenes(
     scenes: Sequence[Mapping[str, Any] | SceneDefinition],
     bands: Sequence[str],
     seed: int,
+    composite: CompositeWindowSettings,
     settings: SceneExportSettings,
 ) -> ExportPlan[SceneExport]:
     """Plan the image export of every configured scene.
@@ -197,6 +217,7 @@ def export_scenes(
         scenes: ``params:gee_export.scenes``.
         bands: ``params:bands``.
         seed: ``params:seed``.
+        composite: ``params:gee_export.composite``.
         settings: ``params:gee_export.scene_export``.
 
     Returns:
@@ -204,7 +225,7 @@ def export_scenes(
         by its request and the source (a re-run skips only scenes made with the same ones).
     """
     source = make_image_source(image_source, seed)
-    requests = build_scene_requests(scenes, bands, seed, settings)
+    requests = build_scene_requests(scenes, bands, seed, composite, settings)
     identity = _source_identity(image_source)
     fingerprints = {
         request.name: fingerprint({"request": asdict(request), "source": identity})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -9,27 +10,32 @@ from pydantic import Field, field_validator, model_validator
 from dam_detection.parameters.model import Settings
 
 
+class CompositeWindowSettings(Settings):
+    """``gee_export.composite``: the images every export composites, patches and scenes alike."""
+
+    start_date: dt.date
+    """First day of the Sentinel-2 median composite, ISO format."""
+    end_date: dt.date
+    """Day after its last day, ISO format."""
+    max_cloud_percent: float = Field(ge=0, le=100)
+    """Images whose ``CLOUDY_PIXEL_PERCENTAGE`` is at or above this are left out."""
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> CompositeWindowSettings:
+        if self.start_date >= self.end_date:
+            raise ValueError(f"start_date {self.start_date} is not before end_date {self.end_date}")
+        return self
+
+
 class PatchExportSettings(Settings):
     """``gee_export.patches``: the table export of one patch per point."""
 
     scale_m: float = Field(gt=0)
     """Pixel size in metres."""
-    start_date: str
-    """First day of the Sentinel-2 composite, ISO format."""
-    end_date: str
-    """Day after its last day, ISO format."""
-    max_cloud_percent: float = Field(ge=0, le=100)
-    """Scenes at or above this cloudy-pixel percentage are skipped."""
     label_key: str
     """Name of the label feature (this project writes ``label``; older exports ``class``)."""
     points_per_file: int = Field(ge=1)
     """Records per output file: small files resume finely and spread over workers."""
-
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> PatchExportSettings:
-        if self.start_date >= self.end_date:
-            raise ValueError(f"start_date {self.start_date} is not before end_date {self.end_date}")
-        return self
 
 
 class SceneExportSettings(Settings):
@@ -87,6 +93,8 @@ class GallerySettings(Settings):
 class GeeExportSettings(Settings):
     """``gee_export``: patches around every point and large scenes."""
 
+    composite: CompositeWindowSettings
+    """The date window and cloudy-image limit of every export."""
     patches: PatchExportSettings
     """The patch table export."""
     scene_export: SceneExportSettings
