@@ -109,7 +109,9 @@ def run_scenario(
     outcome = Outcome(points=len(points), tasks_planned=0)
     with fake.installed():
         try:
-            first = EarthEngineSource(settings, project="fake-project", sleep=sleep, clock=fake.time)
+            first = EarthEngineSource(
+                settings, project="fake-project", sleep=sleep, clock=fake.time
+            )
             files = first.patch_files(points, request)
             outcome.tasks_planned = len(files)
             _collect(files, outcome)

@@ -177,7 +177,9 @@ def test_scene_task_writes_gzip_tfrecord_patches_on_a_fixed_grid():
         max_file_size_bytes=50_000_000,
         options={"dams": 3},  # the simulated planet's; Earth Engine ignores them
     )
-    scene = dataclasses.replace(scene, composite=composite_window(start_date="2021-06-01", end_date="2021-07-01"))
+    scene = dataclasses.replace(
+        scene, composite=composite_window(start_date="2021-06-01", end_date="2021-07-01")
+    )
     source = EarthEngineSource(earthengine_settings(bucket="my-bucket"))
     job, grid = source.scene_job(scene)
     config = dict(job.task.config)

@@ -25,7 +25,7 @@ def test_an_inventory_goes_through_within_limits_and_survives_a_kill(tmp_path):
         too_big_points=5, heavy_every=37, cancel_prefix_part="patches-00005-", seed=1,
     )  # fmt: skip
     outcome = run_scenario(fake, settings, points, per_file=10, kill_at_s=900)
-    assert outcome.killed_at_s is not None  # it really died halfway (the whole run takes about 30 min)
+    assert outcome.killed_at_s is not None  # died halfway (a whole run takes ~30 min)
     check(outcome, fake, points, limit=6)  # nothing lost or twice, no limit exceeded
     assert fake.stats["Internal error."] > 0 and fake.stats["Computation timed out."] > 0
     assert list(outcome.failed) == ["patches-00005"]  # the cancelled one, reported
