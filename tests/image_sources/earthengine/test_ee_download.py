@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 from pathlib import Path
@@ -141,3 +142,25 @@ def test_a_single_file_scene_and_a_mixer_that_disagrees(scene_source, bucket, mo
     other = SceneRequest(**{**scene_request().__dict__, "name": "other"})
     with pytest.raises(MixerError, match="affine"):
         len(scene_source.scene_export(other).files)
+
+
+def test_scenes_share_the_queue_and_export_in_parallel(scene_source, bucket, monkeypatch):
+    patches = patch_examples(8)
+    planned = scene_source.scene_export(scene_request()).mixer
+
+    def earth_engine_writes(request_id, config):
+        prefix = bucket / destination_prefix(config)
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        (prefix.parent / f"{prefix.name}-mixer.json").write_text(json.dumps(planned))
+        write(prefix.parent / f"{prefix.name}.tfrecord.gz", patches, True)
+
+    api = FakeTaskApi(earth_engine_writes).install(monkeypatch)
+    scenes = [
+        scene_source.scene_export(dataclasses.replace(scene_request(), name=name))
+        for name in ("lake", "river", "canyon")
+    ]
+    assert list(scenes[0].files) == ["scene-00000.tfrecord.gz"]
+    # Waiting for the first scene started all three: they run side by side in Earth Engine.
+    assert len(api.starts) == 3 and api.max_live == 3
+    assert all(list(scene.files) == ["scene-00000.tfrecord.gz"] for scene in scenes[1:])
+    assert len(api.starts) == 3
