@@ -93,9 +93,24 @@ class TaskSettings(Settings):
     """Stop following a task after this long (a re-run picks it up from the manifest)."""
 
 
+class ComputePixelsSettings(Settings):
+    """``image_source.earthengine.compute_pixels``: the direct path (``transport:
+    compute_pixels``).
+    """
+
+    max_concurrent_requests: int = Field(ge=1, le=40)
+    """Requests in flight at once; Earth Engine's default quota is 40 per project."""
+
+
 class EarthEngineSettings(Settings):
     """``image_source.earthengine``: exports through earthengine-api (docs/earthengine.md)."""
 
+    transport: Literal["tasks", "compute_pixels"]
+    """``tasks``: batch export tasks writing to a bucket or Drive (any size, hours of queue).
+    ``compute_pixels``: synchronous requests to the high-volume endpoint, written locally in the
+    same formats (patches and small scenes; no bucket, no queue)."""
+    compute_pixels: ComputePixelsSettings
+    """The direct path's settings."""
     destination: Literal["cloud_storage", "drive"]
     """Where export tasks write."""
     bucket: str | None = None

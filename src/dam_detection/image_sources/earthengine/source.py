@@ -26,10 +26,11 @@ from dam_detection.image_sources.base import (
     SceneRequest,
     WaterEdgeSampling,
 )
-from dam_detection.image_sources.earthengine import negatives, patches, scenes
+from dam_detection.image_sources.earthengine import direct, negatives, patches, scenes
 from dam_detection.image_sources.earthengine import tasks as ee_tasks
 from dam_detection.image_sources.earthengine.assets import warn_if_superseded
 from dam_detection.image_sources.earthengine.composite import band_stack
+from dam_detection.image_sources.earthengine.direct import PixelFetcher
 from dam_detection.image_sources.earthengine.download import (
     FolderListing,
     read_mixer,
@@ -76,9 +77,13 @@ class EarthEngineSource:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         where = "image_source.earthengine"
-        if settings.destination == "cloud_storage" and not settings.bucket:
-            raise ValueError(f"set {where}.bucket to the Cloud Storage bucket tasks export to")
-        if settings.destination == "drive":
+        tasks = settings.transport == "tasks"  # the direct path needs no bucket or Drive
+        if tasks and settings.destination == "cloud_storage" and not settings.bucket:
+            raise ValueError(
+                f"set {where}.bucket to the Cloud Storage bucket tasks export to (or "
+                f"{where}.transport: compute_pixels for patches and small scenes)"
+            )
+        if tasks and settings.destination == "drive":
             if not (settings.drive_folder and settings.read_url):
                 raise ValueError(
                     f"destination drive needs {where}.drive_folder and {where}.read_url (a local "
@@ -97,6 +102,9 @@ class EarthEngineSource:
         self.project = project or initialized_project()
         self.queue = ExportQueue(settings.manifest_dir, settings.tasks, sleep=sleep, clock=clock)
         self.listing = FolderListing(self.read_url)
+        self.fetcher = PixelFetcher(
+            settings.compute_pixels.max_concurrent_requests, settings.tasks, sleep
+        )
         composite = settings.composite
         warn_if_superseded(composite.collection_id, f"{where}.composite.collection_id")
         warn_if_superseded(composite.elevation.asset_id, f"{where}.composite.elevation.asset_id")
@@ -209,8 +217,16 @@ class EarthEngineSource:
         self, points: gpd.GeoDataFrame, request: PatchRequest
     ) -> dict[str, RecordChunk]:
         """Plan the patch exports; each file's producer runs the queue until its task is done,
-        then reads its records (from every part, if Earth Engine made it split).
+        then reads its records (from every part, if Earth Engine made it split). With
+        ``transport: compute_pixels`` each producer requests its patches directly instead.
         """
+        if self.settings.transport == "compute_pixels":
+            return {
+                f"patches-{number:05d}": partial(self._direct_patches, chunk, request)
+                for number, chunk in enumerate(
+                    patches.chunk_points(points, request.points_per_file)
+                )
+            }
         jobs = self.patch_jobs(points, request)
         for job in jobs:
             self.queue.add(job)
@@ -223,8 +239,11 @@ class EarthEngineSource:
         only once the export finished (Earth Engine splits files at ``maxFileSize``): touching it
         (iterating, ``len``) waits for the task, checks the bucket's mixer against the planned
         one and lists the files. Every planned scene joins the same queue, so scenes export in
-        parallel within ``max_active_tasks``.
+        parallel within ``max_active_tasks``. With ``transport: compute_pixels`` the files are
+        known at once and each requests its tiles directly.
         """
+        if self.settings.transport == "compute_pixels":
+            return self._direct_scene(scene)
         job, grid = self.scene_job(scene)
         self.queue.add(job)
         mixer = scenes.planned_mixer(grid, scene)
@@ -244,6 +263,43 @@ class EarthEngineSource:
         """Uniform random points per region (``FeatureCollection.randomPoints``)."""
         collection = negatives.random_samples(regions, points_per_region, seed)
         return negatives.fetch_points(collection, self.settings.tasks)
+
+    # --- the direct path -----------------------------------------------------------------------
+
+    def _direct_patches(self, chunk: gpd.GeoDataFrame, request: PatchRequest) -> Iterator[bytes]:
+        features = patches.points_collection(chunk, request.label_key)
+        image = band_stack(self.settings.composite, request.composite, request.bands, features)
+        yield from direct.patch_records(
+            self.fetcher,
+            image,
+            chunk,
+            bands=request.bands,
+            radius=request.radius,
+            scale_m=request.scale_m,
+            crs=self.settings.patch_crs,
+            label_key=request.label_key,
+        )
+
+    def _direct_scene(self, scene: SceneRequest) -> SceneExport:
+        grid = scenes.scene_grid(scene, self.settings.scene_crs)
+        image = band_stack(
+            self.settings.composite, scene.composite, scene.bands, scenes.grid_footprint(grid)
+        )
+        tiles = direct.scene_tile_grids(grid, scene.patch_dimensions, scene.kernel_size)
+        # As an image export does: a new file whenever the next record would pass maxFileSize.
+        record_bytes = 4 * len(scene.bands) * tiles[0].width_px * tiles[0].height_px + 64
+        per_file = max(1, scene.max_file_size_bytes // record_bytes)
+        files: dict[str, RecordChunk] = {
+            f"{scene.file_prefix}-{part:05d}.tfrecord.gz": partial(
+                direct.tile_records,
+                self.fetcher,
+                image,
+                tiles[start : start + per_file],
+                scene.bands,
+            )
+            for part, start in enumerate(range(0, len(tiles), per_file))
+        }
+        return SceneExport(mixer=scenes.planned_mixer(grid, scene), files=files, truth=None)
 
     # --- running -------------------------------------------------------------------------------
 
