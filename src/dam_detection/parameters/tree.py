@@ -13,6 +13,7 @@ from dam_detection.pipelines.ingest_points.settings import IngestPointsSettings
 from dam_detection.pipelines.segment.settings import SegmentSettings
 from dam_detection.pipelines.shard_tfrecords.settings import ShardSettings
 from dam_detection.pipelines.train.settings import TrainSettings
+from dam_detection.pipelines.upload.settings import UploadSettings
 
 
 class ProjectParameters(Settings):
@@ -40,6 +41,8 @@ class ProjectParameters(Settings):
     """The ``train`` pipeline."""
     segment: SegmentSettings
     """The ``segment`` pipeline."""
+    upload: UploadSettings
+    """The ``upload`` pipeline (not part of the default run)."""
 
     @field_validator("bands")
     @classmethod
