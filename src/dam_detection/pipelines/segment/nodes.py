@@ -22,6 +22,11 @@ from dam_detection.datasets.geotiff import GeoRaster
 from dam_detection.datasets.scene_predictions import ScenePrediction
 from dam_detection.detection.settings import DetectionSettings
 from dam_detection.model_metadata import check_bands, check_overlap
+from dam_detection.pipelines.segment.blocks import (
+    computed_area_ratio,
+    halo_for,
+    predict_scene_blocked,
+)
 from dam_detection.pipelines.segment.detect import detect_peaks
 from dam_detection.pipelines.segment.predict import ScoreMap, keras_predictor, predict_scene
 from dam_detection.pipelines.segment.settings import SegmentSettings
@@ -54,9 +59,18 @@ def predict_heatmaps(
         check_overlap(fcn_metadata, scene.kernel_size, name)
     maps = {}
     for name, scene in sorted(scenes.items()):
-        maps[name] = predict_scene(
-            keras_predictor(fcn_model),
-            scene.iter_patches(bands=names, batch_size=params.batch_size),
+        batches = scene.iter_patches(bands=names, batch_size=params.batch_size)
+        if params.block_patches is None:
+            stitch = partial(predict_scene, keras_predictor(fcn_model), batches)
+            ratio = computed_area_ratio(scene.mixer, scene.kernel_size[0] // 2, 1, 1)
+        else:
+            halo = halo_for(int(fcn_metadata["receptive_field_px"]))
+            stitch = partial(
+                predict_scene_blocked, keras_predictor(fcn_model), batches,
+                halo=halo, block_patches=params.block_patches,
+            )  # fmt: skip
+            ratio = computed_area_ratio(scene.mixer, halo, *(2 * (params.block_patches,)))
+        maps[name] = stitch(
             scene.mixer,
             scene.kernel_size,
             band_stats["bands"],
@@ -65,9 +79,9 @@ def predict_heatmaps(
             preview_max_px=params.preview_max_px,
         )
         logger.info(
-            "segment: %s %dx%d px in %.1f s (%.2f Mpx/s)",
+            "segment: %s %dx%d px in %.1f s (%.2f Mpx/s, %.2fx the area computed)",
             name, scene.mixer.width_px, scene.mixer.height_px, maps[name].seconds,
-            maps[name].probability.size / 1e6 / max(maps[name].seconds, 1e-9),
+            maps[name].probability.size / 1e6 / max(maps[name].seconds, 1e-9), ratio,
         )  # fmt: skip
     return maps
 

@@ -60,7 +60,10 @@ class SegmentSettings(Settings):
     """Bands the models take, by name; ``null``: those the model records, else the shared
     ``bands``."""
     batch_size: int = Field(ge=1)
-    """Buffered patches per FCN call."""
+    """Buffered patches per FCN call (``block_patches: null``), or read at a time."""
+    block_patches: int | None = Field(ge=1)
+    """Predict blocks of this many patches per side, with only the halo the model's receptive
+    field needs (``pipelines/segment/blocks.py``); ``null``: each buffered patch alone."""
     preview_max_px: int = Field(ge=16)
     """Longer side of the RGB preview under the overlays."""
     prediction_band: str

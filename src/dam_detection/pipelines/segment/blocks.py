@@ -1,0 +1,201 @@
+"""Fully convolutional prediction on blocks of neighbouring patches, with only the halo the
+receptive field needs.
+
+An exported patch carries ``ky / 2`` and ``kx / 2`` pixels of context on every side; predicting
+each buffered patch alone computes ``(h + ky) (w + kx)`` pixels to keep ``h w`` (2.25 times the
+work for 256-pixel patches with a 128-pixel kernel). Here the patches of ``rows`` patch rows are
+laid into one strip of the mosaic (their cores side by side, plus the context rows above the
+first and below the last, and the columns left of the first and right of the last patch, taken
+from the patches' own margins). The strip is predicted in blocks of ``cols`` patches, each with
+a halo of ``(receptive field - 1) / 2`` pixels: every kept pixel sees exactly the inputs it saw
+before, so the heatmap is the same up to float rounding, at about ``(4 h + 2 halo)^2 / (4 h)^2``
+of the output area (1.27 for 4 x 4 blocks of 256-pixel patches and the default 127-pixel field).
+
+Memory: one strip of ``rows`` patch rows is held at a time (a bounded rolling buffer: 4 rows of
+a full Sentinel-2 tile, 1,152 x 10,880 pixels x 5 bands, are 250 MB of float32), then the
+heatmap as float16.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from dam_detection.bands import RGB_BANDS, non_finite_pixels, normalize_bands
+from dam_detection.mixer import Mixer, MixerError
+from dam_detection.mosaic import PatchGrid
+from dam_detection.pipelines.segment.predict import (
+    HEATMAP_DTYPE,
+    Predict,
+    ScoreMap,
+    _PreviewSampler,
+    preview_step_for,
+)
+from dam_detection.progress import Progress
+
+logger = logging.getLogger(__name__)
+
+
+def halo_for(receptive_field_px: int) -> int:
+    """Context pixels each side a prediction needs: ``(field - 1) / 2``, rounded up."""
+    return math.ceil((int(receptive_field_px) - 1) / 2)
+
+
+def computed_area_ratio(mixer: Mixer, halo: int, rows: int, cols: int) -> float:
+    """Pixels the FCN computes over pixels it keeps, for blocks of ``rows x cols`` patches."""
+    per_row = mixer.patches_per_row
+    patch_rows = mixer.total_patches // per_row
+    computed = 0
+    for top in range(0, patch_rows, rows):
+        block_h = min(rows, patch_rows - top) * mixer.patch_height + 2 * halo
+        for left in range(0, per_row, cols):
+            block_w = min(cols, per_row - left) * mixer.patch_width + 2 * halo
+            computed += block_h * block_w
+    return computed / (mixer.width_px * mixer.height_px)
+
+
+def single_patches(batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """The patches of a stream of batches, one at a time."""
+    for batch in batches:
+        yield from batch
+
+
+def predict_scene_blocked(
+    predict: Predict,
+    batches: Iterable[np.ndarray],
+    mixer: Mixer,
+    kernel_size: tuple[int, int],
+    band_stats: Mapping[str, Mapping[str, float]],
+    bands: Sequence[str],
+    *,
+    halo: int,
+    block_patches: int,
+    scene: str = "",
+    preview_max_px: int = 1024,
+) -> ScoreMap:
+    """Stitch an FCN heatmap from blocks of ``block_patches x block_patches`` patches.
+
+    Args:
+        predict: Maps a normalised batch ``(1, H, W, C)`` to ``(1, H, W)`` or ``(..., 1)``.
+        batches: Raw buffered patches in export order, in batches ``(B, h + ky, w + kx, C)``.
+        mixer: The scene's mixer.
+        kernel_size: ``(kx, ky)`` the scene was exported with.
+        band_stats: ``stats.json["bands"]``.
+        bands: Channel order of the patches.
+        halo: Context pixels kept around each block (:func:`halo_for` of the model's field);
+            at most the export's margins.
+        block_patches: Patches per block side.
+        scene: Scene name, for messages and the result.
+        preview_max_px: Longer side of the RGB preview.
+
+    Returns:
+        The same :class:`ScoreMap` as per-patch prediction gives.
+
+    Raises:
+        MixerError: If a patch has the wrong shape or the patch count differs from the mixer's.
+        ValueError: If the halo is wider than the export's margins.
+    """
+    start = time.perf_counter()
+    grid = PatchGrid(mixer, kernel_size)
+    margin_rows, margin_cols = grid.halo
+    if halo > min(margin_rows, margin_cols):
+        raise ValueError(
+            f"scene {scene!r}: the model needs {halo} pixels of context but the export carries "
+            f"{margin_cols} x {margin_rows}; export with a kernel_size of at least {2 * halo}"
+        )
+    h, w, per_row = mixer.patch_height, mixer.patch_width, mixer.patches_per_row
+    patch_rows = mixer.total_patches // per_row
+    heatmap = np.zeros((mixer.height_px, mixer.width_px), dtype=HEATMAP_DTYPE)
+    rgb = [list(bands).index(b) for b in RGB_BANDS] if set(RGB_BANDS) <= set(bands) else None
+    preview = _PreviewSampler(mixer, preview_step_for(mixer, preview_max_px), rgb)
+    progress = Progress(logger, f"scene {scene}", mixer.total_patches, "patches predicted")
+    non_finite, no_data = 0, None
+    strip: np.ndarray | None = None
+    index = 0
+    for patch in single_patches(batches):
+        grid.check_patch(patch.shape, index, scene)
+        if index >= mixer.total_patches:
+            raise MixerError(
+                f"scene {scene!r}: the files hold more patches than the mixer's totalPatches "
+                f"{mixer.total_patches}"
+            )
+        row, col = divmod(index, per_row)
+        band_top = row - row % block_patches
+        band_rows = min(block_patches, patch_rows - band_top)
+        local = row - band_top
+        if local == 0 and col == 0:
+            strip = np.zeros(
+                (band_rows * h + 2 * halo, per_row * w + 2 * halo, patch.shape[-1]), np.float32
+            )
+        assert strip is not None  # allocated at the band's first patch
+        # This patch's core, plus the margins that border the strip (context from outside it).
+        top = margin_rows - (halo if local == 0 else 0)
+        bottom = margin_rows + h + (halo if local == band_rows - 1 else 0)
+        left = margin_cols - (halo if col == 0 else 0)
+        right = margin_cols + w + (halo if col == per_row - 1 else 0)
+        strip_top = halo + local * h - (halo if local == 0 else 0)
+        strip_left = halo + col * w - (halo if col == 0 else 0)
+        strip[strip_top : strip_top + bottom - top, strip_left : strip_left + right - left] = patch[
+            top:bottom, left:right
+        ]
+        core = patch[grid.core]
+        bad = non_finite_pixels(core)
+        if bad.any():  # no data, as masked pixels are: counted, never passed on
+            non_finite += int(bad.sum())
+            core = np.where(bad[..., None], 0.0, core)
+            if no_data is None:
+                no_data = np.zeros((mixer.height_px, mixer.width_px), dtype=bool)
+            no_data[grid.core_window(index)] |= bad
+        preview.add(index, core)
+        index += 1
+        if local == band_rows - 1 and col == per_row - 1:
+            _predict_strip(predict, strip, heatmap, band_top * h, halo, block_patches * w,
+                           band_stats, bands)  # fmt: skip
+            progress.update(band_rows * per_row)
+    grid.check_count(index, scene)
+    if non_finite:
+        logger.warning(
+            "scene %s: %d pixels hold NaN or infinite values; they are read as no data",
+            scene,
+            non_finite,
+        )
+    return ScoreMap(
+        scene=scene,
+        mixer=mixer,
+        probability=heatmap,
+        seconds=time.perf_counter() - start,
+        preview=preview.image(),
+        preview_step=preview.step,
+        non_finite_pixels=non_finite,
+        no_data=no_data,
+    )
+
+
+def _predict_strip(
+    predict: Predict,
+    strip: np.ndarray,
+    heatmap: np.ndarray,
+    row_0: int,
+    halo: int,
+    block_width: int,
+    band_stats: Mapping[str, Mapping[str, float]],
+    bands: Sequence[str],
+) -> None:
+    core_h, core_w = strip.shape[0] - 2 * halo, strip.shape[1] - 2 * halo
+    for col_0 in range(0, core_w, block_width):
+        width = min(block_width, core_w - col_0)
+        block = strip[:, col_0 : col_0 + width + 2 * halo]
+        output = np.asarray(predict(normalize_bands(block[None], band_stats, bands)))
+        output = output.reshape(output.shape[:3])
+        if output.shape[1:] != block.shape[:2]:
+            raise ValueError(
+                f"the model returned {output.shape[1:]} for input {block.shape[:2]}; a fully "
+                "convolutional model must keep the input's height and width"
+            )
+        heatmap[row_0 : row_0 + core_h, col_0 : col_0 + width] = output[
+            0, halo : halo + core_h, halo : halo + width
+        ]
