@@ -20,18 +20,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from pydantic import ValidationError
 
+from dam_detection.datasets.download import DownloadSpec, ensure_downloaded
+from dam_detection.datasets.inventories import INVENTORIES, InventoryName, inventory_options
 from dam_detection.parameters.model import Settings
 
 
 class PointSourceSettings(Settings):
     """The reader options of one entry of ``point_sources``: how its rows become points."""
 
+    inventory: InventoryName | None = None
+    """A published inventory (``nid``, ``nid_2018``, ``grand``, ``goodd``, ``geodar``, ``nbi``,
+    ``nbi_2018``): its format's reader options fill the ones left unset, and its attribution
+    goes into the ingest report (``datasets/inventories.py``)."""
     reader: Literal["vector", "table", "nbi_ascii"]
     """``vector`` (shapefile, GeoJSON, GeoPackage, GeoParquet), ``table`` (CSV with lon/lat
     columns) or ``nbi_ascii`` (FHWA NBI fixed-width)."""
@@ -58,7 +65,12 @@ class PointSourceSettings(Settings):
 
     def reader_options(self) -> dict[str, Any]:
         """The settings as the source reader takes them (unset options left out)."""
-        return self.model_dump(exclude_none=True)
+        return self.model_dump(exclude_none=True, exclude={"inventory"})
+
+    @property
+    def attribution(self) -> str | None:
+        """The citation the named inventory's publisher asks for."""
+        return INVENTORIES[self.inventory].attribution if self.inventory else None
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,9 @@ class PointSourcesDataset(AbstractDataset[None, dict[str, PointSource]]):
 
     Args:
         sources: Name to ``{"dataset": <dataset config>, **reader options}`` (the options are
-            the fields of :class:`PointSourceSettings`).
+            the fields of :class:`PointSourceSettings`), optionally with ``download: {url,
+            sha256}``: the file is fetched to the dataset's ``filepath`` when missing, and
+            checked against the pinned checksum (:mod:`.download`).
         metadata: Free-form metadata (Kedro-Viz).
 
     Raises:
@@ -93,6 +107,7 @@ class PointSourcesDataset(AbstractDataset[None, dict[str, PointSource]]):
             raise DatasetError("point_sources declares no sources: add at least one inventory")
         self._datasets: dict[str, AbstractDataset] = {}
         self._settings: dict[str, PointSourceSettings] = {}
+        self._downloads: dict[str, tuple[DownloadSpec, Path]] = {}
         for name, entry in sources.items():
             options = dict(entry)
             dataset = options.pop("dataset", None)
@@ -101,17 +116,27 @@ class PointSourcesDataset(AbstractDataset[None, dict[str, PointSource]]):
                     f"point source {name!r} has no 'dataset': give the dataset that loads its "
                     "file, e.g. {type: dam_detection.datasets.VectorPointsDataset, filepath: ...}"
                 )
+            download = options.pop("download", None)
+            if options.get("inventory") is not None:
+                try:
+                    options = inventory_options(options["inventory"], options)
+                except KeyError as error:
+                    raise DatasetError(f"point source {name!r}: {error.args[0]}") from None
             try:
                 self._settings[name] = PointSourceSettings.model_validate(options)
             except ValidationError as error:
                 raise DatasetError(f"point source {name!r}: {error}") from None
+            if download is not None:
+                self._downloads[name] = (_download_spec(name, download), _filepath(name, dataset))
             self._datasets[name] = AbstractDataset.from_config(
                 f"point_sources.{name}", dict(dataset)
             )
         self.metadata = metadata
 
     def load(self) -> dict[str, PointSource]:
-        """Every source's frame and options."""
+        """Every source's frame and options (downloading the files that are to be fetched)."""
+        for name, (spec, destination) in self._downloads.items():
+            ensure_downloaded(spec, destination, name)
         return {
             name: PointSource(dataset.load(), self._settings[name])
             for name, dataset in self._datasets.items()
@@ -126,3 +151,28 @@ class PointSourcesDataset(AbstractDataset[None, dict[str, PointSource]]):
 
     def _describe(self) -> dict[str, Any]:
         return {name: dataset._describe() for name, dataset in self._datasets.items()}
+
+
+def _download_spec(name: str, download: Any) -> DownloadSpec:
+    if not isinstance(download, Mapping) or not download.get("url"):
+        raise DatasetError(
+            f"point source {name!r}: download needs a url, e.g. download: {{url: https://..., "
+            "sha256: <optional hex digest>}"
+        )
+    unknown = set(download) - {"url", "sha256", "timeout_s"}
+    if unknown:
+        raise DatasetError(
+            f"point source {name!r}: unknown download keys {sorted(unknown)}; allowed: url, "
+            "sha256, timeout_s"
+        )
+    return DownloadSpec(**dict(download))
+
+
+def _filepath(name: str, dataset: Mapping[str, Any]) -> Path:
+    filepath = dataset.get("filepath")
+    if not isinstance(filepath, str) or "://" in filepath:
+        raise DatasetError(
+            f"point source {name!r}: a download needs the dataset's local filepath to put the "
+            "file at"
+        )
+    return Path(filepath)

@@ -64,6 +64,8 @@ def read_source(
     """
     candidates, summary = standardize_source(raw, source, settings.reader_options())
     summary["source"] = source
+    if settings.attribution:  # the citation the inventory's publisher asks for
+        summary["attribution"] = settings.attribution
     if summary["rejected"] or summary["filtered"]:
         logger.warning(
             "%s (%s): kept %d of %d rows; rejected %s; filtered %s; examples %s",
