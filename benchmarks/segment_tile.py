@@ -1,0 +1,211 @@
+"""Benchmark: a true 10,980 x 10,980 Sentinel-2 tile through the FCN, today's per-patch path and
+the block path side by side, with the machine's own arithmetic ceiling measured in the same run.
+
+The tile is exported whole as 30 x 30 patches of 366 px with ``kernelSize`` 128 (366 x 30 =
+10,980: no border dropped), written to disk in Earth Engine's image-export format (synthetic
+reflectance-like values, uncompressed). Each figure runs in its own child process, one after the
+other, so each peak RSS is that step's own:
+
+- ``decode``: reading and decoding every record, nothing else;
+- ``per_patch``: today's code path, each buffered patch predicted alone by the trained model;
+- ``blocks``: the new path, 4 x 4 patches per prediction with the receptive field's halo, by
+  the model with its batch normalisation folded into the convolutions;
+- ``ceiling``: a 4096 x 4096 float32 matrix multiply in TensorFlow, repeated (GFLOP/s).
+
+FLOPs are counted from the model's convolutions (2 x kh x kw x Cin x Cout per output pixel,
+the multiply-adds that dominate). The model is the default FCN of ``conf/base`` (its trained
+weights from ``data/06_models/fcn.keras`` with ``--trained``; speed does not depend on them).
+
+Run: ``.venv/bin/python benchmarks/segment_tile.py [--size 10980] [--patch 366] [--trained]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+BANDS = ("B2", "B3", "B4", "NDWI", "AVE")
+KERNEL = 128
+STATS = {band: {"mean": 0.1, "std": 0.05} for band in BANDS}
+
+
+def default_fcn(trained: bool):
+    """The default FCN: trained weights, or the architecture ``conf/base`` configures."""
+    import keras
+    import yaml
+
+    from dam_detection.pipelines.train.models import dilated_fcn, receptive_field
+
+    if trained:
+        model = keras.models.load_model(ROOT / "data/06_models/fcn.keras")
+    else:
+        settings = yaml.safe_load((ROOT / "conf/base/parameters_train.yml").read_text())
+        fcn = settings["train"]["fcn"]
+        model = dilated_fcn(BANDS, width=fcn["width"], dilations=fcn["dilations"])
+    return model, receptive_field(model)
+
+
+def conv_flops_per_pixel(model) -> int:
+    """Multiply-adds x 2 of every convolution, per output pixel (stride-1 models)."""
+    import keras
+
+    flops = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kh, kw = layer.kernel_size
+            flops += 2 * kh * kw * int(layer.input.shape[-1]) * layer.filters
+    return flops
+
+
+def mixer_for(size: int, patch: int):
+    from dam_detection.mixer import Mixer
+
+    per_row = size // patch
+    return Mixer("EPSG:32614", (10.0, 0.0, 500000.0, 0.0, -10.0, 4480000.0), patch, patch,
+                 per_row, per_row * per_row)  # fmt: skip
+
+
+def write_tile(folder: Path, size: int, patch: int) -> None:
+    """The scene export, record by record: smooth fields plus noise, one value set per row."""
+    from dam_detection.tfrecord_codec import encode_example, frame_record
+
+    mixer = mixer_for(size, patch)
+    folder.mkdir(parents=True, exist_ok=True)
+    side = patch + KERNEL
+    per_file = 100
+    for first in range(0, mixer.total_patches, per_file):
+        path = folder / f"scene-{first // per_file:05d}.tfrecord"
+        with open(path.with_suffix(".tmp"), "wb") as handle:
+            for index in range(first, min(first + per_file, mixer.total_patches)):
+                rng = np.random.default_rng(index)
+                values = rng.random((1, 1, len(BANDS)), dtype=np.float32) * 0.2
+                noise = rng.normal(0, 0.02, (side, side, len(BANDS))).astype(np.float32)
+                data = values + noise
+                record = encode_example({b: data[..., i] for i, b in enumerate(BANDS)})
+                handle.write(frame_record(record))
+        os.replace(path.with_suffix(".tmp"), path)
+    (folder / "scene-mixer.json").write_text(json.dumps(mixer.to_json()))
+
+
+def run_step(step: str, folder: Path, trained: bool, block: int) -> dict:
+    """One measured step in this process (called in a child)."""
+    from dam_detection.datasets.image_export_dataset import ImageExportDataset
+    from dam_detection.pipelines.segment.blocks import (
+        computed_area_ratio,
+        halo_for,
+        predict_scene_blocked,
+    )
+    from dam_detection.pipelines.segment.predict import keras_predictor, predict_scene
+
+    result: dict = {}
+    if step == "ceiling":
+        import tensorflow as tf
+
+        a = tf.random.normal((4096, 4096))
+        tf.linalg.matmul(a, a)  # warm up
+        start, repeats = time.perf_counter(), 8
+        for _ in range(repeats):
+            product = tf.linalg.matmul(a, a)
+        float(product[0, 0])
+        seconds = time.perf_counter() - start
+        result["gflops"] = round(2 * 4096**3 * repeats / seconds / 1e9, 1)
+    else:
+        scene = ImageExportDataset(filepath=str(folder)).load()["tile"]
+        mixer, kernel = scene.mixer, scene.kernel_size
+        start = time.perf_counter()
+        if step == "decode":
+            count = sum(len(batch) for batch in scene.iter_patches(bands=BANDS, batch_size=4))
+            result["patches"] = count
+        else:
+            model, field = default_fcn(trained)
+            model.predict_on_batch(np.zeros((1, 64, 64, len(BANDS)), np.float32))
+            start = time.perf_counter()
+            batches = scene.iter_patches(bands=BANDS, batch_size=4)
+            if step == "per_patch":
+                score = predict_scene(keras_predictor(model), batches, mixer, kernel, STATS,
+                                      BANDS)  # fmt: skip
+                ratio = computed_area_ratio(mixer, kernel[0] // 2, 1, 1)
+            else:
+                from dam_detection.pipelines.segment.inference import fold_batch_norm
+
+                halo = halo_for(field)
+                folding = time.perf_counter()
+                folded = fold_batch_norm(model)
+                result["fold_s"] = round(time.perf_counter() - folding, 2)  # once per run
+                folded.predict_on_batch(np.zeros((1, 64, 64, len(BANDS)), np.float32))
+                start = time.perf_counter()
+                score = predict_scene_blocked(keras_predictor(folded), batches, mixer, kernel,
+                                              STATS, BANDS, halo=halo,
+                                              block_patches=block)  # fmt: skip
+                ratio = computed_area_ratio(mixer, halo, block, block)
+            np.save(folder.parent / f"{step}.npy", score.probability)
+            flops = conv_flops_per_pixel(model)
+            result.update(
+                computed_area=round(ratio, 3), receptive_field_px=field,
+                flops_per_computed_px=flops, flops_per_output_px=round(flops * ratio),
+                model=model.name,
+            )  # fmt: skip
+        seconds = time.perf_counter() - start
+        result["seconds"] = round(seconds, 1)
+        if step in ("per_patch", "blocks"):
+            pixels = mixer.width_px * mixer.height_px
+            result["gflops"] = round(result["flops_per_output_px"] * pixels / seconds / 1e9, 1)
+    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return result
+
+
+def _child(*args: str) -> dict:
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    """Write the tile, run every step in its own process, print the results and a table row."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=10_980)
+    parser.add_argument("--patch", type=int, default=366)
+    parser.add_argument("--block", type=int, default=4)
+    parser.add_argument("--trained", action="store_true")
+    parser.add_argument("--step")
+    parser.add_argument("--folder", type=Path)
+    args = parser.parse_args()
+    if args.step:
+        print(json.dumps(run_step(args.step, args.folder, args.trained, args.block)))
+        return
+    (ROOT / "data").mkdir(exist_ok=True)
+    # Next to the project's data (the tile is ~4.4 GB of records), not in a RAM-backed /tmp.
+    with tempfile.TemporaryDirectory(dir=ROOT / "data", prefix=".bench-tile-") as folder:
+        scene = Path(folder) / "scenes" / "tile"
+        start = time.perf_counter()
+        write_tile(scene, args.size, args.patch)
+        results: dict = {"write_s": round(time.perf_counter() - start, 1)}
+        extra = ["--trained"] if args.trained else []
+        for step in ("ceiling", "decode", "per_patch", "blocks"):
+            results[step] = _child("--step", step, "--folder", str(scene.parent),
+                                   "--block", str(args.block), *extra)  # fmt: skip
+            print(json.dumps({step: results[step]}), flush=True)
+        per_patch = np.load(Path(folder) / "per_patch.npy").astype(np.float32)
+        blocks = np.load(Path(folder) / "blocks.npy").astype(np.float32)
+        results["max_abs_difference"] = float(np.abs(per_patch - blocks).max())
+    results["time_ratio"] = round(results["blocks"]["seconds"] / results["per_patch"]["seconds"], 3)
+    results["machine"] = f"{platform.machine()} x{os.cpu_count()}"
+    results["date"] = str(date.today())
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
