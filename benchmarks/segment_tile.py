@@ -114,6 +114,7 @@ def run_step(step: str, folder: Path, trained: bool, block: int) -> dict:
     if step == "ceiling":
         import tensorflow as tf
 
+        result["devices"] = [d.device_type for d in tf.config.list_physical_devices()]
         a = tf.random.normal((4096, 4096))
         tf.linalg.matmul(a, a)  # warm up
         start, repeats = time.perf_counter(), 8

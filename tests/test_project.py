@@ -69,3 +69,13 @@ def test_run_ends_with_the_segment_summary(caplog):
     assert [r.getMessage() for r in caplog.records] == [
         "Run summary\nsegment: 3 scenes, 9 known dams"
     ]
+
+
+def test_the_gpu_extra_pins_the_same_tensorflow():
+    import tomllib
+
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    (cpu,) = [d for d in project["dependencies"] if d.startswith("tensorflow")]
+    (gpu,) = project["optional-dependencies"]["gpu"]
+    # `pip install -e ".[gpu]"` swaps in CUDA wheels, never another TensorFlow version.
+    assert gpu == cpu.replace("tensorflow", "tensorflow[and-cuda]", 1)

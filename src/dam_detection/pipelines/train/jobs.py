@@ -25,6 +25,7 @@ from dam_detection.pipelines.train.sacred_run import config_fingerprint
 from dam_detection.pipelines.train.training import (
     EpochProgress,
     configure_determinism,
+    configure_precision,
     fit_resumable,
     make_strategy,
     shard_options,
@@ -113,6 +114,7 @@ def train_classifier_job(
         ``{"model", "report", "gallery", "scored": (labels, scores)}``.
     """
     configure_determinism(settings["seed"])
+    precision = configure_precision(bool(settings["mixed_precision"]))
     strategy = make_strategy(settings["distribute"]["strategy"])
     section = settings["classifier"]
     train_data, crop, batch = _training_input(
@@ -151,6 +153,7 @@ def train_classifier_job(
     labels = {split: arrays[split]["label"] for split in arrays}
     kinds = _kinds(arrays["test"]["point_index"], kind_of)
     report = {
+        "precision": precision,
         "architecture": section["architecture"],
         "input_shape": [crop, crop, len(spec.bands)],
         "parameters": int(model.count_params()),
@@ -206,6 +209,7 @@ def train_fcn_job(
         ``{"model", "report", "scored": (labels, scores)}``.
     """
     configure_determinism(settings["seed"])
+    precision = configure_precision(bool(settings["mixed_precision"]))
     strategy = make_strategy(settings["distribute"]["strategy"])
     section = settings["fcn"]
     radii = {
@@ -256,6 +260,7 @@ def train_fcn_job(
     detection = _detection_threshold(model, files["val"], spec, settings["detection"], batch)
     logger.info("%s: detection threshold on whole validation patches %s", model.name, detection)
     report = {
+        "precision": precision,
         "model_name": model.name,
         "receptive_field_px": field,
         "train_crop_size": crop,

@@ -78,7 +78,8 @@ def _head(x: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
     x = layers.GlobalAveragePooling2D()(x)
     if dropout > 0:
         x = layers.Dropout(dropout)(x)
-    return layers.Dense(1, activation="sigmoid", name="dam_probability")(x)
+    # float32 output under a mixed policy too: the loss and thresholds need full precision.
+    return layers.Dense(1, activation="sigmoid", name="dam_probability", dtype="float32")(x)
 
 
 def residual_cnn(
@@ -162,7 +163,7 @@ def dilated_fcn(
     for dilation in dilations:
         x = _residual_block(x, width, dilation=int(dilation))
     x = layers.Conv2D(width, 1, activation="relu")(x)
-    outputs = layers.Conv2D(1, 1, activation="sigmoid", name="dam_probability")(x)
+    outputs = layers.Conv2D(1, 1, activation="sigmoid", name="dam_probability", dtype="float32")(x)
     # Stem 3x3 adds 2 pixels, each block's two 3x3 convolutions add 4 * dilation.
     field = 3 + sum(4 * int(dilation) for dilation in dilations)
     return keras.Model(inputs, outputs, name=f"dilated_fcn_rf{field}px")

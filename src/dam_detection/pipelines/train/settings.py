@@ -127,6 +127,9 @@ class TrainSettings(Settings):
     """Early stopping and learning rate."""
     distribute: DistributeSettings
     """Distribution strategy."""
+    mixed_precision: bool
+    """Train in ``mixed_float16`` (float16 compute, float32 weights and outputs) where a GPU is
+    present; without one it is ignored with a warning (CPUs gain nothing from it)."""
     verbose: Literal[0, 1, 2]
     """Keras progress: 2 one line per epoch, 1 a progress bar, 0 quiet."""
     classifier: ClassifierSettings

@@ -38,6 +38,24 @@ def configure_determinism(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def configure_precision(mixed: bool) -> str:
+    """Set Keras' global dtype policy for the models built next, and return its name.
+
+    ``mixed_float16`` computes in float16 on GPUs' tensor cores while weights and outputs stay
+    float32; on a CPU it only adds casts, so without a GPU the request is refused with a
+    warning and training stays in float32.
+    """
+    if mixed and not tf.config.list_physical_devices("GPU"):
+        logger.warning(
+            "train.mixed_precision is on but this machine has no GPU: mixed_float16 pays only "
+            "on GPUs, so training runs in float32"
+        )
+        mixed = False
+    policy = "mixed_float16" if mixed else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
 def make_strategy(name: StrategyName) -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy named in ``train.distribute.strategy``.
 
