@@ -113,6 +113,11 @@ def test_train_writes_models_metrics_and_plots(trained):
     assert {"dam", "bridge", "water_edge", "random"} == set(test["by_kind"])
     assert "against_dams" in test["by_kind"]["bridge"]
     assert metrics["fcn"]["receptive_field_px"] == 15
+    # Where each training's time went: steps, validation, the rest, and cores kept busy.
+    timing = metrics["fcn"]["timing"]
+    assert timing["epochs"] == metrics["fcn"]["epochs_run"] and timing["train_s"] > 0
+    assert timing["validation_s"] > 0 and timing["train_cores_busy"] > 0
+    assert metrics["classifier"]["precision"] == metrics["fcn"]["precision"] == "float32"
     assert 0.0 <= metrics["fcn"]["test"]["pr_auc"] <= 1.0
     for name in ("train_curves", "train_roc_pr", "train_confusion", "train_error_gallery"):
         assert (reporting / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

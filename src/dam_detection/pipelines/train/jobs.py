@@ -24,6 +24,7 @@ from dam_detection.pipelines.train.models import build_classifier, dilated_fcn, 
 from dam_detection.pipelines.train.sacred_run import config_fingerprint
 from dam_detection.pipelines.train.training import (
     EpochProgress,
+    EpochTimes,
     configure_determinism,
     configure_precision,
     fit_resumable,
@@ -83,6 +84,7 @@ def _fit(
         # on the default data; the values and their order do not change).
         validation_data = validation_data.cache()
     checkpoints = Path(folders["checkpoints"]) / f"{model_name}-{config_fingerprint(settings)}"
+    times = EpochTimes()
     fitted = fit_resumable(
         model,
         train_data,
@@ -92,9 +94,12 @@ def _fit(
         callback_settings=settings["callbacks"],
         verbose=settings["verbose"],
         extra_callbacks=[
-            EpochProgress(model_name, int(section["epochs"]), settings["callbacks"]["monitor"])
+            EpochProgress(model_name, int(section["epochs"]), settings["callbacks"]["monitor"]),
+            times,
         ],
     )
+    fitted["timing"] = times.summary()
+    logger.info("%s: where the training time went %s", model_name, fitted["timing"])
     return model, fitted
 
 
@@ -157,7 +162,10 @@ def train_classifier_job(
         "architecture": section["architecture"],
         "input_shape": [crop, crop, len(spec.bands)],
         "parameters": int(model.count_params()),
-        **{key: fitted[key] for key in ("epochs_run", "best_epoch", "resumed_from", "history")},
+        **{
+            key: fitted[key]
+            for key in ("epochs_run", "best_epoch", "resumed_from", "history", "timing")
+        },
         **_evaluate(labels, scores, kinds),
     }
     rgb = plots.to_rgb(arrays["test"]["image"], spec.bands, band_stats)
@@ -266,7 +274,10 @@ def train_fcn_job(
         "train_crop_size": crop,
         "centre_window_px": window,
         "parameters": int(model.count_params()),
-        **{key: fitted[key] for key in ("epochs_run", "best_epoch", "resumed_from", "history")},
+        **{
+            key: fitted[key]
+            for key in ("epochs_run", "best_epoch", "resumed_from", "history", "timing")
+        },
         **_evaluate(labels, scores, kinds),
         "detection": detection,
     }

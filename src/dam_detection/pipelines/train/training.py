@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import shutil
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -202,6 +203,65 @@ class EpochProgress(keras.callbacks.Callback):
         value = float((logs or {}).get(self.monitor, float("nan")))
         self.progress.label = f"train {self.label} ({self.monitor} {value:.5g})"
         self.progress.update()
+
+
+class EpochTimes(keras.callbacks.Callback):
+    """Where each epoch's time goes: training steps, validation, the rest (callbacks,
+    checkpoints), and how busy the cores were while training (process CPU over wall time).
+
+    ``summary()`` gives totals and per-epoch means for the training report: the figures to look
+    at before spending a default run's minutes elsewhere.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs: list[dict[str, float]] = []
+        self._marks: dict[str, tuple[float, float]] = {}
+
+    @staticmethod
+    def _now() -> tuple[float, float]:
+        times = os.times()
+        return time.perf_counter(), times.user + times.system
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        """Start the epoch's clocks."""
+        self._marks = {"begin": self._now()}
+
+    def on_test_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        """Training steps end where validation begins."""
+        self._marks["test_begin"] = self._now()
+
+    def on_test_end(self, logs: Mapping[str, float] | None = None) -> None:
+        """Validation ends."""
+        self._marks["test_end"] = self._now()
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        """Record the epoch (callbacks after this one, such as checkpoints, count to the next)."""
+        (begin, cpu_begin), end = self._marks["begin"], self._now()
+        test_begin, cpu_test = self._marks.get("test_begin", end)
+        test_end, _ = self._marks.get("test_end", end)
+        train_s = test_begin - begin
+        self.epochs.append(
+            {
+                "train_s": train_s,
+                "validation_s": test_end - test_begin,
+                "other_s": end[0] - test_end,
+                "train_cpu_per_wall": (cpu_test - cpu_begin) / max(train_s, 1e-9),
+            }
+        )
+
+    def summary(self) -> dict[str, float]:
+        """Totals of each part and the mean cores busy while training, over every epoch."""
+        if not self.epochs:
+            return {}
+        total = {key: sum(e[key] for e in self.epochs) for key in ("train_s", "validation_s")}
+        total["other_s"] = sum(e["other_s"] for e in self.epochs)
+        busy = sum(e["train_cpu_per_wall"] * e["train_s"] for e in self.epochs)
+        return {
+            **{key: round(value, 1) for key, value in total.items()},
+            "epochs": len(self.epochs),
+            "train_cores_busy": round(busy / max(total["train_s"], 1e-9), 2),
+        }
 
 
 def fit_resumable(
