@@ -204,4 +204,7 @@ def test_same_seed_gives_identical_weights_and_metrics(trained, tmp_path):
         json.loads((p / "data/08_reporting/train_metrics.json").read_text())
         for p in (trained, again)
     ]
+    for run in metrics:  # how long it took is a measurement of the machine, not a result
+        for model in ("classifier", "fcn"):
+            assert run[model].pop("timing")["train_s"] > 0
     assert metrics[0] == metrics[1]

@@ -28,7 +28,6 @@ from dam_detection.pipelines.segment.blocks import (
     predict_scene_blocked,
 )
 from dam_detection.pipelines.segment.detect import detect_peaks
-from dam_detection.pipelines.segment.inference import fold_batch_norm
 from dam_detection.pipelines.segment.predict import ScoreMap, keras_predictor, predict_scene
 from dam_detection.pipelines.segment.settings import SegmentSettings
 from dam_detection.pipelines.segment.sliding import slide_classifier
@@ -58,6 +57,9 @@ def predict_heatmaps(
     names = check_bands(fcn_metadata, params.bands or [], "segment.bands")
     for name, scene in sorted(scenes.items()):
         check_overlap(fcn_metadata, scene.kernel_size, name)
+    # Imported here: Keras loads TensorFlow, which the run's log hook imports quietly first.
+    from dam_detection.pipelines.segment.inference import fold_batch_norm
+
     maps = {}
     # Normalisation folded into the convolutions: the same function, a pass less per layer.
     predictor = keras_predictor(fold_batch_norm(fcn_model))
