@@ -229,9 +229,12 @@ def test_water_edges_sample_canny_edges_per_region(monkeypatch):
     )
     sampling = WaterEdgeSampling(factor=0.05, seed=7, max_points_per_region=100)
     requests = []
+    busy = [ee.EEException("<HttpError 503: Service Unavailable>")]  # once, then answered
 
     def compute_features(params):
         requests.append(params)
+        if busy:
+            raise busy.pop()
         if "pageToken" not in params:
             return {
                 "features": [
@@ -252,11 +255,13 @@ def test_water_edges_sample_canny_edges_per_region(monkeypatch):
         }
 
     monkeypatch.setattr(ee.data, "computeFeatures", compute_features)
-    found = EarthEngineSource(earthengine_settings(bucket="b")).water_edge_points(regions, sampling)
+    source = EarthEngineSource(earthengine_settings(bucket="b", tasks={"backoff_initial_s": 0}))
+    found = source.water_edge_points(regions, sampling)
     assert list(found["region"]) == ["az", "ut"] and found.crs == "EPSG:4326"
+    assert len(requests) == 3  # the refused first page was asked again
     assert [p.coords[0] for p in found.geometry] == [(-111.5, 33.5), (-110.5, 37.5)]
     expression = requests[0]["expression"]
-    assert requests[1]["pageToken"] == "next"
+    assert requests[2]["pageToken"] == "next"
     assert [constant(a["id"]) for a in invocations(expression, "Image.load")] == [
         "JRC/GSW1_4/GlobalSurfaceWater"
     ]
