@@ -7,6 +7,8 @@ from typing import Any
 
 import ee
 
+from dam_detection.image_sources.earthengine.fake_service import table_points
+
 
 def graph(obj: Any) -> str:
     return json.dumps(ee.serializer.encode(obj, for_cloud_api=True), sort_keys=True)
@@ -58,6 +60,5 @@ def constant(argument: dict[str, Any]) -> Any:
 
 def point_features(obj: Any) -> list[dict[str, Any]]:
     """Properties of every point feature built in Python (``ee.Feature(geometry, properties)``),
-    in order; features Earth Engine derives inside mapped functions carry none and are left out.
-    """
-    return [constant(a["metadata"]) for a in invocations(obj, "Feature") if "metadata" in a]
+    in order, as the fake service reads them."""
+    return table_points(obj)

@@ -145,7 +145,7 @@ class FakeEarthEngine:
             raise ee.EEException(QUEUE_FULL)
         self.stats["starts"] += 1
         destination = config["fileExportOptions"]["cloudStorageDestination"]
-        points = _table_points(config["expression"])
+        points = table_points(config["expression"])
         name = f"projects/fake/operations/{request_id}"
         self._by_request[request_id] = name
         operation = FakeOperation(
@@ -245,8 +245,10 @@ class FakeEarthEngine:
         path.write_bytes(gzip.compress(b"".join(frame_record(r) for r in records), 1))
 
 
-def _table_points(expression: Any) -> list[dict[str, Any]]:
-    # The properties of the point features the request was built from, in order.
+def table_points(expression: Any) -> list[dict[str, Any]]:
+    """The properties of the point features a table export was built from, in order (features
+    Earth Engine derives inside mapped functions carry none and are left out).
+    """
     encoded = ee.serializer.encode(expression, for_cloud_api=True)
     found: list[dict[str, Any]] = []
 

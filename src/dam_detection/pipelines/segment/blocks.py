@@ -20,21 +20,13 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from dam_detection.bands import RGB_BANDS, non_finite_pixels, normalize_bands
-from dam_detection.mixer import Mixer, MixerError
-from dam_detection.mosaic import PatchGrid
-from dam_detection.pipelines.segment.predict import (
-    HEATMAP_DTYPE,
-    Predict,
-    ScoreMap,
-    _PreviewSampler,
-    preview_step_for,
-)
+from dam_detection.bands import normalize_bands
+from dam_detection.mixer import Mixer
+from dam_detection.pipelines.segment.predict import Predict, SceneStitcher, ScoreMap
 from dam_detection.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -99,9 +91,8 @@ def predict_scene_blocked(
         MixerError: If a patch has the wrong shape or the patch count differs from the mixer's.
         ValueError: If the halo is wider than the export's margins.
     """
-    start = time.perf_counter()
-    grid = PatchGrid(mixer, kernel_size)
-    margin_rows, margin_cols = grid.halo
+    stitcher = SceneStitcher(mixer, kernel_size, bands, scene, preview_max_px)
+    margin_rows, margin_cols = stitcher.grid.halo
     if halo > min(margin_rows, margin_cols):
         raise ValueError(
             f"scene {scene!r}: the model needs {halo} pixels of context but the export carries "
@@ -109,21 +100,11 @@ def predict_scene_blocked(
         )
     h, w, per_row = mixer.patch_height, mixer.patch_width, mixer.patches_per_row
     patch_rows = mixer.total_patches // per_row
-    heatmap = np.zeros((mixer.height_px, mixer.width_px), dtype=HEATMAP_DTYPE)
-    rgb = [list(bands).index(b) for b in RGB_BANDS] if set(RGB_BANDS) <= set(bands) else None
-    preview = _PreviewSampler(mixer, preview_step_for(mixer, preview_max_px), rgb)
     progress = Progress(logger, f"scene {scene}", mixer.total_patches, "patches predicted")
-    non_finite, no_data = 0, None
     strip: np.ndarray | None = None
-    index = 0
     for patch in single_patches(batches):
-        grid.check_patch(patch.shape, index, scene)
-        if index >= mixer.total_patches:
-            raise MixerError(
-                f"scene {scene!r}: the files hold more patches than the mixer's totalPatches "
-                f"{mixer.total_patches}"
-            )
-        row, col = divmod(index, per_row)
+        stitcher.check(patch.shape, 1)
+        row, col = divmod(stitcher.add_patch(patch), per_row)
         band_top = row - row % block_patches
         band_rows = min(block_patches, patch_rows - band_top)
         local = row - band_top
@@ -142,37 +123,11 @@ def predict_scene_blocked(
         strip[strip_top : strip_top + bottom - top, strip_left : strip_left + right - left] = patch[
             top:bottom, left:right
         ]
-        core = patch[grid.core]
-        bad = non_finite_pixels(core)
-        if bad.any():  # no data, as masked pixels are: counted, never passed on
-            non_finite += int(bad.sum())
-            core = np.where(bad[..., None], 0.0, core)
-            if no_data is None:
-                no_data = np.zeros((mixer.height_px, mixer.width_px), dtype=bool)
-            no_data[grid.core_window(index)] |= bad
-        preview.add(index, core)
-        index += 1
         if local == band_rows - 1 and col == per_row - 1:
-            _predict_strip(predict, strip, heatmap, band_top * h, halo, block_patches * w,
+            _predict_strip(predict, strip, stitcher.heatmap, band_top * h, halo, block_patches * w,
                            band_stats, bands)  # fmt: skip
             progress.update(band_rows * per_row)
-    grid.check_count(index, scene)
-    if non_finite:
-        logger.warning(
-            "scene %s: %d pixels hold NaN or infinite values; they are read as no data",
-            scene,
-            non_finite,
-        )
-    return ScoreMap(
-        scene=scene,
-        mixer=mixer,
-        probability=heatmap,
-        seconds=time.perf_counter() - start,
-        preview=preview.image(),
-        preview_step=preview.step,
-        non_finite_pixels=non_finite,
-        no_data=no_data,
-    )
+    return stitcher.result()
 
 
 def _predict_strip(

@@ -129,6 +129,84 @@ def stretch_to_uint8(rgb: np.ndarray, low: float = 2.0, high: float = 98.0) -> n
     return (np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8)
 
 
+class SceneStitcher:
+    """What every prediction path keeps while a scene streams through: the float16 heatmap, the
+    RGB preview, and the pixels with no data (NaN or infinity), counted and never passed on.
+
+    Args:
+        mixer: The scene's mixer.
+        kernel_size: ``(kx, ky)`` the scene was exported with.
+        bands: Channel order of the patches.
+        scene: Scene name, for messages and the result.
+        preview_max_px: Longer side of the RGB preview.
+    """
+
+    def __init__(
+        self,
+        mixer: Mixer,
+        kernel_size: tuple[int, int],
+        bands: Sequence[str],
+        scene: str,
+        preview_max_px: int,
+    ) -> None:
+        self.start = time.perf_counter()
+        self.mixer, self.scene = mixer, scene
+        self.grid = PatchGrid(mixer, kernel_size)
+        self.heatmap = np.zeros((mixer.height_px, mixer.width_px), dtype=HEATMAP_DTYPE)
+        rgb = [list(bands).index(b) for b in RGB_BANDS] if set(RGB_BANDS) <= set(bands) else None
+        self.preview = _PreviewSampler(mixer, preview_step_for(mixer, preview_max_px), rgb)
+        self.count = self.non_finite = 0
+        self.no_data: np.ndarray | None = None
+
+    def check(self, shape: tuple[int, ...], patches: int) -> None:
+        """Raise if the next ``patches`` patches of ``shape`` do not fit the mixer."""
+        self.grid.check_patch(shape, self.count, self.scene)
+        if self.count + patches > self.mixer.total_patches:
+            raise MixerError(
+                f"scene {self.scene!r}: the files hold more patches than the mixer's "
+                f"totalPatches {self.mixer.total_patches}"
+            )
+
+    def add_patch(self, patch: np.ndarray) -> int:
+        """Take the next buffered patch's core into the preview and the no-data mask.
+
+        Returns:
+            The patch's index in export order.
+        """
+        index = self.count
+        core = patch[self.grid.core]
+        bad = non_finite_pixels(core)
+        if bad.any():  # no data, as masked pixels are: counted, never passed on
+            self.non_finite += int(bad.sum())
+            core = np.where(bad[..., None], 0.0, core)
+            if self.no_data is None:
+                self.no_data = np.zeros(self.heatmap.shape, dtype=bool)
+            self.no_data[self.grid.core_window(index)] |= bad
+        self.preview.add(index, core)
+        self.count += 1
+        return index
+
+    def result(self) -> ScoreMap:
+        """The finished score map (after checking every patch arrived)."""
+        self.grid.check_count(self.count, self.scene)
+        if self.non_finite:
+            logger.warning(
+                "scene %s: %d pixels hold NaN or infinite values; they are read as no data",
+                self.scene,
+                self.non_finite,
+            )
+        return ScoreMap(
+            scene=self.scene,
+            mixer=self.mixer,
+            probability=self.heatmap,
+            seconds=time.perf_counter() - self.start,
+            preview=self.preview.image(),
+            preview_step=self.preview.step,
+            non_finite_pixels=self.non_finite,
+            no_data=self.no_data,
+        )
+
+
 def predict_scene(
     predict: Predict,
     batches: Iterable[np.ndarray],
@@ -160,21 +238,11 @@ def predict_scene(
     Raises:
         MixerError: If a patch has the wrong shape or the patch count differs from the mixer's.
     """
-    start = time.perf_counter()
-    grid = PatchGrid(mixer, kernel_size)
-    heatmap = np.zeros((mixer.height_px, mixer.width_px), dtype=HEATMAP_DTYPE)
-    rgb = [list(bands).index(b) for b in RGB_BANDS] if set(RGB_BANDS) <= set(bands) else None
-    preview = _PreviewSampler(mixer, preview_step_for(mixer, preview_max_px), rgb)
-    index = non_finite = 0
-    no_data: np.ndarray | None = None
+    stitcher = SceneStitcher(mixer, kernel_size, bands, scene, preview_max_px)
+    grid = stitcher.grid
     progress = Progress(logger, f"scene {scene}", mixer.total_patches, "patches predicted")
     for batch in batches:
-        grid.check_patch(batch.shape[1:], index, scene)
-        if index + len(batch) > mixer.total_patches:
-            raise MixerError(
-                f"scene {scene!r}: the files hold more patches than the mixer's totalPatches "
-                f"{mixer.total_patches}"
-            )
+        stitcher.check(batch.shape[1:], len(batch))
         output = np.asarray(predict(normalize_bands(batch, band_stats, bands)))
         output = output.reshape(output.shape[:3])
         if output.shape != batch.shape[:3]:
@@ -183,35 +251,10 @@ def predict_scene(
                 "convolutional model must keep the input's height and width"
             )
         for probability, patch in zip(output, batch, strict=True):
-            core = patch[grid.core]
-            bad = non_finite_pixels(core)
-            if bad.any():  # no data, as masked pixels are: counted, never passed on
-                non_finite += int(bad.sum())
-                core = np.where(bad[..., None], 0.0, core)
-                if no_data is None:
-                    no_data = np.zeros((mixer.height_px, mixer.width_px), dtype=bool)
-                no_data[grid.core_window(index)] |= bad
-            heatmap[grid.core_window(index)] = probability[grid.core]
-            preview.add(index, core)
-            index += 1
+            index = stitcher.add_patch(patch)
+            stitcher.heatmap[grid.core_window(index)] = probability[grid.core]
         progress.update(len(batch))
-    grid.check_count(index, scene)
-    if non_finite:
-        logger.warning(
-            "scene %s: %d pixels hold NaN or infinite values; they are read as no data",
-            scene,
-            non_finite,
-        )
-    return ScoreMap(
-        scene=scene,
-        mixer=mixer,
-        probability=heatmap,
-        seconds=time.perf_counter() - start,
-        preview=preview.image(),
-        preview_step=preview.step,
-        non_finite_pixels=non_finite,
-        no_data=no_data,
-    )
+    return stitcher.result()
 
 
 def keras_predictor(model: object) -> Predict:
