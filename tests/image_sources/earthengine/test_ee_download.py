@@ -14,7 +14,7 @@ from dam_detection.image_sources.base import SceneRequest
 from dam_detection.image_sources.earthengine import EarthEngineSource
 from dam_detection.image_sources.earthengine.download import (
     ExportFilesNotFoundError,
-    export_files,
+    FolderListing,
     read_records,
 )
 from dam_detection.mixer import MixerError
@@ -55,7 +55,7 @@ def test_table_export_files_read_back_unchanged(bucket, compressed):
     write(bucket / "exp" / "patches-00000-ab-00001.tfrecord.gz", parts[1], compressed)
     write(bucket / "exp" / "patches-00000-ab-00000.tfrecord.gz", parts[0], compressed)
     write(bucket / "exp" / "patches-00000-abc.tfrecord.gz", table_records(1, 9), compressed)
-    found = export_files(bucket.as_uri(), "exp/patches-00000-ab")
+    found = FolderListing(bucket.as_uri()).export_files("exp/patches-00000-ab", generation=0)
     assert [part for part, _ in found] == [0, 1]  # not the other export sharing the prefix
     records = [r for _, path in found for r in read_records(bucket.as_uri(), path)]
     assert records == parts[0] + parts[1]
@@ -63,7 +63,7 @@ def test_table_export_files_read_back_unchanged(bucket, compressed):
 
 def test_missing_export_files_say_where_they_were_looked_for(bucket):
     with pytest.raises(ExportFilesNotFoundError, match="read_url"):
-        export_files(bucket.as_uri(), "exp/nothing")
+        FolderListing(bucket.as_uri()).export_files("exp/nothing", generation=0)
 
 
 def scene_request() -> SceneRequest:

@@ -37,31 +37,6 @@ def _filesystem(read_url: str) -> tuple[Any, str]:
         ) from error
 
 
-def export_files(read_url: str, file_prefix: str) -> list[tuple[int, str]]:
-    """The TFRecord files one export wrote, in part order.
-
-    Args:
-        read_url: fsspec URL of the bucket or folder root, e.g. ``gs://my-bucket``.
-        file_prefix: The export's ``fileNamePrefix`` relative to that root.
-
-    Returns:
-        ``(part, path)`` pairs; a file without a part number counts as part 0.
-
-    Raises:
-        ExportFilesNotFoundError: If the export wrote no file there.
-    """
-    filesystem, root = _filesystem(read_url)
-    prefix_path = posixpath.join(root, file_prefix)
-    parts = _parts(filesystem.glob(prefix_path + "*.tfrecord*"), prefix_path)
-    if not parts:
-        raise ExportFilesNotFoundError(
-            f"no TFRecord files named {file_prefix}*.tfrecord[.gz] under {read_url}; check that "
-            "image_source.earthengine.read_url points at the bucket (or Drive folder) the tasks "
-            "export to"
-        )
-    return parts
-
-
 def _parts(paths: list[str], file_prefix: str) -> list[tuple[int, str]]:
     pattern = re.compile(re.escape(posixpath.basename(file_prefix)) + _PART + r"\.tfrecord(\.gz)?$")
     parts = []
@@ -101,7 +76,8 @@ class FolderListing:
             return []
 
     def export_files(self, file_prefix: str, generation: int) -> list[tuple[int, str]]:
-        """The TFRecord files one export wrote, in part order (see :func:`export_files`).
+        """The TFRecord files one export wrote, in part order; a file without a part number
+        counts as part 0, and another export sharing the prefix is not one of them.
 
         Args:
             file_prefix: The export's ``fileNamePrefix`` relative to the root.

@@ -95,8 +95,3 @@ def classify(error: BaseException | str) -> FailureRule:
         if pattern.search(message):
             return rule
     return UNKNOWN
-
-
-def is_transient(error: BaseException | str) -> bool:
-    """Whether the same request is worth sending again later."""
-    return classify(error).kind is FailureKind.TRANSIENT
