@@ -68,3 +68,11 @@ def earthengine_settings(**overrides: Any) -> Any:
     return base_settings(
         EarthEngineSettings, "image_source.earthengine", env="earthengine", **overrides
     )
+
+
+def simulated_source(**simulated: Any) -> Any:
+    """``image_source`` as shipped, with the planet's small test tiles and no tile cache."""
+    from dam_detection.image_sources.settings import ImageSourceSettings
+
+    leaves = {"tile_px": 256, "tile_cache": None, **simulated}
+    return base_settings(ImageSourceSettings, "image_source", simulated=leaves)

@@ -42,12 +42,11 @@ def test_each_pipeline_is_a_namespace_that_keeps_user_facing_names():
         assert {node.namespace for node in pipelines[name].nodes} == {name}
     default = pipelines["__default__"]
     # What users read and write keeps its catalog name across the namespace edge ...
-    assert {"points", "patches", "scenes", "shards", "fcn_model", "segment_metrics"} <= (
-        default.all_outputs()
-    )
-    assert {"point_sources", "train_run_folders", "params:seed", "params:train"} <= (
-        default.inputs()
-    )
+    assert {
+        "points", "patches", "scenes", "shards", "fcn_model", "segment_metrics", "point_sources",
+        "planet_truth",
+    } <= default.all_outputs()  # fmt: skip
+    assert {"train_run_folders", "params:seed", "params:train"} <= default.inputs()
     # ... and hand-offs inside a pipeline carry its name.
     assert {"ingest_points.candidates", "train.settings", "segment.score_maps"} <= (
         default.all_outputs()

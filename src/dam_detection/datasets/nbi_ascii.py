@@ -8,6 +8,7 @@ pipeline, where they are counted and reported.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -70,8 +71,10 @@ def parse_nbi_lines(lines: list[str], source_file: str = "<memory>") -> pd.DataF
     return frame
 
 
-class NBIAsciiDataset(AbstractDataset[None, pd.DataFrame]):
-    """Load-only dataset for an NBI fixed-width ASCII file (FHWA's per-state ``<ST>18.txt``).
+class NBIAsciiDataset(AbstractDataset[str, pd.DataFrame]):
+    """An NBI fixed-width ASCII file (FHWA's per-state ``<ST>18.txt``).
+
+    Loads the parsed fields; saves text (the simulated planet publishes its bridges this way).
 
     Example catalog entry::
 
@@ -109,9 +112,13 @@ class NBIAsciiDataset(AbstractDataset[None, pd.DataFrame]):
         text = Path(path).read_text(encoding=self._load_args["encoding"])
         return parse_nbi_lines(text.splitlines(), source_file=path)
 
-    def save(self, data: None) -> None:
-        """Not supported: NBI files are inputs."""
-        raise DatasetError("NBIAsciiDataset is read-only")
+    def save(self, data: str) -> None:
+        """Write fixed-width records (one per line) atomically, in the load encoding."""
+        path = Path(get_filepath_str(self._filepath, "file"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(data, encoding=self._load_args["encoding"])
+        os.replace(temporary, path)
 
     def _exists(self) -> bool:
         return Path(str(self._filepath)).exists()

@@ -18,6 +18,7 @@ built without reading configuration (an environment can replace the whole entry)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from pydantic import ValidationError
 from dam_detection.datasets.download import DownloadSpec, ensure_downloaded
 from dam_detection.datasets.inventories import INVENTORIES, InventoryName, inventory_options
 from dam_detection.parameters.model import Settings
+
+logger = logging.getLogger(__name__)
 
 
 class PointSourceSettings(Settings):
@@ -86,14 +89,19 @@ class PointSource:
     settings: PointSourceSettings
 
 
-class PointSourcesDataset(AbstractDataset[None, dict[str, PointSource]]):
-    """Load-only: source name to its loaded frame and reader options, in declaration order.
+class PointSourcesDataset(AbstractDataset[Mapping[str, Any], dict[str, PointSource]]):
+    """Source name to its loaded frame and reader options, in declaration order.
+
+    Saving writes only the sources marked ``published_by: planet``: the simulated planet
+    publishes its inventories through this entry, so that Kedro runs the publication before
+    anything reads them. A user's inventory is never written.
 
     Args:
         sources: Name to ``{"dataset": <dataset config>, **reader options}`` (the options are
             the fields of :class:`PointSourceSettings`), optionally with ``download: {url,
             sha256}``: the file is fetched to the dataset's ``filepath`` when missing, and
-            checked against the pinned checksum (:mod:`.download`).
+            checked against the pinned checksum (:mod:`.download`); and ``published_by:
+            planet`` for a file the simulated planet writes.
         metadata: Free-form metadata (Kedro-Viz).
 
     Raises:
@@ -108,9 +116,18 @@ class PointSourcesDataset(AbstractDataset[None, dict[str, PointSource]]):
         self._datasets: dict[str, AbstractDataset] = {}
         self._settings: dict[str, PointSourceSettings] = {}
         self._downloads: dict[str, tuple[DownloadSpec, Path]] = {}
+        self._published: set[str] = set()
         for name, entry in sources.items():
             options = dict(entry)
             dataset = options.pop("dataset", None)
+            publisher = options.pop("published_by", None)
+            if publisher not in (None, "planet"):
+                raise DatasetError(
+                    f"point source {name!r}: published_by must be 'planet' (the simulated "
+                    f"planet writes the file) or left out, got {publisher!r}"
+                )
+            if publisher == "planet":
+                self._published.add(name)
             if not isinstance(dataset, Mapping):
                 raise DatasetError(
                     f"point source {name!r} has no 'dataset': give the dataset that loads its "
@@ -142,9 +159,23 @@ class PointSourcesDataset(AbstractDataset[None, dict[str, PointSource]]):
             for name, dataset in self._datasets.items()
         }
 
-    def save(self, data: None) -> None:
-        """Not supported: inventories are inputs."""
-        raise DatasetError("PointSourcesDataset is read-only")
+    def save(self, data: Mapping[str, Any]) -> None:
+        """Write the published sources of ``data`` (source name to what its dataset saves).
+
+        Raises:
+            DatasetError: If ``data`` names a declared source that is not ``published_by:
+                planet`` (a user's inventory is never overwritten).
+        """
+        for name, content in data.items():
+            if name not in self._datasets:
+                logger.info("the planet published %r; point_sources does not read it", name)
+                continue
+            if name not in self._published:
+                raise DatasetError(
+                    f"point source {name!r} is a user's inventory and is never written; mark "
+                    "it published_by: planet only if the simulated planet is to write it"
+                )
+            self._datasets[name].save(content)
 
     def _exists(self) -> bool:
         return all(dataset.exists() for dataset in self._datasets.values())

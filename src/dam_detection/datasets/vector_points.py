@@ -94,20 +94,23 @@ def read_points_file(
     return frame
 
 
-def write_points_file(frame: gpd.GeoDataFrame, filepath: str, **write_args: Any) -> None:
-    """Write GeoParquet (``.parquet``) or GeoJSON atomically: a temporary file, then a rename.
+def write_points_file(frame: pd.DataFrame, filepath: str, **write_args: Any) -> None:
+    """Write GeoParquet, GeoJSON, GeoPackage or CSV atomically: a temporary file, then a rename.
 
     Args:
-        frame: Points to write.
+        frame: Points to write (a plain DataFrame for CSV).
         filepath: Local target path.
-        **write_args: Passed to ``GeoDataFrame.to_parquet`` or ``GeoDataFrame.to_file``.
+        **write_args: Passed to ``GeoDataFrame.to_parquet``, ``pyogrio.write_dataframe`` or
+            ``DataFrame.to_csv``.
 
     Raises:
-        DatasetError: If the suffix is neither GeoParquet nor GeoJSON.
+        DatasetError: If the suffix names a format this writer does not write.
     """
     kind = detect_format(filepath)
-    if kind not in ("parquet", "geojson"):
-        raise DatasetError(f"can only write GeoParquet or GeoJSON, not {filepath!r}")
+    if kind not in ("parquet", "geojson", "gpkg", "csv"):
+        raise DatasetError(
+            f"can only write GeoParquet, GeoJSON, GeoPackage or CSV, not {filepath!r}"
+        )
     target = Path(filepath)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
@@ -117,9 +120,14 @@ def write_points_file(frame: gpd.GeoDataFrame, filepath: str, **write_args: Any)
     try:
         if kind == "parquet":
             frame.to_parquet(temporary, **write_args)
+        elif kind == "csv":
+            frame.to_csv(temporary, index=False, **write_args)
         else:
-            Path(temporary).unlink()  # GDAL refuses to overwrite an existing GeoJSON file
-            pyogrio.write_dataframe(frame, temporary, driver="GeoJSON", **write_args)
+            Path(temporary).unlink()  # GDAL refuses to overwrite an existing file
+            if kind == "gpkg":  # the layer is named after the target, not the temporary file
+                write_args = {"layer": target.stem, **write_args}
+            driver = "GeoJSON" if kind == "geojson" else "GPKG"
+            pyogrio.write_dataframe(frame, temporary, driver=driver, **write_args)
         os.replace(temporary, target)
     finally:
         Path(temporary).unlink(missing_ok=True)
@@ -153,7 +161,7 @@ class VectorPointsDataset(AbstractDataset[gpd.GeoDataFrame, pd.DataFrame]):
         Args:
             filepath: Local path (``file://`` allowed).
             load_args: ``format`` (default ``auto``) plus reader arguments.
-            save_args: Writer arguments (GeoParquet and GeoJSON only).
+            save_args: Writer arguments (GeoParquet, GeoJSON, GeoPackage, CSV).
             metadata: Free-form metadata, ignored by Kedro.
 
         Raises:
@@ -177,8 +185,8 @@ class VectorPointsDataset(AbstractDataset[gpd.GeoDataFrame, pd.DataFrame]):
             get_filepath_str(self._filepath, "file"), self._format, **self._load_args
         )
 
-    def save(self, data: gpd.GeoDataFrame) -> None:
-        """Write the points file in the format its name says."""
+    def save(self, data: pd.DataFrame) -> None:
+        """Write the points file in the format its name says (atomically)."""
         write_points_file(data, get_filepath_str(self._filepath, "file"), **self._save_args)
 
     def _exists(self) -> bool:

@@ -9,18 +9,81 @@ from pydantic import Field
 from dam_detection.parameters.model import Settings
 
 
+class DensitySettings(Settings):
+    """``image_source.simulated.density``: structures the planet builds per 100 km²."""
+
+    dams: float = Field(ge=0)
+    """Dams holding reservoirs (concrete and earth walls)."""
+    bridges: float = Field(ge=0)
+    """Bridges over rivers."""
+    lakes: float = Field(ge=0)
+    """Natural lakes with outlets (reservoirs without a wall)."""
+    levees: float = Field(ge=0)
+    """Embankments along a bank (walls along, not across, the water)."""
+    towns: float = Field(ge=0)
+    """Settlements per 250 x 250 pixels."""
+    roads: float = Field(ge=0)
+    """Roads crossing each 10 km tile."""
+
+
+class PositionErrorSettings(Settings):
+    """``image_source.simulated.inventories.position_errors``: where listed points lie."""
+
+    sigma_m: float = Field(ge=0)
+    """Most points: a 2-D normal offset from the wall with this standard deviation per axis."""
+    tail_share: float = Field(ge=0, le=1)
+    """Share of points 2.5 sigma to ``tail_max_m`` from the wall."""
+    tail_max_m: float = Field(ge=0)
+    """Farthest offset of the tail."""
+    on_reservoir_share: float = Field(ge=0, le=1)
+    """Share of points placed on the reservoir instead of the wall."""
+
+
+class PlanetInventorySettings(Settings):
+    """``image_source.simulated.inventories``: what the planet's published inventories list.
+
+    The planet publishes them for the regions of ``ingest_points.regions``
+    (docs/simulated_earth.md, "Inventories").
+    """
+
+    publish: bool
+    """Publish the inventories (``false``: read only the user's own, with simulated imagery)."""
+    listed_share: float = Field(ge=0, le=1)
+    """Share of the planet's dams in the national inventory (the rest are unlisted)."""
+    duplicate_share: float = Field(ge=0, le=1)
+    """Share of listed dams recorded twice, a few tens of metres apart."""
+    large_reservoir_km2: float = Field(ge=0)
+    """Reservoirs at least this large may be in the GRanD-style file."""
+    large_listed_share: float = Field(ge=0, le=1)
+    """Share of those the GRanD-style file lists."""
+    bridges_listed_share: float = Field(ge=0, le=1)
+    """Share of bridges in the NBI file."""
+    position_errors: PositionErrorSettings
+    """How far listed points lie from the wall."""
+
+
 class SimulatedEarthSettings(Settings):
     """``image_source.simulated``: the procedural planet (docs/simulated_earth.md)."""
 
     seed: int | None = None
     """Seed of the planet; ``null``: the shared ``seed``."""
+    density: DensitySettings
+    """What the planet builds, per 100 km²."""
+    inventories: PlanetInventorySettings
+    """What the inventories the planet publishes list."""
     cloud_rate: float = Field(ge=0, le=1)
-    """Share of patches with cloud left in the composite (scenes set their own)."""
+    """Share of the planet's 10 km tiles with cloud left in the composite."""
     void_rate: float = Field(ge=0, le=1)
-    """Share of patches with an elevation void."""
+    """Share of tiles with an elevation void stripe."""
     missing_band_rate: float = Field(ge=0, le=1)
-    """Share of patch records missing a band, as Earth Engine drops a band whose centre pixel
-    is masked."""
+    """Share of the area masked in the composite or the elevation model: a record whose
+    centre pixel is masked lacks the band, as Earth Engine drops it."""
+    tile_cache: str | None = None
+    """Folder where composed tiles are kept between processes and runs (a 1024-pixel tile
+    takes 17 MB); ``null`` composes every tile afresh. Never changes a pixel."""
+    tile_px: int = Field(ge=128, multiple_of=16)
+    """Pixels along a side of the planet's tiles (1024 = 10.24 km holds whole valleys; the test
+    environment uses small tiles to stay fast)."""
     workers: int = Field(ge=1)
     """Processes rendering patch files."""
 

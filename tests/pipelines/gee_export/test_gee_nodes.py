@@ -12,7 +12,6 @@ from matplotlib.figure import Figure
 from shapely.geometry import Point
 
 from dam_detection.datasets import ImageExportDataset, TFRecordDataset
-from dam_detection.image_sources.settings import ImageSourceSettings
 from dam_detection.pipelines.gee_export import nodes
 from dam_detection.pipelines.gee_export.settings import (
     CompositeWindowSettings,
@@ -22,10 +21,10 @@ from dam_detection.pipelines.gee_export.settings import (
 )
 from tests.conftest import shared_file
 from tests.pipelines.gee_export.fake_source import FakeSource
-from tests.settings import base_settings
+from tests.settings import base_settings, simulated_source
 
 BANDS = ["B2", "B3", "B4", "NDWI", "AVE"]
-SOURCE = base_settings(ImageSourceSettings, "image_source")
+SOURCE = simulated_source()
 COMPOSITE = base_settings(CompositeWindowSettings, "gee_export.composite")
 PATCHES = base_settings(PatchExportSettings, "gee_export.patches")
 SCENE = {

@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
 import pytest
 from kedro.io.core import DatasetError
 from shapely.geometry import Point
@@ -134,6 +133,8 @@ def test_nbi_short_record_names_file_line_and_fix():
         parse_nbi_lines(lines, source_file="NE18.txt")
 
 
-def test_nbi_dataset_is_read_only(tmp_path: Path):
-    with pytest.raises(DatasetError, match="read-only"):
-        NBIAsciiDataset(filepath=str(tmp_path / "x.txt")).save(pd.DataFrame())
+def test_nbi_dataset_writes_records_it_reads_back(tmp_path: Path):
+    dataset = NBIAsciiDataset(filepath=str(tmp_path / "planet" / "x.txt"))
+    dataset.save(nbi_line() + "\n")
+    assert dataset.load()["structure_number"].tolist() == ["C000123456"]
+    assert [p.name for p in (tmp_path / "planet").iterdir()] == ["x.txt"]  # no temporary left

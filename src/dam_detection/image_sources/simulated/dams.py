@@ -67,6 +67,7 @@ def draw_dam(
     valley: Valley,
     s_dam: float,
     domain: np.ndarray | None = None,
+    interior: np.ndarray | None = None,
 ) -> DamTruth:
     """Build a dam across the river at ``s_dam`` and fill its reservoir.
 
@@ -77,6 +78,8 @@ def draw_dam(
         valley: The river's valley.
         s_dam: Arc length of the wall along the river, pixels.
         domain: Pixels that belong to this river's valley (``None``: all).
+        interior: Pixels the reservoir may reach (``None``: all); a dam whose lake would
+            reach beyond is lowered, so that no lake is cut by a tile edge.
 
     Returns:
         The dam's truth.
@@ -103,6 +106,7 @@ def draw_dam(
     seed_points = [centre - tangent * (thickness / 2.0 + k) for k in range(2, 8)]
     seeds = [(int(p[1]), int(p[0])) for p in seed_points]
     allowed = np.ones(canvas.shape, bool) if domain is None else domain
+    impounded = canvas.notes.setdefault("impounded", np.zeros(canvas.shape, bool))
 
     # A dam whose lake would spill round its ends is lowered until it holds (or gives up and
     # keeps only the upstream side).
@@ -127,11 +131,13 @@ def draw_dam(
         wall = span & (np.abs(offset) <= thickness / 2.0)
         blocked = np.zeros(canvas.shape, bool)
         blocked[rows_sl, cols_sl] = span & (offset > -thickness / 2.0) & (offset < 12.0)
-        candidate = (canvas.terrain < level) & ~blocked & allowed
+        # Another dam's lake is not flooded again (it would change that lake's level).
+        candidate = (canvas.terrain < level) & ~blocked & allowed & ~impounded
         reservoir = component_at(candidate, seeds)
         beyond = np.zeros(canvas.shape, bool)
         beyond[rows_sl, cols_sl] = (offset > thickness / 2.0 + 2.0) & (np.abs(u) < _WINDOW)
         leaks = (reservoir & beyond).any() or (reservoir & (field.s > s_dam + 80)).any()
+        leaks = leaks or (interior is not None and (reservoir & ~interior).any())
         if not leaks:
             upstream = ~blocked
             break
@@ -142,7 +148,8 @@ def draw_dam(
             upstream[rows_sl, cols_sl] = np.where(
                 near_wall, offset < -thickness / 2.0, upstream[rows_sl, cols_sl]
             )
-            reservoir = component_at((canvas.terrain < level) & upstream & allowed, seeds)
+            keep = allowed if interior is None else allowed & interior
+            reservoir = component_at((canvas.terrain < level) & upstream & keep & ~impounded, seeds)
             break
 
     ground = canvas.terrain[rows_sl, cols_sl]
@@ -158,6 +165,7 @@ def draw_dam(
     _apply_window(canvas, rows_sl, cols_sl, wall, cover, wall_height)
     _drawdown_ring(canvas, reservoir, upstream, level, rng)
     canvas.add_water(reservoir, level)
+    impounded |= reservoir
 
     if rng.random() < (0.7 if earth else 0.5):
         for side, extent in ((-1, left), (1, right)):

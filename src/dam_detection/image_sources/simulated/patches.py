@@ -11,15 +11,16 @@ from __future__ import annotations
 import atexit
 import logging
 import multiprocessing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 
 from dam_detection.image_sources.base import PatchRequest, RecordChunk
 from dam_detection.image_sources.simulated.bands_out import check_bands
-from dam_detection.image_sources.simulated.render import Nuisances, PatchTask, encode_patch
-from dam_detection.image_sources.simulated.water_occurrence import shore_direction
+from dam_detection.image_sources.simulated.render import PatchTask, encode_patch
+from dam_detection.image_sources.simulated.world import Planet, tile_key_of
 from dam_detection.workers import die_with_parent, stop_pool
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,15 @@ def _pool(workers: int) -> multiprocessing.pool.Pool:
         context = multiprocessing.get_context("spawn")
         _POOLS[workers] = context.Pool(workers, initializer=die_with_parent)
     return _POOLS[workers]
+
+
+def pool_map(function: Callable[[Any], Any], jobs: list[Any], workers: int) -> list[Any]:
+    """``function`` over ``jobs`` on the shared rendering pool, in order."""
+    try:
+        return _pool(workers).map(function, jobs, chunksize=1)
+    except BaseException:
+        close_pools()
+        raise
 
 
 @atexit.register
@@ -59,70 +69,82 @@ class PatchChunk:
             for task in self.tasks:
                 yield encode_patch(task)
             return
-        chunksize = max(1, min(8, len(self.tasks) // (4 * self.workers)))
+        # One job per run of points in the same tile (plan_patch_files orders points by tile):
+        # a tile is rendered by the worker that takes its run, and stays in its cache.
+        runs: list[list[PatchTask]] = []
+        for task in self.tasks:
+            if runs and runs[-1][0].tile == task.tile:
+                runs[-1].append(task)
+            else:
+                runs.append([task])
         try:
-            yield from _pool(self.workers).imap(encode_patch, self.tasks, chunksize=chunksize)
+            for records in _pool(self.workers).imap(_encode_run, runs, chunksize=1):
+                yield from records
         except BaseException:
             # Ctrl-C or a failed render: do not leave a pool busy with this file's tasks.
             close_pools()
             raise
 
 
+def _encode_run(tasks: list[PatchTask]) -> list[bytes]:
+    return [encode_patch(task) for task in tasks]
+
+
 def plan_patch_files(
     points: gpd.GeoDataFrame,
     request: PatchRequest,
-    world_seed: int,
-    nuisances: Nuisances,
+    planet: Planet,
     workers: int,
 ) -> dict[str, RecordChunk]:
     """Split ``points`` into files of ``request.points_per_file`` lazy records.
 
+    Points are ordered by the planet tile that holds them, so that a file's records share
+    the few tiles a worker renders and caches.
+
     Args:
-        points: Points with ``point_index``, ``kind``, ``label`` and Point geometry.
-        request: The export request (bands, radius, label key, seed, dates).
-        world_seed: Seed of the simulated world (mixed with ``request.seed``).
-        nuisances: Cloud, void and missing-band rates.
+        points: Points with ``point_index``, ``label`` and Point geometry.
+        request: The export request (bands, radius, label key, composite window).
+        planet: The planet to sample.
         workers: Rendering processes per file.
 
     Returns:
-        ``patches-00000``, ... to their lazy records, in point order.
+        ``patches-00000``, ... to their lazy records.
     """
     check_bands(request.bands)
     if abs(request.scale_m - 10.0) > 1e-9:
         logger.warning("the simulated Earth draws at 10 m; scale_m=%s is ignored", request.scale_m)
-    missing = [c for c in ("point_index", "kind", "label") if c not in points.columns]
+    missing = [c for c in ("point_index", "label") if c not in points.columns]
     if missing:
         raise ValueError(f"points lack columns {missing}; ingest_points writes them")
     if points.crs is not None and not points.crs.equals("EPSG:4326"):
         points = points.to_crs("EPSG:4326")
     month = request.composite.middle_month
-    seed = int(world_seed) * 1_000_003 + int(request.seed)
     tasks = [
         PatchTask(
             point_index=int(row.point_index),
-            kind=str(row.kind),
             label=float(row.label),
             lon=float(row.geometry.x),
             lat=float(row.geometry.y),
-            seed=seed,
             radius=int(request.radius),
             bands=tuple(request.bands),
             label_key=request.label_key,
             month=month,
-            nuisances=nuisances,
-            shore_facing=(
-                shore_direction(row.geometry.x, row.geometry.y, world_seed)
-                if row.kind == "water_edge"
-                else None
-            ),
+            planet=planet,
+            tile=_tile_order(planet, float(row.geometry.x), float(row.geometry.y)),
         )
         for row in points.itertuples(index=False)
     ]
+    tasks.sort(key=lambda task: task.tile)
     per_file = max(int(request.points_per_file), 1)
     return {
         f"patches-{number:05d}": PatchChunk(tuple(tasks[start : start + per_file]), workers)
         for number, start in enumerate(range(0, len(tasks), per_file))
     }
+
+
+def _tile_order(planet: Planet, lon: float, lat: float) -> tuple[int, int, int]:
+    key = tile_key_of(planet, lon, lat)
+    return (key.epsg, key.iy, key.ix)
 
 
 __all__ = ["PatchChunk", "close_pools", "plan_patch_files"]

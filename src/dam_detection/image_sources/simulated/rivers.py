@@ -131,9 +131,10 @@ class RiverField:
 def river_field(shape: tuple[int, int], vertices: np.ndarray, margin: int = 64) -> RiverField:
     """Distance, arc length and side of every pixel with respect to a polyline.
 
-    The polyline is burnt into a padded grid and a Euclidean distance transform finds each
-    pixel's nearest centreline pixel; the exact distance is then taken to the polyline vertex
-    stored there, so channel edges are sub-pixel smooth.
+    The polyline is burnt into a padded grid at half resolution and a Euclidean distance
+    transform finds each pixel's nearest centreline vertex (a quarter of the work at full
+    resolution); the exact distance is then taken to that vertex, so channel edges are
+    sub-pixel smooth.
     """
     rows, cols = shape
     dense_vertices = _densify(vertices, 0.5)
@@ -141,15 +142,20 @@ def river_field(shape: tuple[int, int], vertices: np.ndarray, margin: int = 64) 
     s_values = np.concatenate(([0.0], np.cumsum(np.hypot(seg[:, 0], seg[:, 1]))))
     tangents = np.gradient(dense_vertices, axis=0)
     tangents /= np.maximum(np.hypot(tangents[:, 0], tangents[:, 1]), 1e-9)[:, None]
-    px = np.floor(dense_vertices[:, 0]).astype(np.int64) + margin
-    py = np.floor(dense_vertices[:, 1]).astype(np.int64) + margin
-    inside = (px >= 0) & (px < cols + 2 * margin) & (py >= 0) & (py < rows + 2 * margin)
+    coarse_rows = (rows + 2 * margin + 1) // 2
+    coarse_cols = (cols + 2 * margin + 1) // 2
+    px = (np.floor(dense_vertices[:, 0]).astype(np.int64) + margin) // 2
+    py = (np.floor(dense_vertices[:, 1]).astype(np.int64) + margin) // 2
+    inside = (px >= 0) & (px < coarse_cols) & (py >= 0) & (py < coarse_rows)
     if not inside.any():
         raise ValueError("the river does not cross the canvas or its margin")
-    owner = np.full((rows + 2 * margin, cols + 2 * margin), -1, np.int64)
+    owner = np.full((coarse_rows, coarse_cols), -1, np.int64)
     owner[py[inside], px[inside]] = np.nonzero(inside)[0]
     _, (iy, ix) = ndimage.distance_transform_edt(owner < 0, return_indices=True)
-    nearest = owner[iy, ix][margin : margin + rows, margin : margin + cols]
+    coarse = owner[iy, ix]
+    full_rows = (np.arange(rows) + margin) // 2
+    full_cols = (np.arange(cols) + margin) // 2
+    nearest = coarse[full_rows[:, None], full_cols[None, :]]
     y, x = np.mgrid[0:rows, 0:cols].astype(np.float32)
     x += 0.5
     y += 0.5

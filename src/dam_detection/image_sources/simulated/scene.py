@@ -46,6 +46,24 @@ DEFAULT_OPTIONS: dict[str, float] = {
 }
 
 
+@dataclass(frozen=True)
+class QuietBorder:
+    """How a tile of the planet meets its neighbours (see :mod:`.world`).
+
+    Attributes:
+        weight: 1 in the interior, falling smoothly to 0 at the canvas edge: valleys blend
+            into ``base`` and rivers narrow to nothing where it falls.
+        base: The planet's own terrain (a function of place), which both tiles of an edge
+            share, so terrain is continuous across it.
+        margin_px: Dams, lakes, bridges and levees stay this far inside the edge, so that what
+            they change (a reservoir, a lake) stays inside the tile.
+    """
+
+    weight: np.ndarray
+    base: np.ndarray
+    margin_px: int
+
+
 @dataclass
 class SceneLayout:
     """A composed scene: its canvas and what was placed where (pixel coordinates)."""
@@ -65,9 +83,16 @@ def scene_options(options: Mapping[str, Any]) -> dict[str, float]:
 
 
 def compose_scene(
-    shape: tuple[int, int], rng: np.random.Generator, options: Mapping
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    options: Mapping,
+    border: QuietBorder | None = None,
 ) -> SceneLayout:
-    """Compose a scene canvas of ``shape`` with the features counted in ``options``."""
+    """Compose a scene canvas of ``shape`` with the features counted in ``options``.
+
+    With a ``border`` the canvas is a tile of the planet: its edges hold the planet's base
+    terrain and no water, so neighbouring tiles meet without steps or cut rivers.
+    """
     opts = scene_options(options)
     rows, cols = shape
     canvas = Canvas.empty(shape, rng)
@@ -82,6 +107,9 @@ def compose_scene(
     spacing = extent / n_rivers
     reach = float(np.hypot(rows, cols)) / 2.0 + 150.0
     base_level = float(rng.uniform(200, 1200))
+    if border is not None:
+        # Valley uplands near the planet's own terrain, so the blend at the edge is gentle.
+        base_level = float(np.median(border.base)) - 60.0
     slope = float(rng.uniform(0.02, 0.08))
     hills = smooth_noise(rng, shape, 60.0, octaves=3)
     rivers = []
@@ -106,6 +134,16 @@ def compose_scene(
     canvas.terrain = np.min(
         np.stack([valley_terrain(f, v, hills) for _, f, v in rivers]), axis=0
     ).astype(np.float32)
+    margin = 60
+    narrowing = np.ones(shape, np.float32)
+    interior = None
+    if border is not None:
+        canvas.terrain = (
+            border.weight * canvas.terrain + (1.0 - border.weight) * border.base
+        ).astype(np.float32)
+        margin = border.margin_px
+        narrowing = border.weight
+        interior = border.weight >= 1.0
 
     # Features go to rivers in turn, spaced along the visible part of each river.
     plan: list[list[str]] = [[] for _ in rivers]
@@ -115,8 +153,11 @@ def compose_scene(
         plan[k % n_rivers].append(kind)
     placements = []
     for index, ((path, _, _), kinds) in enumerate(zip(rivers, plan, strict=True)):
-        s_in, s_out = _visible_span(path, shape, margin=60)
+        span = _visible_span(path, shape, margin=margin)
         rng.shuffle(kinds)
+        if span is None:  # the river misses the interior: its features are not built
+            continue
+        s_in, s_out = span
         for slot, kind in enumerate(kinds):
             fraction = (slot + 0.5 + rng.uniform(-0.2, 0.2)) / len(kinds)
             placements.append((kind, index, s_in + fraction * (s_out - s_in)))
@@ -125,15 +166,23 @@ def compose_scene(
         if kind == "lakes":
             _, fld, valley = rivers[index]
             length = float(rng.uniform(100, 300))
-            layout.lakes.append(carve_lake(canvas, fld, valley, s, length, owner == index))
+            domain = owner == index if interior is None else (owner == index) & interior
+            layout.lakes.append(carve_lake(canvas, fld, valley, s, length, domain))
+    if border is not None:
+        # Lakes lowered the valley floors: meet the planet's base terrain at the edges again.
+        canvas.terrain = (
+            border.weight * canvas.terrain + (1.0 - border.weight) * border.base
+        ).astype(np.float32)
     for index, (_, fld, valley) in enumerate(rivers):
-        draw_river(canvas, fld, valley, keep=(owner == index) & ~canvas.is_water())
+        # Rivers narrow to a thread towards a tile edge instead of ending in a cut.
+        within = fld.distance <= valley.river_width / 2.0 * narrowing
+        draw_river(canvas, fld, valley, keep=(owner == index) & ~canvas.is_water() & within)
     biome = landcover.sample_biome(rng)
     landcover.paint_land_cover(canvas, biome)
     for kind, index, s in placements:
         path, fld, valley = rivers[index]
         if kind == "dams":
-            layout.dams.append(draw_dam(canvas, path, fld, valley, s, owner == index))
+            layout.dams.append(draw_dam(canvas, path, fld, valley, s, owner == index, interior))
         elif kind == "bridges":
             layout.bridges.append(draw_bridge(canvas, path, valley, s))
         elif kind == "levees":
@@ -141,10 +190,24 @@ def compose_scene(
             draw_levee(canvas, path, fld, valley, float(rng.choice([-1.0, 1.0])), stretch)
     landcover.add_towns(canvas, float(opts["towns"]))
     landcover.add_roads(canvas, int(opts["roads"]))
+    # A dam drowned by the reservoir of the next dam downstream is no longer a dam to find.
+    layout.dams = [dam for dam in layout.dams if _wall_standing(canvas, dam.wall_centre)]
     return layout
 
 
-def _visible_span(path: np.ndarray, shape: tuple[int, int], margin: int) -> tuple[float, float]:
+def _wall_standing(canvas: Canvas, centre: tuple[float, float]) -> bool:
+    col, row = int(centre[0]), int(centre[1])
+    rows, cols = canvas.shape
+    window = (
+        slice(max(row - 2, 0), min(row + 3, rows)),
+        slice(max(col - 2, 0), min(col + 3, cols)),
+    )
+    return bool((canvas.structure[window] > 0).any())
+
+
+def _visible_span(
+    path: np.ndarray, shape: tuple[int, int], margin: int
+) -> tuple[float, float] | None:
     rows, cols = shape
     seg = np.diff(path, axis=0)
     s = np.concatenate(([0.0], np.cumsum(np.hypot(seg[:, 0], seg[:, 1]))))
@@ -155,9 +218,15 @@ def _visible_span(path: np.ndarray, shape: tuple[int, int], margin: int) -> tupl
         & (path[:, 1] < rows - margin)
     )
     if not inside.any():
-        middle = s[len(s) // 2]
-        return middle, middle
+        return None
     return float(s[inside].min()), float(s[inside].max())
 
 
-__all__ = ["DEFAULT_OPTIONS", "SceneLayout", "compose_scene", "point_at", "scene_options"]
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "QuietBorder",
+    "SceneLayout",
+    "compose_scene",
+    "point_at",
+    "scene_options",
+]

@@ -1,8 +1,10 @@
 """Scenes in Earth Engine's image-export format: mixer, lazy patch files and ground truth.
 
 The mixer carries a real projection: the UTM zone of the scene centre at the request's scale,
-with the affine translation at the mosaic's top-left corner. Records are rendered lazily; the
-first file of a scene renders the whole scene once and later files reuse it (one scene is
+with the affine translation at the mosaic's top-left corner on the zone's 10 m grid. The
+pixels are the planet's (:mod:`.world`): a scene copies its tiles pixel for pixel, so it agrees
+with every patch and every other scene of the same place. Records are rendered lazily; the
+first file of a scene samples the whole mosaic once and later files reuse it (one scene is
 cached at a time, so planning many scenes costs no memory).
 """
 
@@ -11,18 +13,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
-from skimage import measure
 
 from dam_detection.image_sources.base import SceneExport, SceneRequest
-from dam_detection.image_sources.simulated.bands_out import check_bands, render_bands, void_stripes
-from dam_detection.image_sources.simulated.scene import SceneLayout, compose_scene, scene_options
-from dam_detection.image_sources.simulated.spectra import sample_atmosphere
+from dam_detection.image_sources.simulated.bands_out import check_bands
+from dam_detection.image_sources.simulated.world import (
+    Planet,
+    sample_lonlat,
+    sample_zone,
+    tile_features,
+    tiles_covering,
+    zone_epsg,
+)
 from dam_detection.mixer import Mixer, mosaic_layout
 from dam_detection.tfrecord_codec import encode_example
 
@@ -50,35 +56,35 @@ def scene_mixer(scene: SceneRequest) -> Mixer:
     return Mixer(f"EPSG:{crs.to_epsg()}", affine, width, height, per_row, per_row * rows)
 
 
-def _scene_rng(scene: SceneRequest, world_seed: int, salt: int) -> np.random.Generator:
-    ilon = int(round((scene.center_lon + 360.0) * 1e6))
-    ilat = int(round((scene.center_lat + 180.0) * 1e6))
-    return np.random.default_rng(
-        [world_seed & 0xFFFFFFFF, scene.seed & 0xFFFFFFFF, ilon, ilat, salt]
-    )
-
-
-def _compose(scene: SceneRequest, mixer: Mixer, world_seed: int) -> SceneLayout:
-    shape = (mixer.height_px, mixer.width_px)
-    return compose_scene(shape, _scene_rng(scene, world_seed, 1), scene.options)
-
-
-def render_scene(scene: SceneRequest, world_seed: int, month: int = 7) -> dict[str, np.ndarray]:
+def render_scene(scene: SceneRequest, planet: Planet) -> dict[str, np.ndarray]:
     """Every band of the scene's mosaic (unbuffered), masked pixels 0."""
-    key = repr((scene, world_seed, month))
+    key = repr((scene, planet))
     if _CACHE.get("key") != key:
         _CACHE.clear()
         mixer = scene_mixer(scene)
-        layout = _compose(scene, mixer, world_seed)
-        rng = _scene_rng(scene, world_seed, 2)
-        opts = scene_options(scene.options)
-        atmosphere = sample_atmosphere(rng, month, opts["cloud_rate"])
-        images = render_bands(layout.canvas, atmosphere, scene.bands, rng)
-        if "AVE" in images:
-            voids = void_stripes(layout.canvas.shape, rng, opts["void_rate"], (-1, -1))
-            images["AVE"][voids] = 0.0
-        _CACHE.update(key=key, images=images)
+        rows, cols = np.mgrid[0 : mixer.height_px, 0 : mixer.width_px]
+        x, y = mixer.pixel_to_crs(cols + 0.5, rows + 0.5)
+        epsg = int(mixer.crs.split(":")[1])
+        month = scene.composite.middle_month
+        if _within_zone(mixer, epsg):
+            sample = sample_zone(planet, month, scene.bands, epsg, x, y)
+        else:  # a scene across a zone edge takes each pixel from its own zone's tiles
+            lon, lat = Transformer.from_crs(mixer.crs, "EPSG:4326", always_xy=True).transform(x, y)
+            sample = sample_lonlat(planet, month, scene.bands, np.asarray(lon), np.asarray(lat))
+        _CACHE.update(key=key, images=sample.bands)
     return _CACHE["images"]  # type: ignore[return-value]  # the cache holds only band images
+
+
+def _within_zone(mixer: Mixer, epsg: int) -> bool:
+    """Whether every pixel of the mosaic lies in the zone of its projection."""
+    width, height = mixer.width_px, mixer.height_px
+    corners_x, corners_y = mixer.pixel_to_crs(
+        np.array([0, width, 0, width]), np.array([0, 0, height, height])
+    )
+    lon, lat = Transformer.from_crs(mixer.crs, "EPSG:4326", always_xy=True).transform(
+        corners_x, corners_y
+    )
+    return bool((zone_epsg(lon, lat) == epsg).all())
 
 
 @dataclass(frozen=True)
@@ -86,14 +92,14 @@ class SceneChunk:
     """Records ``first`` .. ``last - 1`` of a scene, rendered when called (picklable)."""
 
     scene: SceneRequest
-    world_seed: int
+    planet: Planet
     first: int
     last: int
 
     def __call__(self) -> Iterator[bytes]:
         """The serialized patches ``first`` to ``last`` (exclusive), rendering the scene once."""
         mixer = scene_mixer(self.scene)
-        images = render_scene(self.scene, self.world_seed)
+        images = render_scene(self.scene, self.planet)
         kernel_x, kernel_y = self.scene.kernel_size
         pad_x, pad_y = kernel_x // 2, kernel_y // 2
         padded = {
@@ -108,10 +114,19 @@ class SceneChunk:
             )
 
 
-def plan_scene_export(scene: SceneRequest, world_seed: int) -> SceneExport:
-    """Mixer, lazy files (rolled over at ``max_file_size_bytes``) and truth of a scene."""
+def plan_scene_export(scene: SceneRequest, planet: Planet) -> SceneExport:
+    """Mixer, lazy files (rolled over at ``max_file_size_bytes``) and truth of a scene.
+
+    Raises:
+        ValueError: If the scene sets ``options``: the planet decides what is where.
+    """
     check_bands(scene.bands)
-    scene_options(scene.options)
+    if scene.options:
+        raise ValueError(
+            f"scene {scene.file_prefix!r} sets options {sorted(scene.options)}, but the planet "
+            "decides what is where: remove them and set image_source.simulated.density (or "
+            "move the scene) instead"
+        )
     mixer = scene_mixer(scene)
     kernel_x, kernel_y = scene.kernel_size
     values = (mixer.patch_height + kernel_y) * (mixer.patch_width + kernel_x)
@@ -119,36 +134,40 @@ def plan_scene_export(scene: SceneRequest, world_seed: int) -> SceneExport:
     per_file = max(1, scene.max_file_size_bytes // record_bytes)
     files = {
         f"{scene.file_prefix}-{number:05d}.tfrecord.gz": SceneChunk(
-            scene, world_seed, first, min(first + per_file, mixer.total_patches)
+            scene, planet, first, min(first + per_file, mixer.total_patches)
         )
         for number, first in enumerate(range(0, mixer.total_patches, per_file))
     }
-    layout = _compose(scene, mixer, world_seed)
-    return SceneExport(mixer=mixer.to_json(), files=files, truth=scene_truth(layout, mixer))
+    return SceneExport(mixer=mixer.to_json(), files=files, truth=scene_truth(planet, mixer))
 
 
-def scene_truth(layout: SceneLayout, mixer: Mixer) -> gpd.GeoDataFrame:
-    """Dam wall centres (points) and reservoir outlines (polygons) in EPSG:4326."""
-    to_4326 = Transformer.from_crs(mixer.crs, "EPSG:4326", always_xy=True)
+def scene_truth(planet: Planet, mixer: Mixer) -> gpd.GeoDataFrame:
+    """Dam wall centres (points) and reservoir outlines (polygons) in the mosaic, EPSG:4326.
 
-    def to_lonlat(col: Any, row: Any) -> tuple[Any, Any]:
-        x, y = mixer.pixel_to_crs(np.asarray(col), np.asarray(row))
-        return to_4326.transform(x, y)
-
+    ``dam_id`` is the planet's id of the dam, the same in every scene and inventory.
+    """
+    epsg = int(mixer.crs.split(":")[1])
+    left, top = mixer.pixel_to_crs(np.array([0.0]), np.array([0.0]))
+    right, bottom = mixer.pixel_to_crs(
+        np.array([float(mixer.width_px)]), np.array([float(mixer.height_px)])
+    )
+    bounds = (float(left[0]), float(bottom[0]), float(right[0]), float(top[0]))
+    footprint = shapely.box(*bounds)
+    to_4326 = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
     kinds, ids, geometries = [], [], []
-    for dam_id, dam in enumerate(layout.dams):
-        lon, lat = to_lonlat(dam.wall_centre[0], dam.wall_centre[1])
-        kinds.append("dam_wall")
-        ids.append(dam_id)
-        geometries.append(shapely.Point(lon, lat))
-        if dam.reservoir.any():
-            contours = measure.find_contours(np.pad(dam.reservoir, 1).astype(np.float32), 0.5)
-            outline = max(contours, key=len) - 1.0 + 0.5  # to pixel-centre coordinates
-            lon, lat = to_lonlat(outline[:, 1], outline[:, 0])
-            polygon = shapely.Polygon(np.column_stack([lon, lat])).buffer(0)
-            kinds.append("reservoir")
-            ids.append(dam_id)
-            geometries.append(polygon)
+    for key in tiles_covering(planet, epsg, bounds):
+        for dam in tile_features(planet, key).dams:
+            if not footprint.contains(shapely.Point(dam.x, dam.y)):
+                continue
+            lon, lat = to_4326.transform(dam.x, dam.y)
+            kinds.append("dam_wall")
+            ids.append(dam.dam_id)
+            geometries.append(shapely.Point(lon, lat))
+            if len(dam.reservoir) >= 4:
+                ring_lon, ring_lat = to_4326.transform(dam.reservoir[:, 0], dam.reservoir[:, 1])
+                kinds.append("reservoir")
+                ids.append(dam.dam_id)
+                geometries.append(shapely.Polygon(np.column_stack([ring_lon, ring_lat])).buffer(0))
     return gpd.GeoDataFrame(
         {"kind": kinds, "dam_id": np.array(ids, dtype=np.int64)},
         geometry=geometries,

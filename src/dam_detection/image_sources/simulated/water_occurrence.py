@@ -1,10 +1,8 @@
-"""A JRC-like water-occurrence raster (0-100) and the seed study's water-edge sampler.
+"""A JRC-like water-occurrence raster (0-100) of the planet and the seed study's sampler.
 
-Occurrence is a world field: a function of Web Mercator metres and the world seed, so that
-overlapping regions agree and a patch renderer can ask which way the shore faces at a point.
-Natural water bodies get a seasonal fringe (occurrence falls off over a few hundred metres),
-which Canny sees as edges of moderate strength; a few sharp-edged ponds play the part of the
-artefacts (lakes in deserts, image borders) whose strong edges the study masked out.
+Occurrence is the planet's own water (:mod:`.world`) averaged over each pixel of the sampling
+grid and blurred by a seasonal fringe (shorelines move over the years), so Canny finds edges
+of moderate strength along every river, lake and reservoir the patches and scenes show.
 """
 
 from __future__ import annotations
@@ -17,47 +15,44 @@ from scipy import ndimage
 from skimage.feature import canny
 
 from dam_detection.image_sources.base import WaterEdgeSampling
-from dam_detection.image_sources.simulated.noise import world_noise
+from dam_detection.image_sources.simulated.world import (
+    PIXEL_M,
+    Planet,
+    tile_features,
+    tiles_covering,
+    zone_epsg,
+)
 
-_WATER_SCALE_M = 6000.0
-_CORE, _FRINGE = 0.30, 0.10  # occurrence rises from 0 to 100 across this band of the field
-_PONDS_SCALE_M = 1500.0
 _MAX_PIXELS = 6000 * 6000
-_TO_MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+#: Sub-samples per axis in each occurrence pixel (the planet's 10 m water averaged).
+_SUBSAMPLES = 4
+#: Seasonal fringe: occurrence falls off over this many sampling pixels (standard deviation).
+_FRINGE_PX = 1.5
 
 
-def occurrence_at(x_m: np.ndarray, y_m: np.ndarray, seed: int) -> np.ndarray:
-    """Water occurrence (0-100, float32) at Web Mercator coordinates."""
-    field = world_noise(x_m, y_m, seed, _WATER_SCALE_M, octaves=4)
-    natural = np.clip((field - _CORE) / _FRINGE, 0.0, 1.0) * 100.0
-    ponds = world_noise(x_m, y_m, seed + 1, _PONDS_SCALE_M, octaves=1) > 0.93
-    return np.where(ponds, 100.0, natural).astype(np.float32)
-
-
-def shore_direction(lon: float, lat: float, seed: int) -> float | None:
-    """Direction from water to land at a point, radians in canvas axes (0 east, pi/2 south).
-
-    ``None`` where the occurrence field is flat (the renderer then picks a direction).
-    """
-    x, y = _TO_MERCATOR.transform(lon, lat)
-    step = 100.0
-    xs = np.array([x + step, x - step, x, x])
-    ys = np.array([y, y, y + step, y - step])
-    field = world_noise(xs, ys, seed, _WATER_SCALE_M, octaves=4)
-    east, north = field[0] - field[1], field[2] - field[3]
-    if np.hypot(east, north) < 1e-9:
-        return None
-    # Water lies up the gradient; canvas rows run south, so north flips sign.
-    return float(np.arctan2(north, -east))
+def water_at(planet: Planet, epsg: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether the planet has water at each ``(x, y)`` of a UTM zone (same shape, bool)."""
+    col = np.floor(np.asarray(x, np.float64) / PIXEL_M).astype(np.int64)
+    north = np.floor(np.asarray(y, np.float64) / PIXEL_M).astype(np.int64)
+    size = planet.tile_px
+    ix, iy = col // size, north // size
+    out = np.zeros(col.shape, bool)
+    for key in tiles_covering(
+        planet, epsg, (float(np.min(x)), float(np.min(y)), float(np.max(x)), float(np.max(y)))
+    ):
+        here = (ix == key.ix) & (iy == key.iy)
+        if here.any():
+            mask = tile_features(planet, key).water_mask()
+            out[here] = mask[size - 1 - (north[here] - key.iy * size), col[here] - key.ix * size]
+    return out
 
 
 def _utm_for(lon: float, lat: float) -> CRS:
-    zone = int((lon + 180.0) // 6.0) % 60 + 1
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+    return CRS.from_epsg(int(zone_epsg(lon, lat)))
 
 
 def occurrence_raster(
-    polygon_4326: shapely.Geometry, scale_m: float, seed: int
+    polygon_4326: shapely.Geometry, scale_m: float, planet: Planet
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, CRS]:
     """Occurrence on a UTM grid covering a polygon's bounds.
 
@@ -78,10 +73,17 @@ def occurrence_raster(
         )
     x = minx + (np.arange(cols) + 0.5) * scale_m
     y = maxy - (np.arange(rows) + 0.5) * scale_m
+    offsets = ((np.arange(_SUBSAMPLES) + 0.5) / _SUBSAMPLES - 0.5) * scale_m
+    fraction = np.zeros((rows, cols), np.float64)
+    epsg = int(crs.to_epsg())
+    for dy in offsets:
+        for dx in offsets:
+            grid_x, grid_y = np.meshgrid(x + dx, y - dy)
+            fraction += water_at(planet, epsg, grid_x, grid_y)
+    fraction /= _SUBSAMPLES**2
+    occurrence = ndimage.gaussian_filter(fraction, _FRINGE_PX) * 100.0
     grid_x, grid_y = np.meshgrid(x, y)
-    to_mercator = Transformer.from_crs(crs, "EPSG:3857", always_xy=True)
-    mx, my = to_mercator.transform(grid_x, grid_y)
-    return occurrence_at(mx, my, seed), grid_x, grid_y, crs
+    return occurrence.astype(np.float32), grid_x, grid_y, crs
 
 
 def edge_pixels(occurrence: np.ndarray, sampling: WaterEdgeSampling) -> np.ndarray:
@@ -98,14 +100,14 @@ def edge_pixels(occurrence: np.ndarray, sampling: WaterEdgeSampling) -> np.ndarr
 
 
 def water_edge_points(
-    regions: gpd.GeoDataFrame, sampling: WaterEdgeSampling, world_seed: int
+    regions: gpd.GeoDataFrame, sampling: WaterEdgeSampling, planet: Planet
 ) -> gpd.GeoDataFrame:
     """Sample water-edge points in every region, seeded, as the seed study did.
 
     Args:
         regions: Polygons with a ``name`` column (any CRS; EPSG:4326 assumed if unset).
         sampling: Canny and sampling settings.
-        world_seed: Seed of the simulated world (where the water is).
+        planet: The planet (where the water is).
 
     Returns:
         Points in EPSG:4326 with columns ``region`` and ``geometry``.
@@ -118,7 +120,7 @@ def water_edge_points(
     lons: list[np.ndarray] = []
     lats: list[np.ndarray] = []
     for index, (name, polygon) in enumerate(zip(regions["name"], regions.geometry, strict=True)):
-        occurrence, x, y, crs = occurrence_raster(polygon, sampling.scale_m, world_seed)
+        occurrence, x, y, crs = occurrence_raster(polygon, sampling.scale_m, planet)
         rows, cols = np.nonzero(edge_pixels(occurrence, sampling))
         px, py = x[rows, cols], y[rows, cols]
         to_4326 = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)

@@ -241,8 +241,9 @@ def export_scenes(
 
 def _source_identity(image_source: ImageSourceSettings) -> dict[str, Any]:
     # What decides the pixels: the chosen source's settings. Unset options are left out so that
-    # adding an optional setting does not invalidate finished exports.
-    return image_source.model_dump(exclude_none=True)
+    # adding an optional setting does not invalidate finished exports; where the planet keeps
+    # its composed tiles decides nothing.
+    return image_source.model_dump(exclude_none=True, exclude={"simulated": {"tile_cache"}})
 
 
 def render_patch_gallery(

@@ -75,8 +75,8 @@ class SceneDefinition(Settings):
     height_px: int = Field(gt=0)
     """Height in pixels."""
     options: dict[str, Any] = Field(default_factory=dict)
-    """Optional source-specific extras: for the simulated Earth, counts of dams, bridges, lakes,
-    levees, rivers, roads, towns, and cloud_rate / void_rate; Earth Engine ignores them."""
+    """Source-specific extras for a custom image source; Earth Engine ignores them and the
+    simulated planet refuses them (it decides what is where: image_source.simulated)."""
 
 
 class GallerySettings(Settings):

@@ -1,7 +1,9 @@
 """Wiring of ``ingest_points``: inventories and generated negatives in, the points table out.
 
 The inventories are one catalog entry, ``point_sources`` (each source's file and reader
-options), so the pipeline is the same whatever the environment declares.
+options), so the pipeline is the same whatever the environment declares. With the simulated
+planet, its first node publishes the planet's inventories into that entry; with real imagery
+it publishes nothing and the entry holds the user's files.
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ from dam_detection.pipelines.ingest_points.nodes import (
     sample_water_edge_points,
     select_points,
 )
+from dam_detection.pipelines.ingest_points.planet import audit_points, publish_planet_inventories
 from dam_detection.pipelines.namespace import as_namespace
 
 #: What other pipelines and users read; everything else stays inside the namespace.
-PUBLIC_OUTPUTS = ("points", "ingest_points_report", "points_map")
+PUBLIC_OUTPUTS = (
+    "points", "ingest_points_report", "points_map", "point_sources", "planet_truth",
+    "planet_audit",
+)  # fmt: skip
 
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
@@ -32,6 +38,9 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
         [
             Node(build_regions, "params:ingest_points.regions", "regions",
                  name="build_regions"),
+            Node(publish_planet_inventories,
+                 ["regions", "params:image_source", "params:seed"],
+                 ["point_sources", "planet_truth"], name="publish_planet_inventories"),
             Node(sample_water_edge_points,
                  ["regions", "params:image_source",
                   "params:ingest_points.water_edges", "params:seed"],
@@ -58,6 +67,8 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                   "split_stats", "points"],
                  "ingest_points_report", name="build_ingest_points_report"),
             Node(plot_points_map, "points", "points_map", name="plot_points_map"),
+            Node(audit_points, ["points", "planet_truth", "params:detection"],
+                 "planet_audit", name="audit_points"),
         ]
     )  # fmt: skip
     return as_namespace(wired, "ingest_points", PUBLIC_OUTPUTS)
