@@ -94,6 +94,7 @@ def params(**overrides: Any) -> dict[str, Any]:
         "shuffle_buffer": 4,
         # These tests damage records on purpose to check the accounting: keep whatever is good.
         "max_drop_share": 1.0,
+        "snap_dams": {"enabled": False, "max_shift_px": 8, "min_drop_m": 4.0},
         **overrides,
     }
 

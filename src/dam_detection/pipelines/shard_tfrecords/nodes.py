@@ -107,6 +107,7 @@ def plan_shard_tasks(
             interleave_files=settings.interleave_files,
             shuffle_buffer=settings.shuffle_buffer,
             seed=int(seed),
+            snap=settings.snap_dams if settings.snap_dams.enabled else None,
         )
         for task in range(count)
     ]
@@ -180,10 +181,27 @@ def summarize_shards(
         "kept_by_split": dict(sorted(kept_by_split.items())),
         "kept_by_kind": dict(sorted(_sum_counters(t["kept_by_kind"] for t in tasks).items())),
         "shards": dict(sorted(shard_counts.items())),
+        "dams_snapped": _snap_summary([t.get("snapped", []) for t in tasks]),
         "files": rows,
         "shard_files": sorted(shard_summary["files"], key=lambda f: f["path"]),
     }
     return band_stats, report
+
+
+def _snap_summary(per_task: Sequence[Sequence[float | None]]) -> dict[str, Any]:
+    """How many dam patches were re-centred on a wall, and how far they moved (pixels)."""
+    shifts = [shift for task in per_task for shift in task]
+    moved = np.array([shift for shift in shifts if shift is not None], dtype=np.float64)
+    summary: dict[str, Any] = {
+        "dam_patches": len(shifts),
+        "recentred": int(moved.size),
+        "wall_not_found": len(shifts) - int(moved.size),
+    }
+    if moved.size:
+        q = np.quantile(moved, [0.5, 0.9, 1.0])
+        summary["shift_px"] = {"p50": round(float(q[0]), 1), "p90": round(float(q[1]), 1),
+                               "max": round(float(q[2]), 1)}  # fmt: skip
+    return summary
 
 
 def _file_rows(

@@ -7,6 +7,17 @@ from pydantic import Field
 from dam_detection.parameters.model import Settings
 
 
+class SnapSettings(Settings):
+    """``shard_tfrecords.snap_dams``: re-centre dam patches on the wall the image shows."""
+
+    enabled: bool
+    """Find the wall in every dam patch (NDWI and AVE only) and re-centre the patch on it."""
+    max_shift_px: int = Field(ge=0)
+    """Farthest the wall may lie from the inventory point, pixels."""
+    min_drop_m: float = Field(ge=0)
+    """Least drop from the lake surface to the dry ground below the wall, metres."""
+
+
 class ShardSettings(Settings):
     """``shard_tfrecords``: how the raw exports become checked, shuffled shards."""
 
@@ -27,6 +38,8 @@ class ShardSettings(Settings):
     """Input files each task reads at once, drawing the next record from a random one."""
     shuffle_buffer: int = Field(ge=0)
     """Records each task holds back to shuffle before writing (memory: this x record size)."""
+    snap_dams: SnapSettings
+    """Re-centring of dam patches on their walls (docs/shard_tfrecords.md, "Snapping")."""
     max_drop_share: float = Field(ge=0, le=1)
     """Largest share of the records read that may be dropped; a pass dropping more (or keeping
     nothing) fails with its top drop reasons and leaves the previous shards untouched."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,6 +29,8 @@ from dam_detection.pipelines.shard_tfrecords.records import (
     RecordSpec,
     check_record,
 )
+from dam_detection.pipelines.shard_tfrecords.settings import SnapSettings
+from dam_detection.pipelines.shard_tfrecords.snapping import snap_dam
 from dam_detection.pipelines.shard_tfrecords.statistics import BandAccumulator
 from dam_detection.progress import Progress
 from dam_detection.tfrecord_codec import CorruptRecordError
@@ -78,6 +80,7 @@ class ShardTask:
         interleave_files: Input files read at once.
         shuffle_buffer: Records held back to shuffle.
         seed: Base seed.
+        snap: Re-centring of dam patches on their walls, or ``None``.
     """
 
     task_index: int
@@ -92,6 +95,7 @@ class ShardTask:
     interleave_files: int
     shuffle_buffer: int
     seed: int
+    snap: SnapSettings | None = None
 
     def __call__(self, sink: ShardSink) -> dict[str, Any]:
         """Run the pass, writing through ``sink``; return the accounting and statistics."""
@@ -138,6 +142,7 @@ def run_shard_task(task: ShardTask, sink: ShardSink) -> dict[str, Any]:
     entries = [_new_file_entry(task.files.relative(path)) for path in task.paths]
     pending = list(range(len(task.paths)))[::-1]  # popped from the end: file order
     readers: list[tuple[int, Any]] = []
+    snapped: list[float | None] = []  # per dam patch: how far it moved (pixels), or not found
 
     def drop(entry: dict[str, Any], index: int, reason: str) -> None:
         entry["dropped"].setdefault(reason, []).append(index)
@@ -182,6 +187,9 @@ def run_shard_task(task: ShardTask, sink: ShardSink) -> dict[str, Any]:
             drop(entry, index, place)
             continue
         split, kind = place
+        if task.snap is not None and checked.label == 1.0:
+            checked, shift = _snap(checked, task)
+            snapped.append(shift)
         entry["kept"] += 1
         kept_by_split[split] += 1
         kept_by_kind[kind] += 1
@@ -205,7 +213,20 @@ def run_shard_task(task: ShardTask, sink: ShardSink) -> dict[str, Any]:
         "kept_by_kind": dict(kept_by_kind),
         "stats_split": task.stats_split,
         "stats": {band: accumulator.to_json() for band, accumulator in stats.items()},
+        "snapped": snapped,
     }
+
+
+def _snap(checked: CheckedRecord, task: ShardTask) -> tuple[CheckedRecord, float | None]:
+    """The dam record re-centred on its wall, and how far it moved (``None``: not found)."""
+    assert task.snap is not None
+    size = int(round(np.sqrt(task.spec.num_values)))
+    bands, result = snap_dam(checked.bands, size, task.snap.max_shift_px, task.snap.min_drop_m)
+    if result.shift is None:
+        return checked, None
+    ranges = {band: (float(v.min()), float(v.max())) for band, v in bands.items()}
+    moved = replace(checked, bands=bands, band_ranges=ranges)
+    return moved, float(np.hypot(*result.shift))
 
 
 def _place(checked: CheckedRecord, task: ShardTask) -> tuple[str, str] | str:
