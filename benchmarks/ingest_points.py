@@ -33,7 +33,7 @@ from dam_detection.datasets import VectorPointsDataset
 from dam_detection.pipelines.ingest_points import nodes
 
 ROOT = Path(__file__).resolve().parents[1]
-RAW = ROOT / "data" / "01_raw" / "points"
+RAW = ROOT.parent / "shared" / "data" / "points"  # real public files, read in place
 FILES = {
     "nid_dams": RAW / "nid_dams_2018.shp",
     "nbi_bridges": RAW / "nbi_bridges_navigable_2018.shp",
