@@ -131,8 +131,10 @@ def draw_dam(
         wall = span & (np.abs(offset) <= thickness / 2.0)
         blocked = np.zeros(canvas.shape, bool)
         blocked[rows_sl, cols_sl] = span & (offset > -thickness / 2.0) & (offset < 12.0)
-        # Another dam's lake is not flooded again (it would change that lake's level).
-        candidate = (canvas.terrain < level) & ~blocked & allowed & ~impounded
+        # Another dam's lake is not flooded again (it would change that lake's level), and
+        # another dam's wall holds: a lake ends at the foot of the next dam upstream.
+        held = impounded | (canvas.structure > 0)
+        candidate = (canvas.terrain < level) & ~blocked & allowed & ~held
         reservoir = component_at(candidate, seeds)
         beyond = np.zeros(canvas.shape, bool)
         beyond[rows_sl, cols_sl] = (offset > thickness / 2.0 + 2.0) & (np.abs(u) < _WINDOW)
@@ -149,7 +151,7 @@ def draw_dam(
                 near_wall, offset < -thickness / 2.0, upstream[rows_sl, cols_sl]
             )
             keep = allowed if interior is None else allowed & interior
-            reservoir = component_at((canvas.terrain < level) & upstream & keep & ~impounded, seeds)
+            reservoir = component_at((canvas.terrain < level) & upstream & keep & ~held, seeds)
             break
 
     ground = canvas.terrain[rows_sl, cols_sl]
