@@ -138,8 +138,9 @@ def draw_dam(
         reservoir = component_at(candidate, seeds)
         beyond = np.zeros(canvas.shape, bool)
         beyond[rows_sl, cols_sl] = (offset > thickness / 2.0 + 2.0) & (np.abs(u) < _WINDOW)
-        leaks = (reservoir & beyond).any() or (reservoir & (field.s > s_dam + 80)).any()
-        leaks = leaks or (interior is not None and (reservoir & ~interior).any())
+        cut = interior is not None and bool((reservoir & ~interior).any())
+        leaks = bool((reservoir & beyond).any() or (reservoir & (field.s > s_dam + 80)).any())
+        leaks = leaks or cut
         if not leaks:
             upstream = ~blocked
             break

@@ -22,7 +22,9 @@ from pyproj import CRS, Transformer
 from dam_detection.image_sources.base import SceneExport, SceneRequest
 from dam_detection.image_sources.simulated.bands_out import check_bands
 from dam_detection.image_sources.simulated.world import (
+    PIXEL_M,
     Planet,
+    sample_block,
     sample_lonlat,
     sample_zone,
     tile_features,
@@ -62,13 +64,23 @@ def render_scene(scene: SceneRequest, planet: Planet) -> dict[str, np.ndarray]:
     if _CACHE.get("key") != key:
         _CACHE.clear()
         mixer = scene_mixer(scene)
-        rows, cols = np.mgrid[0 : mixer.height_px, 0 : mixer.width_px]
-        x, y = mixer.pixel_to_crs(cols + 0.5, rows + 0.5)
         epsg = int(mixer.crs.split(":")[1])
         month = scene.composite.middle_month
-        if _within_zone(mixer, epsg):
+        scale, _, left, _, _, top = mixer.affine
+        on_grid = scale == PIXEL_M and left % PIXEL_M == 0 and top % PIXEL_M == 0
+        if on_grid and _within_zone(mixer, epsg):  # the planet's own grid: copy tile blocks
+            first_col, top_north = int(left // PIXEL_M), int(top // PIXEL_M) - 1
+            sample = sample_block(
+                planet, month, scene.bands, epsg, first_col, top_north,
+                mixer.width_px, mixer.height_px,
+            )  # fmt: skip
+        elif _within_zone(mixer, epsg):
+            rows, cols = np.mgrid[0 : mixer.height_px, 0 : mixer.width_px]
+            x, y = mixer.pixel_to_crs(cols + 0.5, rows + 0.5)
             sample = sample_zone(planet, month, scene.bands, epsg, x, y)
         else:  # a scene across a zone edge takes each pixel from its own zone's tiles
+            rows, cols = np.mgrid[0 : mixer.height_px, 0 : mixer.width_px]
+            x, y = mixer.pixel_to_crs(cols + 0.5, rows + 0.5)
             lon, lat = Transformer.from_crs(mixer.crs, "EPSG:4326", always_xy=True).transform(x, y)
             sample = sample_lonlat(planet, month, scene.bands, np.asarray(lon), np.asarray(lat))
         _CACHE.update(key=key, images=sample.bands)

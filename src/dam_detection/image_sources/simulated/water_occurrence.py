@@ -75,7 +75,7 @@ def occurrence_raster(
     y = maxy - (np.arange(rows) + 0.5) * scale_m
     offsets = ((np.arange(_SUBSAMPLES) + 0.5) / _SUBSAMPLES - 0.5) * scale_m
     fraction = np.zeros((rows, cols), np.float64)
-    epsg = int(crs.to_epsg())
+    epsg = int(zone_epsg(centroid.x, centroid.y))
     for dy in offsets:
         for dx in offsets:
             grid_x, grid_y = np.meshgrid(x + dx, y - dy)

@@ -427,6 +427,52 @@ def sample_zone(
     return Sample(out, optical, elevation)
 
 
+def sample_block(
+    planet: Planet,
+    month: int,
+    bands: Sequence[str],
+    epsg: int,
+    first_col: int,
+    top_north: int,
+    width: int,
+    height: int,
+) -> Sample:
+    """A block of the planet's own grid of a zone, copied tile by tile (no per-pixel lookup).
+
+    Args:
+        planet: The planet.
+        month: The composite's month.
+        bands: Bands to return.
+        epsg: The UTM zone.
+        first_col: Column of the block's west pixel (easting / 10 m, floored).
+        top_north: Row of the block's north pixel, counted northward (northing / 10 m, floored).
+        width: Pixels across.
+        height: Pixels down (southward from ``top_north``).
+    """
+    bands = tuple(bands)
+    size = planet.tile_px
+    out = {band: np.zeros((height, width), np.float32) for band in bands}
+    optical = np.zeros((height, width), bool)
+    elevation = np.zeros((height, width), bool)
+    bottom_north = top_north - height + 1
+    for tile_y in range(bottom_north // size, top_north // size + 1):
+        for tile_x in range(first_col // size, (first_col + width - 1) // size + 1):
+            # The overlap in global columns and northward rows.
+            c0, c1 = max(first_col, tile_x * size), min(first_col + width, (tile_x + 1) * size)
+            n0, n1 = max(bottom_north, tile_y * size), min(top_north + 1, (tile_y + 1) * size)
+            image = tile_image(planet, TileKey(int(epsg), tile_x, tile_y), month, bands)
+            # Tile rows count southward from its north edge; block rows from top_north.
+            tile_rows = slice(size - 1 - (n1 - 1 - tile_y * size), size - (n0 - tile_y * size))
+            tile_cols = slice(c0 - tile_x * size, c1 - tile_x * size)
+            block_rows = slice(top_north - (n1 - 1), top_north - n0 + 1)
+            block_cols = slice(c0 - first_col, c1 - first_col)
+            for band in bands:
+                out[band][block_rows, block_cols] = image.bands[band][tile_rows, tile_cols]
+            optical[block_rows, block_cols] = image.optical_mask[tile_rows, tile_cols]
+            elevation[block_rows, block_cols] = image.elevation_mask[tile_rows, tile_cols]
+    return Sample(out, optical, elevation)
+
+
 _TO_UTM: dict[int, Transformer] = {}
 
 
@@ -488,6 +534,7 @@ __all__ = [
     "TileKey",
     "compose_tile",
     "prefetch_features",
+    "sample_block",
     "sample_lonlat",
     "sample_zone",
     "tile_features",
