@@ -51,16 +51,6 @@ def sample_biome(rng: np.random.Generator) -> Biome:
     )
 
 
-def hills(
-    rng: np.random.Generator, shape: tuple[int, int], base: float, relief: float
-) -> np.ndarray:
-    """Rolling terrain without a river: ``base`` plus noise of ``relief`` metres."""
-    noise = smooth_noise(rng, shape, 90.0, octaves=4)
-    tilt = rng.normal(0, 0.05, 2).astype(np.float32)
-    y, x = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
-    return (base + relief * noise + tilt[0] * x + tilt[1] * y).astype(np.float32)
-
-
 def paint_land_cover(canvas: Canvas, biome: Biome) -> None:
     """Cover the dry, unbuilt pixels that still hold the default cover."""
     rng = canvas.rng

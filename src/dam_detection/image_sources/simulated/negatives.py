@@ -1,4 +1,4 @@
-"""Hard negatives: bridges, lake shores, coastlines, levees and natural lake outlets.
+"""Hard negatives: bridges, levees and natural lake outlets.
 
 Each one shares something with a dam (a bright line across or along water, a flat lake in a
 valley, a shoreline that follows the contours) and differs in what a dam cannot have: water
@@ -15,7 +15,6 @@ from dam_detection.image_sources.simulated.dams import _drawdown_ring
 from dam_detection.image_sources.simulated.rivers import RiverField, Valley
 from dam_detection.image_sources.simulated.shapes import (
     component_at,
-    local_frame,
     point_at,
     stamp_polyline,
     wandering_line,
@@ -81,50 +80,6 @@ def draw_levee(
     crest = np.float32(valley.level(field.s)) + height
     canvas.add_structure(mask, int(material), np.maximum(crest - canvas.terrain, 0.5))
     return mask
-
-
-def shore_field(
-    canvas: Canvas, centre: np.ndarray, facing: np.ndarray, wiggle_px: float, scale_px: float
-) -> np.ndarray:
-    """Signed distance-like field, 0 at ``centre``, negative on the water side ``-facing``."""
-    from dam_detection.image_sources.simulated.noise import smooth_noise
-
-    a, _ = local_frame(canvas.shape, centre, facing)
-    noise = smooth_noise(canvas.rng, canvas.shape, scale_px, octaves=3) * np.float32(wiggle_px)
-    row = int(np.clip(centre[1], 0, canvas.shape[0] - 1))
-    col = int(np.clip(centre[0], 0, canvas.shape[1] - 1))
-    return a + noise - noise[row, col]
-
-
-def draw_shore(
-    canvas: Canvas, field: np.ndarray, level: float, land_slope: float, coast: bool
-) -> np.ndarray:
-    """Water where ``field < 0`` at ``level``; land rising away from it. Returns the water."""
-    rng = canvas.rng
-    water = field < 0
-    rise = np.maximum(field, 0.0) * np.float32(land_slope)
-    canvas.terrain = np.where(water, level - 3.0, np.maximum(canvas.terrain, level + 0.5 + rise))
-    canvas.terrain = canvas.terrain.astype(np.float32)
-    canvas.add_water(water, level)
-    if coast and rng.random() < 0.8:
-        beach = (field >= 0) & (field < rng.uniform(1.0, 4.0))
-        canvas.cover[beach & ~canvas.is_water()] = cv.SAND
-    else:
-        _drawdown_ring(canvas, water, field >= 0, level, rng)
-    if rng.random() < 0.3:  # a shore road or promenade: bright line along the water
-        offset = float(rng.uniform(1.0, 6.0))
-        road = (field >= offset) & (field < offset + rng.uniform(0.8, 2.0))
-        canvas.add_structure(road & ~canvas.is_water(), cv.ASPHALT, 0.5)
-    return water
-
-
-def draw_jetty(canvas: Canvas, start: np.ndarray, direction: np.ndarray, level: float) -> None:
-    """A breakwater or pier running into the water: water at one level on both sides."""
-    rng = canvas.rng
-    line = np.vstack([start - direction * 5, start + direction * rng.uniform(15, 60)])
-    mask = stamp_polyline(canvas.shape, line, float(rng.uniform(0.7, 2.0)))
-    height = np.maximum(level + 2.0 - canvas.terrain, 0.5)
-    canvas.add_structure(mask, cv.CONCRETE if rng.random() < 0.6 else cv.RIPRAP, height)
 
 
 def carve_lake(

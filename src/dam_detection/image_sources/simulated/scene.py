@@ -1,13 +1,14 @@
-"""Large scenes: several valleys with dams, bridges, natural lakes and levees among land cover.
+"""One canvas of several valleys with dams, bridges, natural lakes and levees among land cover.
 
-A scene is composed from the same generators as patches (valleys, dams, bridges, lakes,
-spectra), only more of them on one canvas. Rivers share one regional flow direction and base
-level so that their valleys meet in ridges rather than cliffs.
+The planet composes each of its tiles with :func:`compose_scene` (:mod:`.world`). Rivers share
+one regional flow direction and base level so that their valleys meet in ridges rather than
+cliffs.
 
-Scene options (``SceneRequest.options``):
+Counts (the ``options`` mapping):
     dams (3), bridges (3), lakes (2) natural lakes with outlets, levees (2) stretches of
     embankment along a bank, rivers (enough to hold the features, at least 2), towns (0.4
-    expected per 250 x 250 px), roads (4), cloud_rate (0.3), void_rate (0.2).
+    expected per 250 x 250 px), roads (4). The planet (:mod:`.world`) fills them per tile from
+    its density; clouds and voids belong to the light (:func:`.world.tile_image`).
 """
 
 from __future__ import annotations
@@ -41,8 +42,6 @@ DEFAULT_OPTIONS: dict[str, float] = {
     "rivers": 0,
     "towns": 0.4,
     "roads": 4,
-    "cloud_rate": 0.3,
-    "void_rate": 0.2,
 }
 
 
