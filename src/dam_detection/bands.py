@@ -25,6 +25,12 @@ ELEVATION_BAND = "AVE"
 RGB_BANDS: tuple[str, str, str] = ("B4", "B3", "B2")
 #: Sentinel-2 ground sampling distance of B2/B3/B4/B8, metres.
 PIXEL_SIZE_M = 10.0
+#: Degrees per pixel of Earth Engine's EPSG:4326 grid at ``PIXEL_SIZE_M`` (both axes): the grid
+#: patches are sampled on (``patch_crs: EPSG:4326``).
+DEGREES_PER_PIXEL = PIXEL_SIZE_M / 111319.49079327357
+#: Feature of a shard record: ``(row, col)`` pixel offsets from the centre of every other known
+#: dam inside the patch, flattened (absent when there is none).
+OTHER_DAMS_KEY = "other_dams"
 #: Default patch radius in pixels: 2 * 128 + 1 = 257 pixels across, point at the centre pixel.
 DEFAULT_PATCH_RADIUS = 128
 #: Feature that joins every record back to its row of the points table (a float, as Earth Engine

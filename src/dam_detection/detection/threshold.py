@@ -26,6 +26,7 @@ def patch_peak_scores(
     labels: Sequence[float],
     tolerance_px: float,
     min_distance_px: int,
+    other_dams: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores of the dams and of the false alarms in whole-patch heatmaps.
 
@@ -34,18 +35,26 @@ def patch_peak_scores(
         labels: Per patch, 1 for a dam at the centre.
         tolerance_px: A peak this close to a dam point finds it.
         min_distance_px: Minimum distance between peaks (``detection.min_distance_px``).
+        other_dams: Per patch, ``(K, 2)`` offsets from the centre of other dams the inventories
+            list inside it; peaks within the tolerance of one are neither found dams nor false
+            alarms (the patch's label says nothing about them).
 
     Returns:
         ``(dam_scores, false_alarm_scores)``: per dam patch the highest peak within the
         tolerance (0 when there is none), and every other peak's score.
     """
     dams, alarms = [], []
-    for heatmap, label in zip(heatmaps, labels, strict=True):
+    for number, (heatmap, label) in enumerate(zip(heatmaps, labels, strict=True)):
         rows, cols, scores = find_peaks(heatmap, PEAK_FLOOR, min_distance_px)
+        centre = (heatmap.shape[0] // 2, heatmap.shape[1] // 2)
+        if other_dams is not None and len(other_dams[number]):
+            others = np.asarray(other_dams[number], np.float64) + centre
+            gap = np.hypot(rows[:, None] - others[None, :, 0], cols[:, None] - others[None, :, 1])
+            keep = ~(gap <= tolerance_px).any(axis=1)
+            rows, cols, scores = rows[keep], cols[keep], scores[keep]
         if float(label) < 0.5:
             alarms.append(scores)
             continue
-        centre = (heatmap.shape[0] // 2, heatmap.shape[1] // 2)
         near = np.hypot(rows - centre[0], cols - centre[1]) <= tolerance_px
         best = int(np.argmax(np.where(near, scores, -1.0))) if near.any() else -1
         dams.append(float(scores[best]) if best >= 0 else 0.0)

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dam_detection.bands import ELEVATION_BAND, POINT_INDEX_KEY
+from dam_detection.bands import DEGREES_PER_PIXEL, ELEVATION_BAND, POINT_INDEX_KEY
 from dam_detection.image_sources.simulated.bands_out import OPTICAL_GROUP
 from dam_detection.image_sources.simulated.world import Planet, sample_lonlat
 from dam_detection.tfrecord_codec import encode_example
 
 #: Degrees per pixel of Earth Engine's EPSG:4326 grid at a nominal scale of 10 m.
-DEGREES_PER_10M = 10.0 / 111319.49079327357
+DEGREES_PER_10M = DEGREES_PER_PIXEL
 
 
 @dataclass(frozen=True)

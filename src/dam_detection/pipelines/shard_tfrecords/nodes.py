@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -53,7 +54,18 @@ def build_point_table(points: pd.DataFrame) -> PointTable:
         table = np.full(size, -1, dtype=np.int16)
         table[indices] = inverse
         codes[column] = (table, tuple(str(n) for n in names))
-    return PointTable(*codes["split"], *codes["kind"])
+    lonlat = np.full((size, 2), np.nan)
+    dams = np.zeros(0, np.int64)
+    if "geometry" in points.columns and indices.size:
+        geometry = gpd.GeoSeries(points.geometry)
+        if geometry.crs is not None and not geometry.crs.equals("EPSG:4326"):
+            geometry = geometry.to_crs("EPSG:4326")
+        lonlat[indices] = np.column_stack([geometry.x.to_numpy(), geometry.y.to_numpy()])
+        labelled = points["label"].to_numpy() if "label" in points.columns else None
+        if labelled is not None:
+            dams = indices[labelled == 1]
+            dams = dams[np.argsort(lonlat[dams, 0], kind="stable")]
+    return PointTable(*codes["split"], *codes["kind"], lonlat=lonlat, dam_indices=dams)
 
 
 def plan_shard_tasks(

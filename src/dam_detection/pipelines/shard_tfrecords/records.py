@@ -13,7 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from dam_detection.bands import LABEL_KEY, POINT_INDEX_KEY, PatchGeometry, validate_band_names
+from dam_detection.bands import (
+    LABEL_KEY,
+    OTHER_DAMS_KEY,
+    POINT_INDEX_KEY,
+    PatchGeometry,
+    validate_band_names,
+)
 from dam_detection.tfrecord_codec import decode_example, encode_example
 
 #: Every reason a readable record can be dropped for, in the order the checks run. Reports add
@@ -49,6 +55,11 @@ class RecordSpec:
     num_values: int
     label_keys: tuple[str, ...]
 
+    @property
+    def radius(self) -> int:
+        """Pixels from the centre to the edge of a patch."""
+        return (int(round(np.sqrt(self.num_values))) - 1) // 2
+
     @classmethod
     def from_params(
         cls, bands: Sequence[str], patch_radius: int, label_keys: Sequence[str]
@@ -71,12 +82,17 @@ class CheckedRecord:
     band_ranges: dict[str, tuple[float, float]]
     label: float
     point_index: int
+    other_dams: np.ndarray | None = None
 
     def serialize(self) -> bytes:
-        """The shard Example: the bands, ``label`` and ``point_index`` as floats."""
+        """The shard Example: the bands, ``label`` and ``point_index`` as floats, and the
+        offsets of other known dams in the patch (``other_dams``) when there are any.
+        """
         features: dict[str, Any] = dict(self.bands)
         features[LABEL_KEY] = np.array([self.label], dtype=np.float32)
         features[POINT_INDEX_KEY] = np.array([self.point_index], dtype=np.float32)
+        if self.other_dams is not None and len(self.other_dams):
+            features[OTHER_DAMS_KEY] = np.asarray(self.other_dams, np.float32).ravel()
         return encode_example(features)
 
 

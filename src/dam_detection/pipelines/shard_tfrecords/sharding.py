@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dam_detection.bands import DEGREES_PER_PIXEL
 from dam_detection.pipelines.shard_tfrecords.records import (
     NO_POINT_INDEX,
     CheckedRecord,
@@ -47,12 +48,45 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PointTable:
-    """Point index to split and kind codes (-1: not in the table)."""
+    """Point index to split and kind codes (-1: not in the table), and where the dams are.
+
+    Attributes:
+        lonlat: ``(N, 2)`` longitude and latitude per point index (NaN where absent).
+        dam_indices: Point indices labelled 1 (dams), sorted by longitude (``dam_lon``).
+    """
 
     split_codes: np.ndarray
     split_names: tuple[str, ...]
     kind_codes: np.ndarray
     kind_names: tuple[str, ...]
+    lonlat: np.ndarray | None = None
+    dam_indices: np.ndarray | None = None
+
+    def other_dams(self, point_index: int, radius_px: int) -> np.ndarray:
+        """``(K, 2)`` pixel offsets (row down, column right) of the other dams in the patch.
+
+        Offsets are on Earth Engine's degree grid (``bands.DEGREES_PER_PIXEL``), where a patch
+        spans ``radius_px`` pixels either side of its centre on both axes.
+        """
+        if (
+            self.lonlat is None
+            or self.dam_indices is None
+            or not 0 <= point_index < len(self.lonlat)
+        ):
+            return np.zeros((0, 2), np.float32)
+        here = self.lonlat[point_index]
+        if not np.isfinite(here).all():
+            return np.zeros((0, 2), np.float32)
+        reach = radius_px * DEGREES_PER_PIXEL
+        dams = self.lonlat[self.dam_indices]
+        lon = dams[:, 0]
+        first, last = np.searchsorted(lon, [here[0] - reach, here[0] + reach])
+        nearby = self.dam_indices[first:last]
+        delta = self.lonlat[nearby] - here
+        inside = (np.abs(delta[:, 1]) <= reach) & (nearby != point_index)
+        rows = -delta[inside, 1] / DEGREES_PER_PIXEL
+        cols = delta[inside, 0] / DEGREES_PER_PIXEL
+        return np.round(np.column_stack([rows, cols])).astype(np.float32)
 
     def lookup(self, point_index: int) -> tuple[str, str] | None:
         """``(split, kind)`` of a point, or ``None`` if the index is not in the table."""
@@ -187,9 +221,13 @@ def run_shard_task(task: ShardTask, sink: ShardSink) -> dict[str, Any]:
             drop(entry, index, place)
             continue
         split, kind = place
+        moved_by = (0, 0)
         if task.snap is not None and checked.label == 1.0:
-            checked, shift = _snap(checked, task)
+            checked, shift, moved_by = _snap(checked, task)
             snapped.append(shift)
+        others = task.points.other_dams(checked.point_index, task.spec.radius)
+        if len(others):  # relative to the (re-centred) centre
+            checked = replace(checked, other_dams=others - np.asarray(moved_by, np.float32))
         entry["kept"] += 1
         kept_by_split[split] += 1
         kept_by_kind[kind] += 1
@@ -217,16 +255,20 @@ def run_shard_task(task: ShardTask, sink: ShardSink) -> dict[str, Any]:
     }
 
 
-def _snap(checked: CheckedRecord, task: ShardTask) -> tuple[CheckedRecord, float | None]:
-    """The dam record re-centred on its wall, and how far it moved (``None``: not found)."""
+def _snap(
+    checked: CheckedRecord, task: ShardTask
+) -> tuple[CheckedRecord, float | None, tuple[int, int]]:
+    """The dam record re-centred on its wall, how far it moved (``None``: not found), and the
+    shift in pixels.
+    """
     assert task.snap is not None
     size = int(round(np.sqrt(task.spec.num_values)))
     bands, result = snap_dam(checked.bands, size, task.snap.max_shift_px, task.snap.min_drop_m)
     if result.shift is None:
-        return checked, None
+        return checked, None, (0, 0)
     ranges = {band: (float(v.min()), float(v.max())) for band, v in bands.items()}
     moved = replace(checked, bands=bands, band_ranges=ranges)
-    return moved, float(np.hypot(*result.shift))
+    return moved, float(np.hypot(*result.shift)), result.shift
 
 
 def _place(checked: CheckedRecord, task: ShardTask) -> tuple[str, str] | str:

@@ -134,6 +134,35 @@ def point_maps(
     return target[..., tf.newaxis], weight[..., tf.newaxis]
 
 
+def other_dams_weight(
+    offsets: tf.Tensor, crop_size: int, other_dams: tf.Tensor, radius: float
+) -> tf.Tensor:
+    """Loss weight 0 within ``radius`` of every other known dam in the crop, 1 elsewhere.
+
+    A patch is labelled at its own point, but inventories list other dams inside it too; a
+    crop that holds one must not teach "no dam here". Their listed positions are off their
+    walls (inventory errors), so they are left out of the loss rather than made targets.
+
+    Args:
+        offsets: ``(B, 2)`` crop shifts, as for :func:`point_maps`.
+        crop_size: Pixels across the crop.
+        other_dams: ``(B, K, 2)`` row and column offsets of other dams from the patch centre
+            (far-away fill where a patch has fewer than K).
+        radius: Pixels around each other dam left out of the loss.
+
+    Returns:
+        ``(B, crop_size, crop_size, 1)`` float32.
+    """
+    weight = tf.ones([tf.shape(offsets)[0], crop_size, crop_size, 1], tf.float32)
+    ones = tf.ones([tf.shape(offsets)[0]], tf.float32)
+    for k in range(other_dams.shape[1]):
+        # The other dam sits where a point would after shifting the crop by -its offset.
+        shifted = offsets - tf.cast(tf.round(other_dams[:, k, :]), offsets.dtype)
+        near, _ = point_maps(shifted, crop_size, ones, radius, radius)
+        weight *= 1.0 - near
+    return weight
+
+
 def flip_rotate(images: tf.Tensor, seed: tf.Tensor, flips: bool, rotations: bool) -> tf.Tensor:
     """Random flips and 0/90/180/270 degree rotations of square images, per example.
 

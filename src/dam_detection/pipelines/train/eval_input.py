@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 import tensorflow as tf
 
-from dam_detection.pipelines.train.augmentation import point_maps
+from dam_detection.pipelines.train.augmentation import other_dams_weight, point_maps
 from dam_detection.pipelines.train.input_pipeline import (
     AUTOTUNE,
     PatchSpec,
@@ -63,12 +63,16 @@ def as_validation(
         images, labels = batch["image"], batch["label"]
         if target == "label":
             return images, labels[:, tf.newaxis]
+        centred = tf.zeros([tf.shape(images)[0], 2], tf.int32)
         maps, weight = point_maps(
-            tf.zeros([tf.shape(images)[0], 2], tf.int32),
+            centred,
             images.shape[1],
             labels,
             float(radii["target_radius"]),
             float(radii["ignore_radius"]),
+        )
+        weight *= other_dams_weight(
+            centred, images.shape[1], batch["other_dams"], float(radii["other_dams_ignore_radius"])
         )
         return images, maps, disk_weighted(maps[..., 0], weight[..., 0], radii)
 

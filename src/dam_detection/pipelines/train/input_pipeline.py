@@ -19,6 +19,7 @@ import tensorflow as tf
 from dam_detection.bands import (
     LABEL_KEY,
     OPTICAL_BANDS,
+    OTHER_DAMS_KEY,
     POINT_INDEX_KEY,
     REFLECTANCE_BANDS,
     PatchGeometry,
@@ -28,6 +29,7 @@ from dam_detection.pipelines.train.augmentation import (
     augment_batch,
     crop_batch,
     mask_edges,
+    other_dams_weight,
     point_maps,
     random_offsets,
 )
@@ -137,6 +139,7 @@ def parse_batch(serialized: tf.Tensor, spec: PatchSpec, window: int) -> dict[str
     features = {band: tf.io.FixedLenFeature([values], tf.float32) for band in spec.bands}
     features[LABEL_KEY] = tf.io.FixedLenFeature([1], tf.float32)
     features[POINT_INDEX_KEY] = tf.io.FixedLenFeature([1], tf.float32, default_value=[-1.0])
+    features[OTHER_DAMS_KEY] = tf.io.VarLenFeature(tf.float32)
     parsed = tf.io.parse_example(serialized, features)
     image = tf.stack([parsed[band] for band in spec.bands], axis=-1)
     image = tf.reshape(image, [-1, spec.size, spec.size, len(spec.bands)])
@@ -153,7 +156,22 @@ def parse_batch(serialized: tf.Tensor, spec: PatchSpec, window: int) -> dict[str
         "image": normalised,
         "label": parsed[LABEL_KEY][:, 0],
         "point_index": tf.cast(tf.round(parsed[POINT_INDEX_KEY][:, 0]), tf.int64),
+        "other_dams": _other_dams(parsed[OTHER_DAMS_KEY]),
     }
+
+
+def _other_dams(sparse: tf.SparseTensor) -> tf.Tensor:
+    """``(B, MAX_OTHER_DAMS, 2)`` offsets of other known dams, far away where there are fewer."""
+    values = 2 * MAX_OTHER_DAMS
+    dense = tf.sparse.to_dense(sparse, default_value=_FAR_PX)
+    padded = tf.pad(dense, [[0, 0], [0, values]], constant_values=_FAR_PX)[:, :values]
+    return tf.reshape(padded, [-1, MAX_OTHER_DAMS, 2])
+
+
+#: Other known dams per patch that training leaves out of the loss (a patch of the default run
+#: holds at most a few; beyond this many, the rest count as land).
+MAX_OTHER_DAMS = 8
+_FAR_PX = 1.0e4
 
 
 def disk_weighted(target: tf.Tensor, weight: tf.Tensor, radii: Mapping[str, float]) -> tf.Tensor:
@@ -271,6 +289,10 @@ def make_train_dataset(
             labels,
             float(radii["target_radius"]),
             float(radii["ignore_radius"]),
+        )
+        # Other dams the inventories list inside the patch are no negatives.
+        pixel_weight *= other_dams_weight(
+            offsets, crop_size, batch["other_dams"], float(radii["other_dams_ignore_radius"])
         )
         # Nothing is visible under a mask: no dam there either.
         extra = tf.concat([maps * (1.0 - masked), pixel_weight], axis=-1)

@@ -190,8 +190,9 @@ def _detection_threshold(
     for chunk in make_eval_dataset(files, spec, crop_size=None, batch_size=batch):
         heatmaps = model.predict_on_batch(chunk["image"])[..., 0]
         found, false = peaks.patch_peak_scores(
-            np.asarray(heatmaps), chunk["label"].numpy(), tolerance, distance
-        )
+            np.asarray(heatmaps), chunk["label"].numpy(), tolerance, distance,
+            other_dams=chunk["other_dams"].numpy(),
+        )  # fmt: skip
         dams.append(found)
         alarms.append(false)
     chosen = peaks.detection_threshold(np.concatenate(dams), np.concatenate(alarms))
@@ -220,9 +221,8 @@ def train_fcn_job(
     precision = configure_precision(bool(settings["mixed_precision"]))
     strategy = make_strategy(settings["distribute"]["strategy"])
     section = settings["fcn"]
-    radii = {
-        key: float(section[key]) for key in ("target_radius", "ignore_radius", "positive_weight")
-    }
+    keys = ("target_radius", "ignore_radius", "positive_weight", "other_dams_ignore_radius")
+    radii = {key: float(section[key]) for key in keys}
     train_data, crop, batch = _training_input(
         files,
         spec,

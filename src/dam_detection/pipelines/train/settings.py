@@ -98,6 +98,9 @@ class FCNSettings(Settings):
     """Pixels around a dam point labelled as dam."""
     ignore_radius: float = Field(ge=0)
     """Ring around it left out of the loss."""
+    other_dams_ignore_radius: float = Field(ge=0)
+    """Pixels around every other dam the inventories list inside a patch left out of the loss
+    (and not counted as false alarms when choosing the detection threshold)."""
     positive_weight: float = Field(gt=0)
     """Loss weight of a dam-disk pixel."""
     anywhere_fraction: float = Field(ge=0, le=1)
