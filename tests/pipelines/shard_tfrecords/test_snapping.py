@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
 
 from dam_detection.pipelines.shard_tfrecords.snapping import find_wall, shift_patch, snap_dam
 from dam_detection.tfrecord_codec import encode_example
+from tests.pipelines.shard_tfrecords.test_shard_pass import _run
 
 SIZE = 65
 CENTRE = SIZE // 2
@@ -75,7 +77,6 @@ def test_shift_patch_round_trip_keeps_the_overlap() -> None:
 
 def test_the_shard_pass_recentres_dam_patches_and_reports_it(tmp_path) -> None:
     from tests.pipelines.shard_tfrecords.conftest import RADIUS, points_table, write_tfrecord
-    from tests.pipelines.shard_tfrecords.test_shard_pass import _run
 
     size = 2 * RADIUS + 1
     assert size == 33
@@ -98,3 +99,29 @@ def test_the_shard_pass_recentres_dam_patches_and_reports_it(tmp_path) -> None:
     assert report["dams_snapped"]["dam_patches"] == 2
     assert report["dams_snapped"]["recentred"] == 2
     assert report["dams_snapped"]["shift_px"]["p50"] == pytest.approx(5.0, abs=1.0)
+
+
+def test_shards_carry_the_offsets_of_other_listed_dams_in_each_patch(tmp_path) -> None:
+    from dam_detection.bands import DEGREES_PER_PIXEL
+    from tests.pipelines.shard_tfrecords.conftest import (
+        decode_all,
+        good_files,
+        points_table,
+    )
+
+    good_files(tmp_path / "in", files=1, per_file=3)
+    points = points_table(["train"] * 3, kinds=["dam", "dam", "random"])
+    # Point 1 lies 5 pixels east and 3 pixels south of point 0; point 2 (not a dam) next to both.
+    x0, y0 = points.geometry[0].x, points.geometry[0].y
+    points.loc[1, "geometry"] = shapely.Point(
+        x0 + 5 * DEGREES_PER_PIXEL, y0 - 3 * DEGREES_PER_PIXEL
+    )
+    points.loc[2, "geometry"] = shapely.Point(x0 + DEGREES_PER_PIXEL, y0)
+    points["label"] = [1, 1, 0]
+    shards, _, _ = _run(tmp_path / "in", tmp_path / "out", points)
+    records = {int(r["point_index"][0]): r for r in decode_all(shards, shards.paths)}
+    np.testing.assert_array_equal(records[0]["other_dams"], [3.0, 5.0])  # row down, column east
+    np.testing.assert_array_equal(records[1]["other_dams"], [-3.0, -5.0])
+    np.testing.assert_array_equal(
+        records[2]["other_dams"].reshape(-1, 2), [[0.0, -1.0], [3.0, 4.0]]
+    )

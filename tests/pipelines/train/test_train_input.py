@@ -224,3 +224,16 @@ def test_shards_that_hold_other_bands_or_sizes_are_refused_plainly():
         check_shards_match(stats, DEFAULT_BANDS, 64)
     with pytest.raises(ValueError, match=r"missing \['B8'\]"):
         check_shards_match(stats, ["B2", "B8"], 128)
+
+
+def test_other_listed_dams_in_a_crop_carry_no_loss() -> None:
+    import tensorflow as tf
+
+    from dam_detection.pipelines.train.augmentation import other_dams_weight
+
+    offsets = tf.constant([[0, 0], [0, 0]], tf.int32)
+    others = tf.constant([[[4.0, -6.0], [1e4, 1e4]], [[1e4, 1e4], [1e4, 1e4]]], tf.float32)
+    weight = other_dams_weight(offsets, 33, others, 2.0).numpy()[..., 0]
+    assert weight[0, 16 + 4, 16 - 6] == 0.0 and weight[0, 16 + 4, 16 - 6 + 3] == 1.0
+    assert (weight[0] == 0).sum() == 13  # a disk of radius 2
+    assert weight[1].min() == 1.0  # no other dam: everything counts

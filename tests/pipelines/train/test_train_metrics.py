@@ -62,3 +62,13 @@ def test_detection_threshold_counts_every_other_peak_as_a_false_alarm():
     chosen = detection_threshold(found, alarms)
     assert chosen["threshold"] == 0.625 and chosen["false_alarms"] == 1
     assert chosen["recall"] == 1.0 and abs(chosen["f1"] - 0.8) < 1e-9
+
+
+def test_a_peak_on_another_listed_dam_is_no_false_alarm():
+    dam = np.zeros((41, 41), np.float32)
+    dam[20, 21], dam[5, 5] = 0.875, 0.5  # the 0.5 peak is another dam the inventory lists
+    land = np.zeros((41, 41), np.float32)
+    land[30, 10], land[10, 30] = 0.75, 0.25  # a negative patch next to a listed dam at (30, 10)
+    others = [np.array([[-15.0, -14.0]]), np.array([[10.0, -10.0]])]
+    found, alarms = patch_peak_scores([dam, land], [1, 0], 3.0, 4, other_dams=others)
+    assert found.tolist() == [0.875] and alarms.tolist() == [0.25]
