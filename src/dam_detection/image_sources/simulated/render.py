@@ -21,9 +21,6 @@ from dam_detection.image_sources.simulated.bands_out import OPTICAL_GROUP
 from dam_detection.image_sources.simulated.world import Planet, sample_lonlat
 from dam_detection.tfrecord_codec import encode_example
 
-#: Degrees per pixel of Earth Engine's EPSG:4326 grid at a nominal scale of 10 m.
-DEGREES_PER_10M = DEGREES_PER_PIXEL
-
 
 @dataclass(frozen=True)
 class PatchTask:
@@ -44,7 +41,7 @@ class PatchTask:
 
 def patch_grid(lon: float, lat: float, radius: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-centre longitudes and latitudes of the patch around a point, rows from the north."""
-    step = DEGREES_PER_10M
+    step = DEGREES_PER_PIXEL
     col0, row0 = np.floor(lon / step), np.floor(lat / step)
     offsets = np.arange(-radius, radius + 1)
     lons = (col0 + offsets + 0.5) * step

@@ -280,7 +280,8 @@ def tile_features(planet: Planet, key: TileKey) -> TileFeatures:
     """The structures and water of a tile (cached; small next to the tile's pixels)."""
     cached = _FEATURES.get((planet, key))
     if cached is None:
-        cached = _remember(planet, key, _compute_features(planet, key))
+        return _remember(planet, key, _compute_features(planet, key))
+    _FEATURES.move_to_end((planet, key))  # least recently used goes first
     return cached
 
 
