@@ -5,10 +5,14 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
+from dam_detection.pipelines.gee_export.pipeline import SCENES_TAG
+
 # The order in which ``kedro run`` runs them; Kedro also orders nodes by their data dependencies.
-PIPELINE_ORDER = ("ingest_points", "gee_export", "shard_tfrecords", "train", "segment")
-#: Pipelines run only when named (``kedro run --pipelines upload --env earthengine``).
-OPTIONAL_PIPELINES = ("upload",)
+PIPELINE_ORDER = ("ingest_points", "gee_export", "shard_tfrecords", "train", "scan")
+#: Pipelines run only when named: ``segment`` judges hand-placed scenes
+#: (``kedro run --pipelines "gee_export,segment"``), ``upload`` sends heatmaps to Earth Engine
+#: (``kedro run --pipelines upload --env earthengine``).
+OPTIONAL_PIPELINES = ("segment", "upload")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -16,9 +20,10 @@ def register_pipelines() -> dict[str, Pipeline]:
 
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects; ``__default__`` runs those of
-        ``PIPELINE_ORDER``, not the optional ones.
+        ``PIPELINE_ORDER``, not the optional ones, and not the scene export only ``segment``
+        reads.
     """
     pipelines = find_pipelines(raise_errors=True)
-    ordered = [pipelines[name] for name in PIPELINE_ORDER if name in pipelines]
-    pipelines["__default__"] = sum(ordered, Pipeline([]))
+    ordered = sum((pipelines[name] for name in PIPELINE_ORDER if name in pipelines), Pipeline([]))
+    pipelines["__default__"] = ordered - ordered.only_nodes_with_tags(SCENES_TAG)
     return pipelines

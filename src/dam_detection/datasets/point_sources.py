@@ -63,6 +63,10 @@ class PointSourceSettings(Settings):
     """``table``: latitude (or y) column; ``null``: ``lat``."""
     crs: str | None = None
     """``table``/``nbi_ascii``: CRS of the coordinates; ``null``: EPSG:4326."""
+    decision_column: str | None = None
+    """A review page's export: the column holding each row's decision (``confirmed`` rows are
+    dams, ``rejected`` rows hard negatives of this source's ``kind``, others are left out and
+    counted); ``null``: every row has the source's kind and label."""
     keep_navigation_control: list[str] | None = None
     """``nbi_ascii``: item 38 codes kept (bridges over waterways); ``null``: ``["0", "1"]``."""
 
@@ -100,8 +104,9 @@ class PointSourcesDataset(AbstractDataset[Mapping[str, Any], dict[str, PointSour
         sources: Name to ``{"dataset": <dataset config>, **reader options}`` (the options are
             the fields of :class:`PointSourceSettings`), optionally with ``download: {url,
             sha256}``: the file is fetched to the dataset's ``filepath`` when missing, and
-            checked against the pinned checksum (:mod:`.download`); and ``published_by:
-            planet`` for a file the simulated planet writes.
+            checked against the pinned checksum (:mod:`.download`); ``published_by:
+            planet`` for a file the simulated planet writes; ``optional: true`` for a file that
+            may not exist yet (a review page's export): skipped, and logged, until it does.
         metadata: Free-form metadata (Kedro-Viz).
 
     Raises:
@@ -117,10 +122,13 @@ class PointSourcesDataset(AbstractDataset[Mapping[str, Any], dict[str, PointSour
         self._settings: dict[str, PointSourceSettings] = {}
         self._downloads: dict[str, tuple[DownloadSpec, Path]] = {}
         self._published: set[str] = set()
+        self._optional: set[str] = set()
         for name, entry in sources.items():
             options = dict(entry)
             dataset = options.pop("dataset", None)
             publisher = options.pop("published_by", None)
+            if options.pop("optional", False):
+                self._optional.add(name)
             if publisher not in (None, "planet"):
                 raise DatasetError(
                     f"point source {name!r}: published_by must be 'planet' (the simulated "
@@ -154,10 +162,13 @@ class PointSourcesDataset(AbstractDataset[Mapping[str, Any], dict[str, PointSour
         """Every source's frame and options (downloading the files that are to be fetched)."""
         for name, (spec, destination) in self._downloads.items():
             ensure_downloaded(spec, destination, name)
-        return {
-            name: PointSource(dataset.load(), self._settings[name])
-            for name, dataset in self._datasets.items()
-        }
+        loaded = {}
+        for name, dataset in self._datasets.items():
+            if name in self._optional and not dataset.exists():
+                logger.info("point source %r has no file yet (optional): skipped", name)
+                continue
+            loaded[name] = PointSource(dataset.load(), self._settings[name])
+        return loaded
 
     def save(self, data: Mapping[str, Any]) -> None:
         """Write the published sources of ``data`` (source name to what its dataset saves).
@@ -178,7 +189,11 @@ class PointSourcesDataset(AbstractDataset[Mapping[str, Any], dict[str, PointSour
             self._datasets[name].save(content)
 
     def _exists(self) -> bool:
-        return all(dataset.exists() for dataset in self._datasets.values())
+        return all(
+            dataset.exists()
+            for name, dataset in self._datasets.items()
+            if name not in self._optional
+        )
 
     def _describe(self) -> dict[str, Any]:
         return {name: dataset._describe() for name, dataset in self._datasets.items()}

@@ -10,6 +10,7 @@ from dam_detection.image_sources.settings import ImageSourceSettings
 from dam_detection.parameters.model import Settings
 from dam_detection.pipelines.gee_export.settings import GeeExportSettings
 from dam_detection.pipelines.ingest_points.settings import IngestPointsSettings
+from dam_detection.pipelines.scan.settings import ScanSettings
 from dam_detection.pipelines.segment.settings import SegmentSettings
 from dam_detection.pipelines.shard_tfrecords.settings import ShardSettings
 from dam_detection.pipelines.train.settings import TrainSettings
@@ -40,7 +41,9 @@ class ProjectParameters(Settings):
     train: TrainSettings
     """The ``train`` pipeline."""
     segment: SegmentSettings
-    """The ``segment`` pipeline."""
+    """The ``segment`` pipeline (hand-placed scenes; run when named)."""
+    scan: ScanSettings
+    """The ``scan`` pipeline: a region segmented on Dask, known dams and candidates."""
     upload: UploadSettings
     """The ``upload`` pipeline (not part of the default run)."""
 

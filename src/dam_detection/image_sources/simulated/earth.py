@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +11,7 @@ import shapely
 
 from dam_detection.datasets.export_plan import RunsIn
 from dam_detection.image_sources.base import (
+    CompositeWindow,
     PatchRequest,
     RecordChunk,
     SceneExport,
@@ -24,6 +25,7 @@ from dam_detection.image_sources.simulated.publish import (
     Publication,
     publish,
 )
+from dam_detection.image_sources.simulated.region import PlanetBlockReader
 from dam_detection.image_sources.simulated.world import Density, Planet
 
 
@@ -95,6 +97,10 @@ class SimulatedEarth:
     def scene_export(self, scene: SceneRequest) -> SceneExport:
         """Plan a scene export; see :func:`.scene_export.plan_scene_export`."""
         return scene_export.plan_scene_export(scene, self.planet)
+
+    def block_reader(self, composite: CompositeWindow, bands: Sequence[str]) -> PlanetBlockReader:
+        """Reads blocks of the planet's grid for region scans; see :mod:`.region`."""
+        return PlanetBlockReader(self.planet, composite.middle_month, tuple(bands))
 
     def publish_inventories(self, regions: gpd.GeoDataFrame) -> Publication:
         """The planet's inventories of the regions; see :func:`.publish.publish`."""

@@ -13,6 +13,10 @@ from dam_detection.pipelines.gee_export.nodes import (
 )
 from dam_detection.pipelines.namespace import as_namespace
 
+#: Tag of the scene export: the ``segment`` pipeline's input, left out of the default run (its
+#: last stage is the region scan, which reads the image source tile by tile).
+SCENES_TAG = "scenes"
+
 #: What other pipelines and users read; everything else stays inside the namespace.
 PUBLIC_OUTPUTS = ("patches", "scenes", "patch_gallery")
 
@@ -47,6 +51,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 ],
                 outputs="scenes",
                 name="export_scenes",
+                tags=[SCENES_TAG],
             ),
             Node(
                 render_patch_gallery,

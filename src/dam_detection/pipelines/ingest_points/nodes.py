@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 #: Column order of the points table (docs/architecture.md).
 POINT_COLUMNS = ("point_id", "point_index", "source", "kind", "label", "name", "split", "geometry")
 #: When duplicates merge, the kind listed first wins (then the source listed first).
-KIND_PRIORITY = ("dam", "bridge", "water_edge", "random")
+KIND_PRIORITY = ("dam", "reviewed", "bridge", "water_edge", "random")
 #: Source names of the generated negatives.
 WATER_EDGE_SOURCE = "water_edge"
 RANDOM_SOURCE = "random"
@@ -155,15 +155,28 @@ def combine_candidates(
         parts.append(read_source(frame, PointSourceSettings(reader="vector", kind=kind), source))
     kind_rank = {kind: rank for rank, kind in enumerate(KIND_PRIORITY)}
     frames = []
-    for order, (frame, summary) in enumerate(parts):
-        # Each source holds one kind and label, so its priority is one number: dams first,
-        # then by kind, then in source order.
-        label = int(frame["label"].iloc[0]) if len(frame) else 0
-        rank = kind_rank.get(summary["kind"], len(KIND_PRIORITY))
-        priority = -label * 1_000_000 + rank * 1_000 + order
+    for order, (frame, _) in enumerate(parts):
+        # Dams first, then by kind, then in source order (a reviewed export mixes kinds).
+        rank = frame["kind"].map(kind_rank).fillna(len(KIND_PRIORITY)).to_numpy(np.int64)
+        priority = -frame["label"].to_numpy(np.int64) * 1_000_000 + rank * 1_000 + order
         frames.append(frame.assign(priority=priority, lon=frame.geometry.x, lat=frame.geometry.y))
     candidates = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
     return candidates, [summary for _, summary in parts]
+
+
+def listed_dams(candidates: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Every dam any source lists (before merging and sampling): what a scan calls known.
+
+    Returns:
+        ``point_id``, ``source``, ``name`` and EPSG:4326 points, one row per listed record (a
+        dam two inventories list appears twice, each with its own source).
+    """
+    dams = candidates[candidates["label"] == 1]
+    return gpd.GeoDataFrame(
+        dams[["point_id", "source", "name"]].reset_index(drop=True),
+        geometry=dams.geometry.to_numpy(),
+        crs="EPSG:4326",
+    )
 
 
 def select_points(

@@ -17,6 +17,7 @@ from dam_detection.pipelines.ingest_points.nodes import (
     build_regions,
     build_report,
     combine_candidates,
+    listed_dams,
     plot_points_map,
     sample_random_points,
     sample_water_edge_points,
@@ -24,11 +25,12 @@ from dam_detection.pipelines.ingest_points.nodes import (
 )
 from dam_detection.pipelines.ingest_points.planet import audit_points, publish_planet_inventories
 from dam_detection.pipelines.namespace import as_namespace
+from dam_detection.pipelines.scan.region import build_scan_region
 
 #: What other pipelines and users read; everything else stays inside the namespace.
 PUBLIC_OUTPUTS = (
     "points", "ingest_points_report", "points_map", "point_sources", "planet_truth",
-    "planet_audit",
+    "planet_audit", "scan_region", "inventory_dams",
 )  # fmt: skip
 
 
@@ -38,8 +40,10 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
         [
             Node(build_regions, "params:ingest_points.regions", "regions",
                  name="build_regions"),
+            Node(build_scan_region, "params:scan.region", "scan_region",
+                 name="build_scan_region"),
             Node(publish_planet_inventories,
-                 ["regions", "params:image_source", "params:seed"],
+                 ["regions", "scan_region", "params:image_source", "params:seed"],
                  ["point_sources", "planet_truth"], name="publish_planet_inventories"),
             Node(sample_water_edge_points,
                  ["regions", "params:image_source",
@@ -53,6 +57,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                  ["point_sources", "water_edges", "random_points"],
                  ["candidates", "summaries"],
                  name="combine_candidates"),
+            Node(listed_dams, "candidates", "inventory_dams", name="listed_dams"),
             Node(select_points,
                  ["candidates", "params:ingest_points.merge_distance_m",
                   "params:ingest_points.min_distance_to_dam_m", "params:ingest_points.sampling",

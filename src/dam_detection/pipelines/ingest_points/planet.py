@@ -14,6 +14,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 
 from dam_detection.detection.settings import DetectionSettings
 from dam_detection.image_sources.base import make_image_source
@@ -31,12 +32,18 @@ _TRUTH_COLUMNS = (
 
 
 def publish_planet_inventories(
-    regions: gpd.GeoDataFrame, image_source: ImageSourceSettings, seed: int
+    regions: gpd.GeoDataFrame,
+    scan_region: gpd.GeoDataFrame,
+    image_source: ImageSourceSettings,
+    seed: int,
 ) -> tuple[dict[str, Any], gpd.GeoDataFrame]:
-    """The planet's inventories of the regions, and its truth (empty for real imagery).
+    """The planet's inventories of the regions and of the scan's region, and its truth (empty
+    for real imagery).
 
     Args:
         regions: Region polygons (``ingest_points.regions``).
+        scan_region: The region the ``scan`` pipeline searches: its dams are listed (or not)
+            in the same inventories, as a user's inventory covers the area they scan.
         image_source: ``params:image_source``; only the simulated planet publishes.
         seed: ``params:seed``.
 
@@ -53,7 +60,10 @@ def publish_planet_inventories(
         )
         return {}, empty
     planet = make_image_source(image_source, seed)
-    publication = planet.publish_inventories(regions)  # type: ignore[attr-defined]
+    areas = pd.concat([regions[["geometry"]], scan_region.to_crs(regions.crs)[["geometry"]]])
+    publication = planet.publish_inventories(  # type: ignore[attr-defined]
+        gpd.GeoDataFrame(areas, geometry="geometry", crs=regions.crs)
+    )
     truth = publication.truth
     logger.info(
         "the planet published %d of its %d dams (%d in the large-dams file) and %d bridges",

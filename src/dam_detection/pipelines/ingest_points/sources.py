@@ -25,6 +25,13 @@ CANDIDATE_COLUMNS = ("point_id", "source", "kind", "label", "name", "geometry")
 #: Rejected rows listed by position in the report, per source and reason.
 MAX_EXAMPLES = 5
 Reader = Literal["vector", "table", "nbi_ascii"]
+#: A review page's decisions (``decision_column``) and the kind and label each gives a point:
+#: a confirmed candidate is a dam, a rejected one a hard negative of the source's own kind
+#: (``reviewed``); an ``unsure`` or blank decision is filtered out and counted.
+REVIEW_DECISIONS: dict[str, tuple[str | None, int]] = {
+    "confirmed": ("dam", 1),
+    "rejected": (None, 0),
+}
 
 
 def _file_of(raw: pd.DataFrame) -> str:
@@ -184,6 +191,11 @@ def standardize_source(
         keep_codes = [str(code) for code in settings.get("keep_navigation_control", ["0", "1"])]
         over_water = raw["navigation_control"].astype(str).isin(keep_codes).to_numpy()
         filtered[~over_water] = "not_over_waterway"
+    decision_column = settings.get("decision_column")
+    if decision_column is not None:  # a review page's export: decisions become labels
+        _require_column(raw, decision_column, source, "decision_column")
+        decisions = raw[decision_column].astype(str).str.strip().str.lower().to_numpy()
+        filtered[~np.isin(decisions, list(REVIEW_DECISIONS))] = "not_decided"
 
     id_column = settings.get("id_column")
     if reader == "nbi_ascii" and id_column is None:
@@ -210,12 +222,19 @@ def standardize_source(
 
     keep = (reason == "") & (filtered == "")
     label = int(settings.get("label", 1 if kind == "dam" else 0))
+    kinds = np.full(len(raw), kind, dtype=object)
+    labels = np.full(len(raw), label, dtype=np.int64)
+    if decision_column is not None:
+        for decision, (decided_kind, decided_label) in REVIEW_DECISIONS.items():
+            chosen = decisions == decision
+            kinds[chosen] = decided_kind or kind
+            labels[chosen] = decided_label
     candidates = gpd.GeoDataFrame(
         {
             "point_id": point_ids.to_numpy()[keep],
             "source": source,
-            "kind": kind,
-            "label": np.full(int(keep.sum()), label, dtype=np.int64),
+            "kind": kinds[keep],
+            "label": labels[keep],
             "name": names.to_numpy()[keep],
         },
         # Reuse the file's points where they are already in EPSG:4326 (cheaper than rebuilding).

@@ -1,0 +1,69 @@
+"""Blocks of the planet on a projected grid, for region scans.
+
+A scan tile is read as one block of the planet's own 10 m UTM grid (tile copies, no per-pixel
+lookup) when it lies in its zone; a window that crosses a zone edge takes each pixel from the
+tiles of its own zone, as scene exports do. Pixels are what a scene export of the same place
+holds: masked pixels are 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pyproj import Transformer
+
+from dam_detection.image_sources.simulated.world import (
+    PIXEL_M,
+    Planet,
+    sample_block,
+    sample_lonlat,
+    zone_epsg,
+)
+
+
+@dataclass(frozen=True)
+class PlanetBlockReader:
+    """Reads ``(height, width, bands)`` blocks of the planet; picklable, for Dask workers.
+
+    Attributes:
+        planet: The planet.
+        month: The composite's month.
+        bands: Band order of the blocks.
+    """
+
+    planet: Planet
+    month: int
+    bands: tuple[str, ...]
+
+    def __call__(self, epsg: int, first_col: int, top_north: int, width: int,
+                 height: int) -> np.ndarray:  # fmt: skip
+        """The block whose north-west pixel is column ``first_col``, northward row ``top_north``
+        of zone ``epsg``'s 10 m grid (float32, masked pixels 0).
+        """
+        if _within_zone(epsg, first_col, top_north, width, height):
+            sample = sample_block(
+                self.planet, self.month, self.bands, epsg, first_col, top_north, width, height
+            )
+        else:
+            rows, cols = np.mgrid[0:height, 0:width]
+            x = (first_col + cols + 0.5) * PIXEL_M
+            y = (top_north - rows + 0.5) * PIXEL_M
+            to_lonlat = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
+            lon, lat = to_lonlat.transform(x, y)
+            sample = sample_lonlat(
+                self.planet, self.month, self.bands, np.asarray(lon), np.asarray(lat)
+            )
+        return np.stack([sample.bands[band] for band in self.bands], axis=-1)
+
+
+def _within_zone(epsg: int, first_col: int, top_north: int, width: int, height: int) -> bool:
+    if not (32601 <= epsg <= 32660 or 32701 <= epsg <= 32760):
+        return False
+    x = np.array([first_col, first_col + width, first_col, first_col + width]) * PIXEL_M
+    top, bottom = top_north + 1, top_north + 1 - height
+    y = np.array([top, top, bottom, bottom])
+    lon, lat = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True).transform(
+        x, y * PIXEL_M
+    )
+    return bool((zone_epsg(np.asarray(lon), np.asarray(lat)) == epsg).all())

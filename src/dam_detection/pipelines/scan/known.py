@@ -1,0 +1,96 @@
+"""Known dam or candidate: each detection against every dam the inventories list.
+
+The rule is the user's, not the evaluation's: an inventory point within its inventory's radius
+of a detection (``scan.matching.radius_m``: inventories differ in precision) makes the
+detection that dam; so does a listed point on or beside the water body next to the detection
+(the reservoir rule: an inventory point placed on the lake, or far along the wall, still names
+the dam). Each inventory point explains at most one detection (the nearest), so a second dam
+beside a listed one stays a candidate. Everything else is a candidate: a dam no inventory lists,
+or a false alarm, for a person to review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import geopandas as gpd
+import numpy as np
+from pyproj import Transformer
+from scipy.spatial import cKDTree
+
+STATUS_KNOWN = "known"
+STATUS_CANDIDATE = "candidate"
+
+
+def _radius(radius_m: Mapping[str, float], source: str) -> float:
+    return float(radius_m.get(source, radius_m["default"]))
+
+
+def sort_detections(detections: gpd.GeoDataFrame, inventory: gpd.GeoDataFrame, epsg: int,
+                    radius_m: Mapping[str, float]) -> gpd.GeoDataFrame:  # fmt: skip
+    """Add ``status``, ``matched_id``, ``inventory``, ``distance_m``, ``match_rule`` and the
+    nearest listed dam (``nearest_id``, ``nearest_inventory``, ``nearest_distance_m``).
+
+    Args:
+        detections: Output of :func:`.merge.merge_tile_detections` (``x``, ``y`` in ``epsg``).
+        inventory: Listed dams: ``point_id``, ``source``, ``name``, EPSG:4326 points.
+        epsg: The scan grid's CRS.
+        radius_m: Match radius per inventory (``default`` for the rest).
+    """
+    out = detections.copy()
+    n = len(out)
+    status = np.full(n, STATUS_CANDIDATE, dtype=object)
+    matched = np.full(n, None, dtype=object)
+    source = np.full(n, None, dtype=object)
+    distance = np.full(n, np.nan)
+    rule = np.full(n, None, dtype=object)
+    nearest_id = np.full(n, None, dtype=object)
+    nearest_source = np.full(n, None, dtype=object)
+    nearest_distance = np.full(n, np.nan)
+    if n and len(inventory):
+        to_grid = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
+        ix, iy = to_grid.transform(inventory.geometry.x.to_numpy(), inventory.geometry.y.to_numpy())
+        listed_xy = np.column_stack([ix, iy])
+        found_xy = out[["x", "y"]].to_numpy(float)
+        ids = inventory["point_id"].astype(str).to_numpy()
+        sources = inventory["source"].astype(str).to_numpy()
+        radii = np.array([_radius(radius_m, s) for s in sources])
+        gap, nearest = cKDTree(listed_xy).query(found_xy)
+        nearest_id, nearest_source, nearest_distance = ids[nearest], sources[nearest], gap
+        # Pairs within each point's radius, closest first; each side used once.
+        pairs = cKDTree(found_xy).query_ball_tree(cKDTree(listed_xy), r=float(radii.max()))
+        candidates = [
+            (float(np.hypot(*(found_xy[d] - listed_xy[p]))), d, p)
+            for d, points in enumerate(pairs)
+            for p in points
+        ]
+        used: set[int] = set()
+        for dist, d, p in sorted(candidates):
+            if dist > radii[p] or status[d] == STATUS_KNOWN or p in used:
+                continue
+            used.add(p)
+            status[d], matched[d], source[d], distance[d], rule[d] = (
+                STATUS_KNOWN, ids[p], sources[p], dist, "radius")  # fmt: skip
+        by_id = {point_id: i for i, point_id in enumerate(ids)}
+        for d, reservoir_ids in enumerate(out["reservoir_ids"]):
+            if status[d] == STATUS_KNOWN:
+                continue
+            # The nearest listed point on this detection's water body not yet used.
+            options = [
+                by_id[i] for i in (reservoir_ids or ()) if i in by_id and by_id[i] not in used
+            ]
+            if options:
+                p = min(options, key=lambda q: np.hypot(*(found_xy[d] - listed_xy[q])))
+                used.add(p)
+                status[d], matched[d], source[d], rule[d] = (
+                    STATUS_KNOWN,
+                    ids[p],
+                    sources[p],
+                    "reservoir",
+                )
+                distance[d] = float(np.hypot(*(found_xy[d] - listed_xy[p])))
+    return out.assign(
+        status=status, matched_id=matched, inventory=source, distance_m=np.round(distance, 1),
+        match_rule=rule, nearest_id=nearest_id, nearest_inventory=nearest_source,
+        nearest_distance_m=np.round(nearest_distance, 1),
+    )  # fmt: skip

@@ -1,0 +1,119 @@
+"""How well a scan did, against the truth of a simulated planet.
+
+Three questions, at the shared ``detection.tolerance_m``:
+
+- discovery recall: of the dams no inventory lists, the share a *candidate* found (a detection
+  called known does not count: the reviewer never sees it);
+- candidate precision: of the candidates, the share that are dams (listed or not: both are
+  real, though only the unlisted ones are discoveries);
+- listed recall: of the listed dams, the share any detection found.
+
+Each is a point estimate with a 95% bootstrap interval (resampling the dams, or the candidates).
+For the reviewer: precision of the first k candidates, reviews per real discovery, and a
+calibration table of scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+from pyproj import Transformer
+
+from dam_detection.detection.matching import match_points
+from dam_detection.pipelines.scan.known import STATUS_CANDIDATE
+
+
+def _xy(frame: gpd.GeoDataFrame, epsg: int) -> np.ndarray:
+    if not len(frame):
+        return np.empty((0, 2))
+    to_grid = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
+    x, y = to_grid.transform(frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy())
+    return np.column_stack([x, y])
+
+
+def _share(hits: np.ndarray) -> float | None:
+    return round(float(hits.mean()), 4) if len(hits) else None
+
+
+def _interval(hits: np.ndarray, samples: int, rng: np.random.Generator) -> list[float] | None:
+    """95% bootstrap interval of the mean of 0/1 outcomes."""
+    if not len(hits) or samples == 0:
+        return None
+    means = rng.choice(hits, size=(samples, len(hits)), replace=True).mean(axis=1)
+    return [round(float(v), 4) for v in np.percentile(means, [2.5, 97.5])]
+
+
+def evaluate_scan(sorted_detections: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, epsg: int,
+                  tolerance_m: float, *, top_k: Sequence[int], calibration_bins: int,
+                  bootstrap: int, seed: int) -> dict[str, Any]:  # fmt: skip
+    """The scan's metrics (see the module docstring).
+
+    Args:
+        sorted_detections: Output of :func:`.known.sort_detections`.
+        truth: Every dam in the scanned area: EPSG:4326 wall points with ``dam_id`` and
+            ``listed`` (bool: some inventory lists it).
+        epsg: The scan grid's CRS (metres).
+        tolerance_m: A detection this close finds a dam.
+        top_k: Ranks at which the reviewer's precision is reported.
+        calibration_bins: Score bins of the calibration table.
+        bootstrap: Resamples per interval.
+        seed: Bootstrap seed.
+    """
+    rng = np.random.default_rng(seed)
+    found_xy, truth_xy = _xy(sorted_detections, epsg), _xy(truth, epsg)
+    listed = truth["listed"].to_numpy(bool) if len(truth) else np.zeros(0, bool)
+    is_candidate = (sorted_detections["status"] == STATUS_CANDIDATE).to_numpy()
+    # One matching of every detection to every dam: a detection finds one dam at most.
+    pairs = match_points(truth_xy, found_xy, tolerance_m)
+    dam_of = np.full(len(found_xy), -1)
+    dam_of[pairs[:, 1]] = pairs[:, 0]
+    found_by = np.full(len(truth_xy), -1)
+    found_by[pairs[:, 0]] = pairs[:, 1]
+    found_any = found_by >= 0
+    found_by_candidate = found_any & is_candidate[np.maximum(found_by, 0)]
+    candidate_is_dam = dam_of[is_candidate] >= 0
+    candidate_is_discovery = candidate_is_dam & ~listed[np.maximum(dam_of[is_candidate], 0)]
+    discovery = found_by_candidate[~listed]
+    listed_found = found_any[listed]
+    scores = sorted_detections["score"].to_numpy(float)[is_candidate]
+    order = np.argsort(-scores, kind="stable")
+    ranked_dam, ranked_discovery = candidate_is_dam[order], candidate_is_discovery[order]
+    known = ~is_candidate
+    known_is_unlisted = known & (dam_of >= 0) & ~listed[np.maximum(dam_of, 0)]
+    discoveries = int(candidate_is_discovery.sum())
+    edges = np.linspace(float(scores.min()) if len(scores) else 0.0, 1.0, calibration_bins + 1)
+    calibration = []
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        inside = (scores >= low) & ((scores < high) | (high == 1.0))
+        calibration.append({
+            "score_from": round(float(low), 3), "score_to": round(float(high), 3),
+            "candidates": int(inside.sum()), "dams": int(candidate_is_dam[inside].sum()),
+            "share_dams": _share(candidate_is_dam[inside]),
+        })  # fmt: skip
+    return {
+        "tolerance_m": float(tolerance_m),
+        "dams": int(len(truth_xy)),
+        "unlisted_dams": int((~listed).sum()),
+        "listed_dams": int(listed.sum()),
+        "detections": int(len(found_xy)),
+        "known": int(known.sum()),
+        "candidates": int(is_candidate.sum()),
+        "discovery_recall": _share(discovery),
+        "discovery_recall_95": _interval(discovery, bootstrap, rng),
+        "candidate_precision": _share(candidate_is_dam),
+        "candidate_precision_95": _interval(candidate_is_dam, bootstrap, rng),
+        "listed_recall": _share(listed_found),
+        "listed_recall_95": _interval(listed_found, bootstrap, rng),
+        "discoveries": discoveries,
+        "candidates_that_are_listed_dams": int((candidate_is_dam & ~candidate_is_discovery).sum()),
+        "known_that_are_unlisted_dams": int(known_is_unlisted.sum()),
+        "reviews_per_discovery": (
+            round(float(is_candidate.sum()) / discoveries, 2) if discoveries else None
+        ),
+        "top_k_precision": {str(k): _share(ranked_dam[:k]) for k in top_k},
+        "top_k_discoveries": {str(k): int(ranked_discovery[:k].sum()) for k in top_k},
+        "calibration": calibration,
+    }
