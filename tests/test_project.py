@@ -21,7 +21,10 @@ def test_default_pipeline_is_the_union_of_all_but_the_optional_pipelines():
     }
     assert set(registered) == set(PIPELINE_ORDER)
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
-    assert default_nodes == {node.name for pipe in registered.values() for node in pipe.nodes}
+    every_node = {node.name for pipe in registered.values() for node in pipe.nodes}
+    # The scene export feeds only `segment` (run when named): the default run ends with the scan.
+    assert default_nodes == every_node - {"gee_export.export_scenes"}
+    assert "scan.segment_tiles_on_dask" in default_nodes
 
 
 def test_telemetry_consent_is_off():
@@ -43,30 +46,34 @@ def test_each_pipeline_is_a_namespace_that_keeps_user_facing_names():
     default = pipelines["__default__"]
     # What users read and write keeps its catalog name across the namespace edge ...
     assert {
-        "points", "patches", "scenes", "shards", "fcn_model", "segment_metrics", "point_sources",
-        "planet_truth",
+        "points", "patches", "shards", "fcn_model", "scan_metrics", "scan_review", "point_sources",
+        "planet_truth", "inventory_dams", "scan_region",
     } <= default.all_outputs()  # fmt: skip
     assert {"train_run_folders", "params:seed", "params:train"} <= default.inputs()
     # ... and hand-offs inside a pipeline carry its name.
-    assert {"ingest_points.candidates", "train.settings", "segment.score_maps"} <= (
+    assert {"ingest_points.candidates", "train.settings", "scan.scan_run"} <= (
         default.all_outputs()
     )
 
 
-def test_run_ends_with_the_segment_summary(caplog):
-    from kedro.io import MemoryDataset
+def test_run_ends_with_the_scan_summary_and_the_review_page(caplog, tmp_path):
+    from kedro.io import DataCatalog, MemoryDataset
 
+    from dam_detection.datasets.review_page import ReviewPageDataset
     from dam_detection.hooks import RunSummaryHooks
 
+    hooks = RunSummaryHooks()
+    hooks.after_catalog_created(
+        DataCatalog({"scan_review": ReviewPageDataset(str(tmp_path / "review"))})
+    )
     with caplog.at_level("INFO", logger="dam_detection.hooks"):
-        RunSummaryHooks().after_pipeline_run(
-            run_result={
-                "segment_summary": MemoryDataset({"text": "segment: 3 scenes, 9 known dams"})
-            }
+        hooks.after_pipeline_run(
+            run_result={"scan_summary": MemoryDataset({"text": "scan: 3 candidates"})}
         )
-        RunSummaryHooks().after_pipeline_run(run_result={})  # other pipelines: nothing to say
+        hooks.after_pipeline_run(run_result={})  # other pipelines: nothing to say
+    page = tmp_path.resolve() / "review" / "index.html"
     assert [r.getMessage() for r in caplog.records] == [
-        "Run summary\nsegment: 3 scenes, 9 known dams"
+        f"Run summary\nscan: 3 candidates\nReview page: {page}"
     ]
 
 

@@ -182,18 +182,43 @@ def _import_tensorflow_quietly(log: Any) -> None:
 
 
 class RunSummaryHooks:
-    """End a run with what it found: the segment pipeline's summary is the last thing logged.
+    """End a run with what it found: the scan's (or the segment pipeline's) summary is the last
+    thing logged, with where the review page was written.
 
     Kedro orders nodes by data dependencies only, so plot nodes of other pipelines may finish
-    after ``summarize_segment``; repeating its summary here puts it at the very end.
+    after the summary node; repeating its summary here puts it at the very end.
     """
+
+    #: Summaries, in the order they are logged.
+    SUMMARIES = ("segment_summary", "scan_summary")
+
+    def __init__(self) -> None:
+        self._catalog: Any = None
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        """Keep the catalog: the review page's folder is its entry's."""
+        self._catalog = catalog
 
     @hook_impl
     def after_pipeline_run(self, run_result: dict[str, Any]) -> None:
-        """Log the segment summary, if this run made one, as the last thing."""
-        # Kedro passes the pipeline's outputs as datasets, not as their data.
-        summary = (run_result or {}).get("segment_summary")
-        if summary is not None and hasattr(summary, "load"):
-            summary = summary.load()
-        if isinstance(summary, dict) and summary.get("text"):
-            logger.info("Run summary\n%s", summary["text"])
+        """Log each summary this run made, as the last thing."""
+        for name in self.SUMMARIES:
+            # Kedro passes the pipeline's outputs as datasets, not as their data.
+            summary = (run_result or {}).get(name)
+            if summary is not None and hasattr(summary, "load"):
+                summary = summary.load()
+            if not (isinstance(summary, dict) and summary.get("text")):
+                continue
+            text = summary["text"]
+            page = self._review_page() if name == "scan_summary" else None
+            if page is not None:
+                text += f"\nReview page: {page}"
+            logger.info("Run summary\n%s", text)
+
+    def _review_page(self) -> str | None:
+        try:
+            path = self._catalog["scan_review"]._describe()["path"]
+        except (KeyError, TypeError, AttributeError):
+            return None
+        return str(Path(path).resolve() / "index.html")

@@ -1,0 +1,100 @@
+"""Detections sorted into known dams and candidates, and the scan's metrics."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from pyproj import Transformer
+
+from dam_detection.pipelines.scan.known import sort_detections
+from dam_detection.pipelines.scan.merge import merge_tile_detections
+from dam_detection.pipelines.scan.metrics import evaluate_scan
+
+EPSG = 32612
+X0, Y0 = 600_000.0, 4_140_000.0
+TO_LONLAT = Transformer.from_crs(f"EPSG:{EPSG}", "EPSG:4326", always_xy=True)
+
+
+def points(xy, **columns) -> gpd.GeoDataFrame:
+    lon, lat = TO_LONLAT.transform(*np.asarray(xy, float).T)
+    return gpd.GeoDataFrame(columns, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+
+
+def detections(xy, scores, reservoir_ids=None) -> gpd.GeoDataFrame:
+    tiles = [[
+        {"detection_id": f"t_{i:03d}", "tile_id": "t", "x": X0 + x, "y": Y0 + y, "score": s,
+         "reservoir_ids": (reservoir_ids or {}).get(i, [])}
+        for i, ((x, y), s) in enumerate(zip(xy, scores, strict=True))
+    ]]  # fmt: skip
+    return merge_tile_detections(tiles, EPSG, min_distance_px=1)
+
+
+def test_merge_suppresses_seam_duplicates_and_ranks_by_score():
+    a = [{"detection_id": "a_000", "tile_id": "a", "x": X0, "y": Y0, "score": 0.7,
+          "reservoir_ids": []}]  # fmt: skip
+    b = [{"detection_id": "b_000", "tile_id": "b", "x": X0 + 40, "y": Y0, "score": 0.9,
+          "reservoir_ids": []},
+         {"detection_id": "b_001", "tile_id": "b", "x": X0 + 500, "y": Y0, "score": 0.5,
+          "reservoir_ids": []}]  # fmt: skip
+    merged = merge_tile_detections([a, b], EPSG, min_distance_px=10)
+    assert merged["detection_id"].tolist() == ["b_000", "b_001"]  # 40 m apart: the higher
+    assert merged["rank"].tolist() == [1, 2]
+    assert merged.crs == "EPSG:4326"
+
+
+def test_known_within_each_inventorys_radius_one_detection_per_point():
+    found = detections([(0, 0), (30, 0), (0, 400), (2000, 0)], [0.9, 0.8, 0.7, 0.6])
+    inventory = points(
+        [(X0 + 20, Y0), (X0, Y0 + 800)], point_id=["nat:1", "grand:7"],
+        source=["national", "grand"], name=["Presa Ñ", None],
+    )  # fmt: skip
+    out = sort_detections(found, inventory, EPSG, {"default": 100.0, "grand": 450.0})
+    by_id = out.set_index("detection_id")
+    # The nearest detection takes the national point; the other on that wall stays a candidate.
+    assert by_id.loc["t_001", "status"] == "known" and by_id.loc["t_001", "matched_id"] == "nat:1"
+    assert by_id.loc["t_001", "distance_m"] == pytest.approx(10.0, abs=0.1)
+    assert by_id.loc["t_000", "status"] == "candidate"
+    # GRanD's wider radius (its coordinates are rounded) reaches 400 m.
+    assert by_id.loc["t_002", "status"] == "known" and by_id.loc["t_002", "inventory"] == "grand"
+    far = by_id.loc["t_003"]
+    assert far["status"] == "candidate" and far["nearest_id"] == "nat:1"
+    assert far["nearest_distance_m"] == pytest.approx(1980.0, abs=0.5)
+
+
+def test_a_listed_point_on_the_reservoir_names_the_dam_however_far():
+    found = detections([(0, 0)], [0.8], reservoir_ids={0: ["nat:9"]})
+    inventory = points([(X0 + 900, Y0 + 300)], point_id=["nat:9"], source=["national"],
+                       name=[None])  # fmt: skip
+    out = sort_detections(found, inventory, EPSG, {"default": 300.0})
+    row = out.iloc[0]
+    assert (row["status"], row["matched_id"], row["match_rule"]) == ("known", "nat:9", "reservoir")
+    assert row["distance_m"] == pytest.approx(948.7, abs=0.1)
+
+
+def test_no_inventory_makes_every_detection_a_candidate():
+    found = detections([(0, 0), (500, 0)], [0.9, 0.8])
+    empty = points(np.empty((0, 2)), point_id=[], source=[], name=[])
+    out = sort_detections(found, empty, EPSG, {"default": 300.0})
+    assert out["status"].tolist() == ["candidate", "candidate"]
+    assert out["nearest_id"].isna().all()
+
+
+def test_metrics_count_discoveries_only_among_candidates():
+    # Dams: 0 listed (found, known), 1 unlisted (found by a candidate), 2 unlisted (found but
+    # called known: not a discovery), 3 unlisted (missed). Detection 4 is a false alarm.
+    truth_xy = [(X0, Y0), (X0 + 1000, Y0), (X0 + 2000, Y0), (X0 + 3000, Y0)]
+    truth = points(truth_xy, dam_id=[0, 1, 2, 3], listed=[True, False, False, False])
+    found = detections([(10, 0), (1000, 20), (2000, 0), (5000, 0)], [0.9, 0.8, 0.7, 0.95])
+    found = found.assign(status=np.where(found["score"].isin([0.9, 0.7]), "known", "candidate"))
+    metrics = evaluate_scan(found, truth, EPSG, 150.0, top_k=[1, 2], calibration_bins=2,
+                            bootstrap=200, seed=0)  # fmt: skip
+    assert metrics["discovery_recall"] == pytest.approx(1 / 3, abs=1e-4)
+    assert metrics["candidate_precision"] == 0.5
+    assert metrics["listed_recall"] == 1.0
+    assert metrics["known_that_are_unlisted_dams"] == 1
+    assert metrics["top_k_precision"] == {"1": 0.0, "2": 0.5}  # the false alarm ranks first
+    assert metrics["reviews_per_discovery"] == 2.0
+    low, high = metrics["discovery_recall_95"]
+    assert low <= metrics["discovery_recall"] <= high
+    assert sum(row["candidates"] for row in metrics["calibration"]) == 2
