@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
-from shapely.ops import transform
 
 #: Metres per pixel of the scan grid (Sentinel-2's visible bands).
 PIXEL_M = 10.0
@@ -107,7 +106,9 @@ def plan_tiles(region: shapely.Geometry, name: str, size_px: int, overlap_px: in
     if not crs.is_projected or crs.axis_info[0].unit_name != "metre":
         raise ValueError(f"scan.tiles.epsg {epsg} is not a projected CRS in metres")
     to_grid = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    projected = transform(to_grid.transform, shapely.segmentize(region, 0.01))
+    projected = shapely.transform(
+        shapely.segmentize(region, 0.01), to_grid.transform, interleaved=False
+    )
     xmin, ymin, xmax, ymax = projected.bounds
     side = size_px * PIXEL_M
     tiles = []
@@ -137,7 +138,7 @@ def tiles_frame(tiles: list[ScanTile]) -> gpd.GeoDataFrame:
     for tile in tiles:
         to_lonlat = Transformer.from_crs(f"EPSG:{tile.epsg}", "EPSG:4326", always_xy=True)
         core = shapely.segmentize(shapely.box(*tile.core_bounds()), PIXEL_M * 64)
-        outlines.append(transform(to_lonlat.transform, core))
+        outlines.append(shapely.transform(core, to_lonlat.transform, interleaved=False))
     frame = pd.DataFrame([asdict(tile) for tile in tiles])
     return gpd.GeoDataFrame(frame, geometry=outlines, crs="EPSG:4326")
 
