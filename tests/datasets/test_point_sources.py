@@ -136,3 +136,26 @@ def test_the_formats_checked_against_real_files_read_them(inventory, relative, k
     points, summary = read_source(source.frame, source.settings, inventory)
     assert summary["rows_in"] == count and set(points["kind"]) == {kind}
     assert summary["attribution"] == INVENTORIES[inventory].attribution
+
+
+def test_an_optional_source_without_its_file_yet_is_skipped_then_read(tmp_path):
+    export = tmp_path / "reviewed.geojson"
+    sources = PointSourcesDataset(
+        sources={
+            "reviewed": {
+                "dataset": {"type": "dam_detection.datasets.VectorPointsDataset",
+                            "filepath": str(export)},
+                "optional": True, "reader": "vector", "kind": "reviewed",
+                "decision_column": "decision", "id_column": "candidate_id",
+            }
+        }
+    )  # fmt: skip
+    assert sources.exists() and sources.load() == {}  # before any review: nothing, no error
+    export.write_text(
+        '{"type": "FeatureCollection", "features": ['
+        '{"type": "Feature", "geometry": {"type": "Point", "coordinates": [-109.5, 37.4]},'
+        ' "properties": {"candidate_id": "a", "decision": "rejected"}}]}'
+    )
+    (source,) = sources.load().values()
+    points, _ = read_source(source.frame, source.settings, "reviewed")
+    assert points[["kind", "label"]].values.tolist() == [["reviewed", 0]]
