@@ -28,7 +28,7 @@ def test_kedro_viz_build_writes_every_pipeline(kedro_project: Path):
     shown = {pipeline["id"] for pipeline in graph["pipelines"]}
     assert set(PIPELINE_ORDER) | {"__default__"} <= shown
     node_names = {node["name"] for node in graph["nodes"]}
-    assert {"assign_splits", "summarize_segment"} <= node_names
+    assert {"assign_splits", "segment_tiles_on_dask", "summarize_scan"} <= node_names
     # Each pipeline is a namespace: a collapsible box holding its nodes, ...
     boxes = graph["modular_pipelines"]
     assert set(PIPELINE_ORDER) <= set(boxes)
@@ -36,4 +36,5 @@ def test_kedro_viz_build_writes_every_pipeline(kedro_project: Path):
     # ... and catalog entries are drawn on their data layers.
     layer_of = {node["name"]: node.get("layer") for node in graph["nodes"]}
     assert layer_of["points"] == "primary" and layer_of["fcn_model"] == "models"
-    assert layer_of["segment_metrics"] == "reporting"
+    assert layer_of["scan_metrics"] == layer_of["scan_review"] == "reporting"
+    assert layer_of["scan_store"] == "model_output"

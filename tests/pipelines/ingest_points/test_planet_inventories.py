@@ -128,13 +128,19 @@ def test_a_users_inventory_is_never_written(tmp_path: Path) -> None:
     assert not mine.exists()
 
 
-def test_the_node_publishes_for_the_regions_and_nothing_when_told_not_to() -> None:
-    regions = gpd.GeoDataFrame({"name": ["r"]}, geometry=[AREA], crs=4326)
+def test_the_node_publishes_for_the_regions_and_the_scan_region_or_nothing() -> None:
+    west, south, east, north = AREA.bounds
+    half = shapely.box(west, south, (west + east) / 2, north)
+    regions = gpd.GeoDataFrame({"name": ["r"]}, geometry=[half], crs=4326)
+    scan = gpd.GeoDataFrame({"name": ["s"]}, geometry=[AREA.difference(half)], crs=4326)
     source = simulated_source(seed=5, density={"dams": 80.0, "bridges": 40.0})
-    published, truth = publish_planet_inventories(regions, source, 42)
+    published, truth = publish_planet_inventories(regions, scan, source, 42)
     assert set(published) == set(PUBLISHED_SOURCES) and len(truth) >= 20
+    # The scan's region is published too: the scan matches its detections to those inventories.
+    in_scan = truth.within(scan.geometry.iloc[0])
+    assert in_scan.any() and (~in_scan).any()
     quiet = simulated_source(inventories={"publish": False})
-    published, truth = publish_planet_inventories(regions, quiet, 42)
+    published, truth = publish_planet_inventories(regions, scan, quiet, 42)
     assert published == {} and truth.empty
 
 
