@@ -101,7 +101,7 @@ def test_scan_run_writes_candidates_review_page_metrics_and_resumes(kedro_projec
         assert vrt.crs.to_epsg() == EPSG
         assert vrt.width * vrt.height == len(tiles) * 64 * 64
         heat = vrt.read(1)
-        assert 0.0 <= heat.min() and heat.max() <= 1.0
+        assert heat.min() >= 0.0 and heat.max() <= 1.0
     metrics = json.loads((project / "data/08_reporting/scan_metrics.json").read_text())
     assert metrics["tiles_scanned"] == len(tiles) and metrics["tiles_skipped"] == 0
     assert metrics["workers"] == 1

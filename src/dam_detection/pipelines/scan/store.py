@@ -103,7 +103,7 @@ class TileStore:
     def detections(self, tile_id: str) -> list[dict[str, Any]]:
         """The detections a finished tile owns."""
         path = self.path / "detections" / f"{tile_id}.json"
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        return json.loads(path.read_text())
 
     def write_vrt(self, tiles: Sequence[ScanTile]) -> Path:
         """Write ``heatmap.vrt``: every tile's heatmap as one layer (one grid, one CRS)."""

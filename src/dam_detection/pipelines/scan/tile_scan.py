@@ -39,7 +39,8 @@ CHIP_REFLECTANCE_MAX = 0.3
 @dataclass(frozen=True)
 class ModelPayload:
     """A Keras model as plain data (its JSON architecture and weights, never a file path): what
-    a worker on any machine of a cluster needs to rebuild it, and its fingerprint."""
+    a worker on any machine of a cluster needs to rebuild it, and its fingerprint.
+    """
 
     architecture: str
     weights: list[np.ndarray]

@@ -145,8 +145,14 @@ def tiles_frame(tiles: list[ScanTile]) -> gpd.GeoDataFrame:
 
 def tiles_from_frame(frame: pd.DataFrame) -> list[ScanTile]:
     """The tiles of a table written by :func:`tiles_frame`."""
-    fields = ScanTile.__dataclass_fields__
     return [
-        ScanTile(**{key: (str(row[key]) if key == "tile_id" else int(row[key])) for key in fields})
+        ScanTile(
+            tile_id=str(row["tile_id"]),
+            epsg=int(row["epsg"]),
+            core_col=int(row["core_col"]),
+            core_top=int(row["core_top"]),
+            size_px=int(row["size_px"]),
+            overlap_px=int(row["overlap_px"]),
+        )
         for _, row in frame.iterrows()
     ]
