@@ -166,17 +166,25 @@ def test_select_points_merges_across_sources_keeps_dams_and_drops_near_negatives
 
 def test_select_points_caps_kinds_with_a_seed_and_explains_missing_shares():
     candidates, _ = _candidates()
-    sampling = SamplingSettings(max_points=4, seed=0, fractions={"dam": 0.5, "random": 0.5})
+    sampling = SamplingSettings(
+        max_points=4, seed=0, fractions={"dam": 0.5, "random": 0.5}, uncapped=[]
+    )
     with pytest.raises(ValueError, match="kind 'bridge' has no share in ingest_points.sampling"):
         nodes.select_points(candidates, 0, 0, sampling, 1)
     fractions = {"dam": 0.5, "random": 0.5, "bridge": 0.5, "water_edge": 0.5}
-    sampling = SamplingSettings(max_points=4, fractions=fractions)
+    sampling = SamplingSettings(max_points=4, fractions=fractions, uncapped=[])
     selected, stats = nodes.select_points(candidates, 0, 0, sampling, 0)
     again, _ = nodes.select_points(candidates, 0, 0, sampling, 0)
     assert selected["point_id"].tolist() == again["point_id"].tolist()
     assert selected["kind"].value_counts().to_dict() == {"dam": 1, "bridge": 1, "water_edge": 1,
                                                           "random": 1}  # fmt: skip
     assert stats["capped"]["dropped"] == {"bridge": 2, "dam": 1, "random": 1, "water_edge": 0}
+    # An uncapped kind (a person's reviews) is kept whole, beside max_points.
+    uncapped = SamplingSettings(max_points=4, fractions={"dam": 0.5, "random": 0.5},
+                                uncapped=["bridge", "water_edge"])  # fmt: skip
+    selected, stats = nodes.select_points(candidates, 0, 0, uncapped, 0)
+    kinds = selected["kind"].value_counts().to_dict()
+    assert kinds["bridge"] == 3 and kinds["dam"] + kinds["random"] == 4
 
 
 def test_assign_splits_builds_the_points_table():

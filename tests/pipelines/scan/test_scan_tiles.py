@@ -117,3 +117,11 @@ def test_a_listed_point_on_the_lake_beside_a_detection_is_reported(tmp_path, lis
               if 35 <= r <= 85 and 35 <= c <= 85 and not (45 < r < 75 and 45 < c < 75)]  # fmt: skip
     assert beside, "the tiny FCN left no peak near the lake shore"
     assert all(d["reservoir_ids"] == (["nat:1"] if listed_on_lake else []) for d in beside)
+
+
+def test_blocks_split_evenly():
+    from dam_detection.pipelines.scan.tile_scan import block_sides
+
+    assert block_sides(2096, 1100) == [1048, 1048]
+    assert block_sides(2112, 1024) == [704, 704, 704]
+    assert block_sides(90, 32) == [30, 30, 30] and sum(block_sides(77, 32)) == 77

@@ -242,10 +242,14 @@ def _cap_kinds(
     dropped: dict[str, int] = {}
     kinds = selected["kind"].to_numpy()
     for kind in sorted(set(kinds)):
+        if kind in sampling.uncapped:  # kept whole, beside max_points
+            keep[kinds == kind] = True
+            continue
         if kind not in fractions:
             raise ValueError(
                 f"kind {kind!r} has no share in ingest_points.sampling.fractions "
-                f"{dict(fractions)}: add one, or set sampling.max_points to null to keep all"
+                f"{dict(fractions)}: add one, list it in sampling.uncapped, or set "
+                "sampling.max_points to null to keep all"
             )
         rows = np.flatnonzero(kinds == kind)
         chosen = (

@@ -73,6 +73,8 @@ class SamplingSettings(Settings):
     """Points kept in all; ``null`` keeps everything."""
     fractions: dict[str, float]
     """Share of ``max_points`` per kind."""
+    uncapped: list[str]
+    """Kinds kept whole, beside ``max_points`` (a person's reviews are few and each one counts)."""
     seed: int | None = None
     """``null``: the shared ``seed``."""
 

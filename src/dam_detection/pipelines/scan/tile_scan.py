@@ -128,20 +128,29 @@ class ListedPoints:
     y: tuple[float, ...] = ()
 
 
+def block_sides(length: int, block_px: int) -> list[int]:
+    """Split ``length`` pixels into the fewest blocks of at most ``block_px``, as even as
+    possible (an uneven last block would pay the whole halo for a thin strip)."""
+    count = -(-length // block_px)
+    base, extra = divmod(length, count)
+    return [base + 1] * extra + [base] * (count - extra)
+
+
 def predict_array(predict: Predict, image: np.ndarray, halo: int, block_px: int,
                   band_stats: Mapping[str, Mapping[str, float]],
                   bands: Sequence[str]) -> np.ndarray:  # fmt: skip
     """FCN probabilities over ``image`` without its ``halo`` (float16), block by block.
 
-    Each block of ``block_px`` pixels is predicted with ``halo`` pixels of real context on every
-    side, so every kept pixel sees all the inputs its receptive field covers.
+    Each block (at most ``block_px`` a side, :func:`block_sides`) is predicted with ``halo``
+    pixels of real context on every side, so every kept pixel sees all the inputs its
+    receptive field covers.
     """
     height, width = image.shape[0] - 2 * halo, image.shape[1] - 2 * halo
     heatmap = np.zeros((height, width), np.float16)
-    for top in range(0, height, block_px):
-        rows = min(block_px, height - top)
-        for left in range(0, width, block_px):
-            cols = min(block_px, width - left)
+    top = 0
+    for rows in block_sides(height, block_px):
+        left = 0
+        for cols in block_sides(width, block_px):
             block = image[top : top + rows + 2 * halo, left : left + cols + 2 * halo]
             output = np.asarray(predict(normalize_bands(block[None], band_stats, bands)))
             output = output.reshape(output.shape[:3])
@@ -153,6 +162,8 @@ def predict_array(predict: Predict, image: np.ndarray, halo: int, block_px: int,
             heatmap[top : top + rows, left : left + cols] = output[
                 0, halo : halo + rows, halo : halo + cols
             ]
+            left += cols
+        top += rows
     return heatmap
 
 
@@ -279,5 +290,5 @@ def scan_tile(tile: ScanTile, listed: ListedPoints, store: TileStore, job: TileJ
 
 
 def _computed_px(window: int, block_px: int, halo: int) -> int:
-    sides = [min(block_px, window - start) + 2 * halo for start in range(0, window, block_px)]
+    sides = [side + 2 * halo for side in block_sides(window, block_px)]
     return sum(a * b for a in sides for b in sides)
