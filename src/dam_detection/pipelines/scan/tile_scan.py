@@ -130,7 +130,8 @@ class ListedPoints:
 
 def block_sides(length: int, block_px: int) -> list[int]:
     """Split ``length`` pixels into the fewest blocks of at most ``block_px``, as even as
-    possible (an uneven last block would pay the whole halo for a thin strip)."""
+    possible (an uneven last block would pay the whole halo for a thin strip).
+    """
     count = -(-length // block_px)
     base, extra = divmod(length, count)
     return [base + 1] * extra + [base] * (count - extra)
