@@ -102,8 +102,9 @@ def scan_tiles_on_dask(
     if not hasattr(source, "block_reader"):
         raise NotImplementedError(
             f"image source {image_source.kind!r} cannot scan regions yet: the scan reads the "
-            "simulated planet; with Earth Engine, export the region's scenes (gee_export) and "
-            "segment them with `kedro run --pipelines segment`"
+            "simulated planet. With Earth Engine, end with segment over the exported scenes: "
+            '`kedro run --env earthengine --pipelines "ingest_points,gee_export,shard_tfrecords,'
+            'train,segment"` (docs/earthengine.md)'
         )
     reader = source.block_reader(composite_window(composite), names)
     threshold = scan_threshold(params, train_metrics)
