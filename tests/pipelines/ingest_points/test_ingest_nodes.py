@@ -232,3 +232,18 @@ def test_plot_points_map_draws_both_panels():
     figure = nodes.plot_points_map(points)
     assert isinstance(figure, Figure)
     assert [axes.get_title() for axes in figure.axes] == ["points by kind", "points by split"]
+
+
+def test_points_inside_the_scan_region_are_held_out_of_training(caplog):
+    import shapely
+
+    candidates, _ = _candidates()
+    first = candidates.geometry.iloc[0]
+    region = gpd.GeoDataFrame(geometry=[first.buffer(1e-4)], crs="EPSG:4326")
+    with caplog.at_level("INFO"):
+        kept = nodes.hold_out_scan_region(candidates, region, hold_out=True)
+    assert len(kept) == len(candidates) - int(candidates.within(region.geometry.iloc[0]).sum())
+    assert not kept.within(region.geometry.iloc[0]).any()
+    assert "held out of training" in caplog.text
+    assert len(nodes.hold_out_scan_region(candidates, region, hold_out=False)) == len(candidates)
+    assert shapely.Point(first.x, first.y).within(region.geometry.iloc[0])

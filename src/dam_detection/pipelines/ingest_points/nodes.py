@@ -9,6 +9,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from dam_detection.datasets.point_sources import PointSource, PointSourceSettings
 from dam_detection.image_sources.base import make_image_source
@@ -162,6 +163,26 @@ def combine_candidates(
         frames.append(frame.assign(priority=priority, lon=frame.geometry.x, lat=frame.geometry.y))
     candidates = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
     return candidates, [summary for _, summary in parts]
+
+
+def hold_out_scan_region(
+    candidates: gpd.GeoDataFrame, scan_region: gpd.GeoDataFrame, hold_out: bool
+) -> gpd.GeoDataFrame:
+    """The candidates training may use: without those inside the scan's region when
+    ``hold_out`` (``ingest_points.hold_out_scan_region``); how many left is logged.
+    """
+    if not hold_out or not len(candidates):
+        return candidates
+    region = shapely.union_all(scan_region.to_crs("EPSG:4326").geometry.to_numpy())
+    inside = shapely.contains_xy(region, candidates["lon"].to_numpy(), candidates["lat"].to_numpy())
+    if inside.any():
+        counts = candidates.loc[inside, "kind"].value_counts().to_dict()
+        logger.info(
+            "ingest_points: %d points inside the scan region held out of training %s",
+            int(inside.sum()),
+            plain_counts(counts),
+        )
+    return candidates[~inside].reset_index(drop=True)
 
 
 def listed_dams(candidates: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -97,6 +97,9 @@ class IngestPointsSettings(Settings):
     """Points closer than this (within and across sources) are one point."""
     min_distance_to_dam_m: float = Field(ge=0)
     """A negative closer than this to any dam of the inventory is dropped."""
+    hold_out_scan_region: bool
+    """Leave the points inside the scan's region out of training (they stay in
+    ``inventory_dams``), so the scan is measured on a region no model has seen."""
     regions: list[RegionSettings]
     """Regions of interest for water-edge and random negatives."""
     random_negatives: RandomNegativeSettings
