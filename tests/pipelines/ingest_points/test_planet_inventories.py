@@ -6,6 +6,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from kedro.io import DatasetError
@@ -139,6 +140,14 @@ def test_the_node_publishes_for_the_regions_and_the_scan_region_or_nothing() -> 
     # The scan's region is published too: the scan matches its detections to those inventories.
     in_scan = truth.within(scan.geometry.iloc[0])
     assert in_scan.any() and (~in_scan).any()
+    national = published["planet_dams"]
+    assert national["DAM_ID"].is_unique
+    # ... on its own: the training regions' files are what they were without a scan.
+    alone, _ = publish_planet_inventories(regions, regions.iloc[0:0], source, 42)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(national.iloc[: len(alone["planet_dams"])]),
+        pd.DataFrame(alone["planet_dams"]),
+    )
     quiet = simulated_source(inventories={"publish": False})
     published, truth = publish_planet_inventories(regions, scan, quiet, 42)
     assert published == {} and truth.empty

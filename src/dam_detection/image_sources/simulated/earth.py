@@ -102,14 +102,14 @@ class SimulatedEarth:
         """Reads blocks of the planet's grid for region scans; see :mod:`.region`."""
         return PlanetBlockReader(self.planet, composite.middle_month, tuple(bands))
 
-    def publish_inventories(self, regions: gpd.GeoDataFrame) -> Publication:
+    def publish_inventories(self, regions: gpd.GeoDataFrame, first_serial: int = 0) -> Publication:
         """The planet's inventories of the regions; see :func:`.publish.publish`."""
         options = dict(self.inventories or {})
         options.pop("publish", None)  # whether to publish is the pipeline's decision
         errors = PositionErrors(**dict(options.pop("position_errors", {})))
         area = shapely.union_all(regions.to_crs("EPSG:4326").geometry.to_numpy())
         rules = InventoryRules(**options, errors=errors)
-        return publish(self.planet, area, rules, self.workers)
+        return publish(self.planet, area, rules, self.workers, first_serial)
 
     def water_edge_points(
         self, regions: gpd.GeoDataFrame, sampling: WaterEdgeSampling

@@ -136,11 +136,16 @@ def planet_structures(
 
 
 def publish(
-    planet: Planet, area: shapely.Geometry, rules: InventoryRules, workers: int = 1
+    planet: Planet,
+    area: shapely.Geometry,
+    rules: InventoryRules,
+    workers: int = 1,
+    first_serial: int = 0,
 ) -> Publication:
     """The planet's inventories of ``area`` (degrees; a pure function of planet, area, rules).
 
-    ``workers`` processes compose the tiles.
+    ``workers`` processes compose the tiles. Record ids count from ``first_serial``, so that
+    publications of separate areas can be read side by side without two records sharing an id.
     """
     dams, bridges = planet_structures(planet, area, workers)
     names = _names(planet)
@@ -167,7 +172,7 @@ def publish(
         if rng.random() < rules.listed_share:
             x, y = _listed_position(dam, rules.errors, rng)
             lon, lat = back.transform(x, y)
-            listed_id = f"PL{len(national):05d}"
+            listed_id = f"PL{first_serial + len(national):05d}"
             record = {
                 "DAM_ID": listed_id,
                 "DAM_NAME": name,
@@ -188,7 +193,7 @@ def publish(
                 national.append(
                     {
                         **record,
-                        "DAM_ID": f"PL{len(national):05d}",
+                        "DAM_ID": f"PL{first_serial + len(national):05d}",
                         "geometry": shapely.Point(lon2, lat2),
                     }
                 )
@@ -196,7 +201,7 @@ def publish(
             # GRanD places dams on its river network: three decimals, about 100 m.
             large.append(
                 {
-                    "GRAND_ID": 9000 + len(large),
+                    "GRAND_ID": 9000 + first_serial + len(large),
                     "RES_NAME": f"{name} Reservoir",
                     "DAM_NAME": name,
                     "YEAR": year,
@@ -207,7 +212,7 @@ def publish(
             )
             row["listed_large"] = True
         truth.append(row)
-    bridge_lines = _nbi_lines(planet, bridges, rules.bridges_listed_share)
+    bridge_lines = _nbi_lines(planet, bridges, rules.bridges_listed_share, first_serial)
     national_columns = ["DAM_ID", "DAM_NAME", "DAM_TYPE", "YEAR_COMPL", "geometry"]
     national_frame = gpd.GeoDataFrame(
         pd.DataFrame(national, columns=national_columns), geometry="geometry", crs="EPSG:4326"
@@ -278,7 +283,9 @@ def _dms(value: float, degree_digits: int) -> str:
     return f"{degrees:0{degree_digits}d}{minutes:02d}{hundredths:04d}"
 
 
-def _nbi_lines(planet: Planet, bridges: np.ndarray, share: float) -> list[str]:
+def _nbi_lines(
+    planet: Planet, bridges: np.ndarray, share: float, first_serial: int = 0
+) -> list[str]:
     """Fixed-width NBI records (item 38 = 1: over a waterway) for the listed bridges."""
     rng = _rng(planet, 38)
     lines = []
@@ -288,7 +295,7 @@ def _nbi_lines(planet: Planet, bridges: np.ndarray, share: float) -> list[str]:
         line = [" "] * NBI_RECORD_LENGTH
         values = {
             "state_code": "990",
-            "structure_number": f"PLANET{number:09d}",
+            "structure_number": f"PLANET{first_serial + number:09d}",
             "features_intersected": "RIVER",
             "latitude_dms": _dms(lat, 2),
             "longitude_dms": _dms(lon, 3),  # west longitudes are positive in the NBI

@@ -15,6 +15,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from dam_detection.detection.settings import DetectionSettings
 from dam_detection.image_sources.base import make_image_source
@@ -60,10 +61,18 @@ def publish_planet_inventories(
         )
         return {}, empty
     planet = make_image_source(image_source, seed)
-    areas = pd.concat([regions[["geometry"]], scan_region.to_crs(regions.crs)[["geometry"]]])
-    publication = planet.publish_inventories(  # type: ignore[attr-defined]
-        gpd.GeoDataFrame(areas, geometry="geometry", crs=regions.crs)
+    publication = planet.publish_inventories(regions)  # type: ignore[attr-defined]
+    # The scan's region beyond the training regions is published on its own, its ids after
+    # the first publication's: the training regions' files stay what they were without a scan.
+    trained = shapely.union_all(regions.to_crs("EPSG:4326").geometry.to_numpy())
+    beyond = shapely.union_all(scan_region.to_crs("EPSG:4326").geometry.to_numpy()).difference(
+        trained
     )
+    if not beyond.is_empty:
+        scan_part = planet.publish_inventories(  # type: ignore[attr-defined]
+            gpd.GeoDataFrame(geometry=[beyond], crs="EPSG:4326"), first_serial=SCAN_SERIALS
+        )
+        publication = _joined(publication, scan_part)
     truth = publication.truth
     logger.info(
         "the planet published %d of its %d dams (%d in the large-dams file) and %d bridges",
@@ -80,6 +89,28 @@ def publish_planet_inventories(
         )
     )
     return published, truth
+
+
+#: Where the record ids of the scan region's own publication start.
+SCAN_SERIALS = 50_000
+
+
+def _joined(first: Any, second: Any) -> Any:
+    """Two publications of separate areas as one (the same files, more records)."""
+    from dataclasses import replace
+
+    return replace(
+        first,
+        national_dams=gpd.GeoDataFrame(
+            pd.concat([first.national_dams, second.national_dams], ignore_index=True),
+            crs="EPSG:4326",
+        ),
+        large_dams=pd.concat([first.large_dams, second.large_dams], ignore_index=True),
+        bridges_nbi=first.bridges_nbi + second.bridges_nbi,
+        truth=gpd.GeoDataFrame(
+            pd.concat([first.truth, second.truth], ignore_index=True), crs="EPSG:4326"
+        ),
+    )
 
 
 def audit_points(
