@@ -15,8 +15,9 @@ from collections.abc import Mapping
 
 import geopandas as gpd
 import numpy as np
-from pyproj import Transformer
 from scipy.spatial import cKDTree
+
+from dam_detection.pipelines.scan.tiling import grid_xy
 
 STATUS_KNOWN = "known"
 STATUS_CANDIDATE = "candidate"
@@ -48,9 +49,7 @@ def sort_detections(detections: gpd.GeoDataFrame, inventory: gpd.GeoDataFrame, e
     nearest_source = np.full(n, None, dtype=object)
     nearest_distance = np.full(n, np.nan)
     if n and len(inventory):
-        to_grid = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
-        ix, iy = to_grid.transform(inventory.geometry.x.to_numpy(), inventory.geometry.y.to_numpy())
-        listed_xy = np.column_stack([ix, iy])
+        listed_xy = grid_xy(inventory, epsg)
         found_xy = out[["x", "y"]].to_numpy(float)
         ids = inventory["point_id"].astype(str).to_numpy()
         sources = inventory["source"].astype(str).to_numpy()

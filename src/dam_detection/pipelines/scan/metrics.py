@@ -20,18 +20,10 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-from pyproj import Transformer
 
 from dam_detection.detection.matching import match_points
 from dam_detection.pipelines.scan.known import STATUS_CANDIDATE
-
-
-def _xy(frame: gpd.GeoDataFrame, epsg: int) -> np.ndarray:
-    if not len(frame):
-        return np.empty((0, 2))
-    to_grid = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
-    x, y = to_grid.transform(frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy())
-    return np.column_stack([x, y])
+from dam_detection.pipelines.scan.tiling import grid_xy
 
 
 def _share(hits: np.ndarray) -> float | None:
@@ -63,7 +55,7 @@ def evaluate_scan(sorted_detections: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, 
         seed: Bootstrap seed.
     """
     rng = np.random.default_rng(seed)
-    found_xy, truth_xy = _xy(sorted_detections, epsg), _xy(truth, epsg)
+    found_xy, truth_xy = grid_xy(sorted_detections, epsg), grid_xy(truth, epsg)
     listed = truth["listed"].to_numpy(bool) if len(truth) else np.zeros(0, bool)
     is_candidate = (sorted_detections["status"] == STATUS_CANDIDATE).to_numpy()
     # One matching of every detection to every dam: a detection finds one dam at most.

@@ -15,7 +15,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 
 from dam_detection.detection.settings import DetectionSettings
 from dam_detection.image_sources.base import make_image_source
@@ -31,7 +30,13 @@ from dam_detection.pipelines.scan.review import ReviewPage, build_review_page
 from dam_detection.pipelines.scan.settings import ScanSettings
 from dam_detection.pipelines.scan.store import TileStore
 from dam_detection.pipelines.scan.tile_scan import ListedPoints, ModelPayload, TileJob, scan_tile
-from dam_detection.pipelines.scan.tiling import PIXEL_M, plan_tiles, tiles_frame, tiles_from_frame
+from dam_detection.pipelines.scan.tiling import (
+    PIXEL_M,
+    grid_xy,
+    plan_tiles,
+    tiles_frame,
+    tiles_from_frame,
+)
 from dam_detection.pipelines.segment.blocks import halo_for
 
 logger = logging.getLogger(__name__)
@@ -130,7 +135,7 @@ def scan_tiles_on_dask(
     todo = [tile for tile in tiles if not scan_store.finished(tile.tile_id, fingerprint)]
     logger.info("scan: %d tiles to segment, %d finished by an earlier run", len(todo),
                 len(tiles) - len(todo))  # fmt: skip
-    xy = _inventory_xy(inventory_dams, tiles[0].epsg if tiles else 4326)
+    xy = grid_xy(inventory_dams, tiles[0].epsg if tiles else 4326)
     tasks = [(t.tile_id, (t, _listed_near(t, inventory_dams, xy), scan_store)) for t in todo]
     start = time.perf_counter()
     workers = 0
@@ -160,14 +165,6 @@ def _without_cache(reader: Any) -> Any:
     from dataclasses import replace
 
     return replace(reader, planet=replace(planet, cache_dir=None))
-
-
-def _inventory_xy(inventory: gpd.GeoDataFrame, epsg: int) -> np.ndarray:
-    if not len(inventory):
-        return np.empty((0, 2))
-    to_grid = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
-    x, y = to_grid.transform(inventory.geometry.x.to_numpy(), inventory.geometry.y.to_numpy())
-    return np.column_stack([x, y])
 
 
 def collect_detections(

@@ -130,6 +130,15 @@ def plan_tiles(region: shapely.Geometry, name: str, size_px: int, overlap_px: in
     return tiles
 
 
+def grid_xy(points: gpd.GeoDataFrame, epsg: int) -> np.ndarray:
+    """``(n, 2)`` metres on the grid ``epsg`` of EPSG:4326 points."""
+    if not len(points):
+        return np.empty((0, 2))
+    to_grid = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
+    x, y = to_grid.transform(points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
+    return np.column_stack([x, y])
+
+
 def tiles_frame(tiles: list[ScanTile]) -> gpd.GeoDataFrame:
     """The tiles as a table with their core outlines in EPSG:4326 (for maps and the catalog)."""
     if not tiles:
