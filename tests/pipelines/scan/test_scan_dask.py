@@ -37,5 +37,15 @@ def test_a_lost_worker_costs_only_its_tile_which_is_redone(tmp_path):
     assert results[1]["pid"] != died  # redone in a fresh worker process
 
 
-def test_the_local_cluster_defaults_to_one_worker_per_physical_core():
-    assert 1 <= physical_cores() <= (os.cpu_count() or 1)
+def test_the_local_cluster_defaults_to_one_single_threaded_worker_per_physical_core():
+    import psutil
+
+    settings = ClusterSettings(address=None, n_workers=None, threads_per_worker=1,
+                               memory_limit="1GiB", retries=0)  # fmt: skip
+    with dask_client(settings) as client:
+        workers = client.scheduler_info()["workers"].values()
+        assert len(workers) == physical_cores() == psutil.cpu_count(logical=False)
+        assert all(worker["nthreads"] == 1 for worker in workers)
+        # TensorFlow in each worker is told to use its one thread.
+        environment = client.run(lambda: os.environ["TF_NUM_INTRAOP_THREADS"])
+        assert set(environment.values()) == {"1"}

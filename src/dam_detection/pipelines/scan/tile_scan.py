@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from dam_detection.bands import RGB_BANDS, normalize_bands
+from dam_detection.bands import RGB_BANDS
 from dam_detection.detection.peaks import find_peaks
 from dam_detection.pipelines.scan.store import TileStore
 from dam_detection.pipelines.scan.tiling import PIXEL_M, ScanTile
+from dam_detection.pipelines.segment.blocks import predict_block
 
 #: Reads ``(epsg, first_col, top_north, width, height)`` -> ``(height, width, bands)`` float32.
 BlockReader = Callable[[int, int, int, int, int], np.ndarray]
@@ -153,15 +154,9 @@ def predict_array(predict: Predict, image: np.ndarray, halo: int, block_px: int,
         left = 0
         for cols in block_sides(width, block_px):
             block = image[top : top + rows + 2 * halo, left : left + cols + 2 * halo]
-            output = np.asarray(predict(normalize_bands(block[None], band_stats, bands)))
-            output = output.reshape(output.shape[:3])
-            if output.shape[1:] != block.shape[:2]:
-                raise ValueError(
-                    f"the model returned {output.shape[1:]} for input {block.shape[:2]}; a "
-                    "fully convolutional model must keep the input's height and width"
-                )
+            output = predict_block(predict, block, band_stats, bands)
             heatmap[top : top + rows, left : left + cols] = output[
-                0, halo : halo + rows, halo : halo + cols
+                halo : halo + rows, halo : halo + cols
             ]
             left += cols
         top += rows

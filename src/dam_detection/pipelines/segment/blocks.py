@@ -50,6 +50,27 @@ def computed_area_ratio(mixer: Mixer, halo: int, rows: int, cols: int) -> float:
     return computed / (mixer.width_px * mixer.height_px)
 
 
+def predict_block(
+    predict: Predict,
+    block: np.ndarray,
+    band_stats: Mapping[str, Mapping[str, float]],
+    bands: Sequence[str],
+) -> np.ndarray:
+    """The FCN's ``(H, W)`` probabilities for one raw ``(H, W, C)`` block (normalised first).
+
+    Raises:
+        ValueError: If the model does not keep the block's height and width.
+    """
+    output = np.asarray(predict(normalize_bands(block[None], band_stats, bands)))
+    output = output.reshape(output.shape[:3])
+    if output.shape[1:] != block.shape[:2]:
+        raise ValueError(
+            f"the model returned {output.shape[1:]} for input {block.shape[:2]}; a fully "
+            "convolutional model must keep the input's height and width"
+        )
+    return output[0]
+
+
 def single_patches(batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
     """The patches of a stream of batches, one at a time."""
     for batch in batches:
@@ -144,13 +165,7 @@ def _predict_strip(
     for col_0 in range(0, core_w, block_width):
         width = min(block_width, core_w - col_0)
         block = strip[:, col_0 : col_0 + width + 2 * halo]
-        output = np.asarray(predict(normalize_bands(block[None], band_stats, bands)))
-        output = output.reshape(output.shape[:3])
-        if output.shape[1:] != block.shape[:2]:
-            raise ValueError(
-                f"the model returned {output.shape[1:]} for input {block.shape[:2]}; a fully "
-                "convolutional model must keep the input's height and width"
-            )
+        output = predict_block(predict, block, band_stats, bands)
         heatmap[row_0 : row_0 + core_h, col_0 : col_0 + width] = output[
-            0, halo : halo + core_h, halo : halo + width
+            halo : halo + core_h, halo : halo + width
         ]
