@@ -82,7 +82,7 @@ def _clear_caches() -> None:
     from dam_detection.image_sources.simulated import world
 
     world.compose_tile.cache_clear()
-    world.tile_image.cache_clear()
+    world.clear_tile_images()
     world._FEATURES.clear()
 
 

@@ -11,15 +11,25 @@ from pyproj import Transformer
 
 from dam_detection.image_sources.base import SceneRequest
 from dam_detection.image_sources.simulated import SimulatedEarth
-from dam_detection.image_sources.simulated.render import PatchTask, patch_grid, render_patch
+from dam_detection.image_sources.simulated.render import (
+    PatchTask,
+    patch_axes,
+    patch_grid,
+    render_patch,
+)
 from dam_detection.image_sources.simulated.scene_export import render_scene, scene_mixer
 from dam_detection.image_sources.simulated.world import (
     Density,
     Planet,
     TileKey,
     compose_tile,
+    grid_to_zone,
+    render_tile_image,
+    sample_lonlat,
+    sample_lonlat_grid,
     tile_features,
-    tile_image,
+    to_zone,
+    zone_epsg,
 )
 from tests.settings import composite_window
 
@@ -121,13 +131,13 @@ def test_a_cached_tile_renders_the_same_pixels(tmp_path) -> None:
     )  # fmt: skip
     key = TileKey(32612, 300, 1500)
     compose_tile.cache_clear()
-    fresh = tile_image.__wrapped__(PLANET, key, 7, BANDS)
+    fresh = render_tile_image(PLANET, key, 7, BANDS)
     assert not list(tmp_path.rglob("*.npz"))
     compose_tile.cache_clear()
-    tile_image.__wrapped__(cached, key, 7, BANDS)  # composes and stores
+    render_tile_image(cached, key, 7, BANDS)  # composes and stores
     assert list(tmp_path.rglob("*.npz"))
     compose_tile.cache_clear()
-    again = tile_image.__wrapped__(cached, key, 7, BANDS)  # reads the stored tile
+    again = render_tile_image(cached, key, 7, BANDS)  # reads the stored tile
     for band in BANDS:
         np.testing.assert_array_equal(fresh.bands[band], again.bands[band])
 
@@ -141,3 +151,30 @@ def test_scene_truth_lists_the_planets_dams_in_the_scene() -> None:
     again = source.scene_export(_scene(-110.349, 37.751, size=512)).truth
     shared = set(walls["dam_id"]) & set(again["dam_id"])
     assert shared  # the same dams, under the same ids, in an overlapping scene
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat"), [(-109.7, 37.4), (12.3, 61.0), (25.0, -33.9), (-114.01, 70.5)]
+)
+def test_a_patch_grid_is_projected_to_within_a_tenth_of_a_millimetre(lon, lat) -> None:
+    # Patches project a coarse lattice of their degree grid and interpolate between (as Earth
+    # Engine reprojects): the error must stay far below the 10 m pixels it chooses between.
+    lons, lats = patch_axes(lon, lat, 128)
+    epsg = int(zone_epsg(lon, lat))
+    east, north = grid_to_zone(epsg, lons, lats)
+    exact_east, exact_north = to_zone(epsg).transform(*np.meshgrid(lons, lats))
+    assert east.shape == north.shape == (257, 257)
+    assert np.abs(east - exact_east).max() < 1e-4
+    assert np.abs(north - exact_north).max() < 1e-4
+
+
+def test_a_patch_grid_across_a_zone_edge_samples_each_zone() -> None:
+    # 114 W is a UTM zone edge: each pixel comes from the tiles of its own zone, as the
+    # exact per-pixel path gives it.
+    lons, lats = patch_axes(-114.0, 37.4, 24)
+    month = WINDOW.middle_month
+    grid = sample_lonlat_grid(PLANET, month, BANDS, lons, lats)
+    exact = sample_lonlat(PLANET, month, BANDS, *np.meshgrid(lons, lats))
+    assert len(np.unique(zone_epsg(*np.meshgrid(lons, lats)))) == 2
+    for band in BANDS:
+        np.testing.assert_array_equal(grid.bands[band], exact.bands[band])

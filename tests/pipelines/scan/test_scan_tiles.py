@@ -125,3 +125,20 @@ def test_blocks_split_evenly():
     assert block_sides(2096, 1100) == [1048, 1048]
     assert block_sides(2112, 1024) == [704, 704, 704]
     assert block_sides(90, 32) == [30, 30, 30] and sum(block_sides(77, 32)) == 77
+
+
+def test_a_worker_keeps_only_the_planet_tiles_of_the_block_it_reads():
+    # Memory per worker must not grow with the region: reading blocks across many planet tiles
+    # leaves only the last block's tiles (here 2 x 2 of 256 px) in the process.
+    from dam_detection.image_sources.simulated import world
+
+    reader = tile_job(tiny_fcn()).reader
+    world.clear_tile_images()
+    try:
+        for step in range(4):
+            block = reader(32614, COL + 256 * step + 200, TOP, 100, 300)
+            assert block.shape == (300, 100, len(BANDS))
+            assert len(world._TILE_IMAGES) <= 4
+        assert len(world._TILE_IMAGES) == 4
+    finally:
+        world.keep_tile_images(world.TILE_IMAGES_KEPT)

@@ -16,6 +16,7 @@ from pyproj import Transformer
 from dam_detection.image_sources.simulated.world import (
     PIXEL_M,
     Planet,
+    keep_tile_images,
     sample_block,
     sample_lonlat,
     zone_epsg,
@@ -41,6 +42,12 @@ class PlanetBlockReader:
         """The block whose north-west pixel is column ``first_col``, northward row ``top_north``
         of zone ``epsg``'s 10 m grid (float32, masked pixels 0).
         """
+        # A worker keeps the planet tiles of this block only (its neighbour shares some):
+        # its memory is then the same however large the region.
+        size = self.planet.tile_px
+        across = (first_col + width - 1) // size - first_col // size + 1
+        down = top_north // size - (top_north - height + 1) // size + 1
+        keep_tile_images(across * down)
         if _within_zone(epsg, first_col, top_north, width, height):
             sample = sample_block(
                 self.planet, self.month, self.bands, epsg, first_col, top_north, width, height
