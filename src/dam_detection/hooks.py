@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -200,6 +201,66 @@ def _import_tensorflow_quietly(log: Any) -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+class RunTimingHooks:
+    """Write where the run's time and memory went to ``data/08_reporting/run_timings.json``
+    (:mod:`dam_detection.run_timings`) and log its per-pipeline table.
+
+    The figures cover the nodes this run executed: a run of one pipeline times that pipeline.
+    """
+
+    def __init__(self) -> None:
+        self._timer: Any = None
+        self._folder: Path | None = None
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        """Note where the report goes."""
+        self._folder = Path(context.project_path) / "data" / "08_reporting"
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        """Start the clocks and the memory sampler."""
+        from dam_detection.run_timings import RunTimer
+
+        self._timer = RunTimer()
+        self._timer.start()
+
+    @hook_impl
+    def before_node_run(self, node: Node) -> None:
+        """A node starts."""
+        if self._timer is not None:
+            self._timer.node_started(node.name, node.namespace or node.name)
+
+    @hook_impl
+    def after_node_run(self, node: Node) -> None:
+        """A node ends."""
+        if self._timer is not None:
+            self._timer.node_finished(node.name)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        """Write the report and log the table."""
+        from dam_detection.run_timings import table
+
+        timer, self._timer = self._timer, None
+        if timer is None or self._folder is None:
+            return
+        timer.stop()
+        report = timer.report()
+        self._folder.mkdir(parents=True, exist_ok=True)
+        partial = self._folder / "run_timings.json.tmp"
+        partial.write_text(json.dumps(report, indent=1))
+        os.replace(partial, self._folder / "run_timings.json")
+        logger.info("Where the run's time went (run_timings.json)\n%s", table(report))
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        """Stop the sampler of a failed run (no report: its figures would mislead)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
 
 
 class RunSummaryHooks:

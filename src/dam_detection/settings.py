@@ -15,6 +15,7 @@ from dam_detection.hooks import (  # noqa: E402
     ParameterCheckHooks,
     RunLogFileHooks,
     RunSummaryHooks,
+    RunTimingHooks,
     SacredArtifactHooks,
     TelemetryOffHooks,
 )
@@ -24,7 +25,8 @@ from dam_detection.hooks import (  # noqa: E402
 HOOKS = (
     TelemetryOffHooks(),
     RunLogFileHooks(),
-    RunSummaryHooks(),
+    RunSummaryHooks(),  # after RunTimingHooks: its summary is the last thing a run logs
+    RunTimingHooks(),
     SacredArtifactHooks(),
     EarthEngineHooks(),
     ParameterCheckHooks(),
