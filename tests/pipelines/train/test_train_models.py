@@ -18,7 +18,7 @@ from tests.settings import base_settings
 BANDS = ("B2", "B3", "B4", "NDWI", "AVE")
 CALLBACKS = base_settings(
     CallbackSettings, "train.callbacks", early_stopping_patience=50, reduce_lr_patience=50
-).model_dump()
+).model_dump() | {"learning_rate_schedule": "plateau"}
 
 
 def test_fcn_maps_any_size_and_states_its_receptive_field():

@@ -91,7 +91,10 @@ def _fit(
         validation_data,
         epochs=int(section["epochs"]),
         checkpoint_dir=checkpoints,
-        callback_settings=settings["callbacks"],
+        callback_settings={
+            **settings["callbacks"],
+            "learning_rate_schedule": section["learning_rate_schedule"],
+        },
         verbose=settings["verbose"],
         extra_callbacks=[
             EpochProgress(model_name, int(section["epochs"]), settings["callbacks"]["monitor"]),

@@ -37,16 +37,16 @@ class AugmentationSettings(Settings):
     """Share of crops with a masked (0) strip along one side, as past a scene's edge."""
 
 
+Schedule = Literal["plateau", "cosine"]
+
+
 class CallbackSettings(Settings):
-    """``train.callbacks``: early stopping and the learning-rate schedule."""
+    """``train.callbacks``: early stopping and the learning-rate schedules' shared settings."""
 
     monitor: str
     """Log key to minimise, e.g. ``val_loss``."""
     early_stopping_patience: int = Field(ge=1)
     """Epochs without a better ``monitor`` before training stops."""
-    learning_rate_schedule: Literal["plateau", "cosine"]
-    """``plateau``: halve after ``reduce_lr_patience`` epochs without progress; ``cosine``:
-    a cosine from the initial rate down to ``min_learning_rate`` over the epochs."""
     reduce_lr_patience: int = Field(ge=1)
     """``plateau``: epochs without a better ``monitor`` before the rate is reduced."""
     reduce_lr_factor: float = Field(gt=0, lt=1)
@@ -81,6 +81,10 @@ class ClassifierSettings(Settings):
     """Most epochs (early stopping may end sooner)."""
     learning_rate: float = Field(gt=0)
     """Initial Adam learning rate."""
+    learning_rate_schedule: Schedule
+    """``plateau``: halve after ``callbacks.reduce_lr_patience`` epochs without progress;
+    ``cosine``: a cosine from ``learning_rate`` down to ``callbacks.min_learning_rate`` at the
+    last epoch."""
 
 
 class FCNSettings(Settings):
@@ -113,6 +117,10 @@ class FCNSettings(Settings):
     """Most epochs (early stopping may end sooner)."""
     learning_rate: float = Field(gt=0)
     """Initial Adam learning rate."""
+    learning_rate_schedule: Schedule
+    """``plateau``: halve after ``callbacks.reduce_lr_patience`` epochs without progress;
+    ``cosine``: a cosine from ``learning_rate`` down to ``callbacks.min_learning_rate`` at the
+    last epoch."""
 
 
 class TrainSettings(Settings):

@@ -157,7 +157,7 @@ def cosine_learning_rate(epoch: int, epochs: int, initial: float, minimum: float
 def learning_rate_callback(
     schedule: ScheduleName, settings: Mapping[str, Any], epochs: int, initial: float
 ) -> keras.callbacks.Callback:
-    """The callback that lowers the learning rate (``train.callbacks.learning_rate_schedule``).
+    """The callback that lowers the learning rate (each model's ``learning_rate_schedule``).
 
     ``plateau`` halves it (``reduce_lr_factor``) after ``reduce_lr_patience`` epochs without a
     better ``monitor``; ``cosine`` follows :func:`cosine_learning_rate` over ``epochs``.
@@ -287,10 +287,10 @@ def fit_resumable(
         validation_data: Validation batches.
         epochs: Most epochs to train.
         checkpoint_dir: Folder of this training's checkpoints.
-        callback_settings: ``train.callbacks``: ``monitor``, ``early_stopping_patience``,
-            ``learning_rate_schedule`` (``plateau``, the default, or ``cosine``; see
-            :func:`learning_rate_callback`), ``reduce_lr_patience``, ``reduce_lr_factor``,
-            ``min_learning_rate``.
+        callback_settings: ``train.callbacks`` (``monitor``, ``early_stopping_patience``,
+            ``reduce_lr_patience``, ``reduce_lr_factor``, ``min_learning_rate``) with the
+            model's ``learning_rate_schedule`` (``plateau`` or ``cosine``; see
+            :func:`learning_rate_callback`).
         verbose: Keras progress output (``2``: one line per epoch; ``1``: progress bar).
         extra_callbacks: More callbacks.
 
