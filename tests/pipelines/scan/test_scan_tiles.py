@@ -142,3 +142,24 @@ def test_a_worker_keeps_only_the_planet_tiles_of_the_block_it_reads():
         assert len(world._TILE_IMAGES) == 4
     finally:
         world.keep_tile_images(world.TILE_IMAGES_KEPT)
+
+
+def test_a_block_across_a_zone_edge_is_each_pixel_of_its_own_zone():
+    # Zone 14 ends at 96 W; its grid runs on east of it over zone 15's ground. Read in strips
+    # of rows, the block is what a per-pixel lookup of the whole window gives.
+    from pyproj import Transformer
+
+    from dam_detection.image_sources.simulated.world import sample_lonlat
+
+    reader = tile_job(tiny_fcn()).reader
+    east, _ = Transformer.from_crs("EPSG:4326", "EPSG:32614", always_xy=True).transform(-96.0, 40.0)
+    first_col, top_north, width, height = int(east // 10) - 20, 443_000, 40, 300
+    block = reader(32614, first_col, top_north, width, height)
+    rows, cols = np.mgrid[0:height, 0:width]
+    lon, lat = Transformer.from_crs("EPSG:32614", "EPSG:4326", always_xy=True).transform(
+        (first_col + cols + 0.5) * 10.0, (top_north - rows + 0.5) * 10.0
+    )
+    assert (lon < -96.0).any() and (lon > -96.0).any()
+    expected = sample_lonlat(reader.planet, reader.month, BANDS, lon, lat)
+    for channel, band in enumerate(BANDS):
+        np.testing.assert_array_equal(block[..., channel], expected.bands[band])

@@ -22,6 +22,9 @@ from dam_detection.image_sources.simulated.world import (
     zone_epsg,
 )
 
+#: Rows looked up at once where a block crosses a zone edge.
+_STRIP_ROWS = 128
+
 
 @dataclass(frozen=True)
 class PlanetBlockReader:
@@ -52,16 +55,22 @@ class PlanetBlockReader:
             sample = sample_block(
                 self.planet, self.month, self.bands, epsg, first_col, top_north, width, height
             )
-        else:
-            rows, cols = np.mgrid[0:height, 0:width]
-            x = (first_col + cols + 0.5) * PIXEL_M
-            y = (top_north - rows + 0.5) * PIXEL_M
-            to_lonlat = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
-            lon, lat = to_lonlat.transform(x, y)
+            return np.stack([sample.bands[band] for band in self.bands], axis=-1)
+        # Across a zone edge every pixel is looked up by its longitude and latitude, in strips
+        # of rows: the lookup's temporaries (a dozen arrays per pixel) stay small, and a strip
+        # needs only the tiles of its rows in either zone, which the kept tiles hold.
+        block = np.zeros((height, width, len(self.bands)), np.float32)
+        to_lonlat = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
+        x = (first_col + np.arange(width) + 0.5) * PIXEL_M
+        for top in range(0, height, _STRIP_ROWS):
+            rows = np.arange(top, min(top + _STRIP_ROWS, height))
+            grid_x, grid_y = np.meshgrid(x, (top_north - rows + 0.5) * PIXEL_M)
+            lon, lat = to_lonlat.transform(grid_x, grid_y)
             sample = sample_lonlat(
                 self.planet, self.month, self.bands, np.asarray(lon), np.asarray(lat)
             )
-        return np.stack([sample.bands[band] for band in self.bands], axis=-1)
+            block[rows] = np.stack([sample.bands[band] for band in self.bands], axis=-1)
+        return block
 
 
 def _within_zone(epsg: int, first_col: int, top_north: int, width: int, height: int) -> bool:
