@@ -84,7 +84,9 @@ def measure(project: Path) -> dict:
                           batch_size=int(fcn["batch_size"])), "fcn", radii,
     ).cache()  # fmt: skip
     model = dilated_fcn(spec.bands, width=int(fcn["width"]), dilations=fcn["dilations"])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    jit = os.environ.get("BENCH_JIT", "0") == "1"
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
+                  jit_compile=jit)  # fmt: skip
     first = time.perf_counter()
     batches = sum(1 for _ in train)  # fills the cache
     first_s = time.perf_counter() - first
@@ -118,7 +120,7 @@ def measure(project: Path) -> dict:
         tf.linalg.matmul(matrix, matrix).numpy()
     matmul_gflops = 5 * 2 * 2048**3 / (time.perf_counter() - start) / 1e9
     return {
-        "threads": f"{intra}/{inter}", "batches_per_epoch": batches,
+        "threads": f"{intra}/{inter}" + (" XLA" if jit else ""), "batches_per_epoch": batches,
         "first_epoch_input_s": round(first_s, 2), "input_s": round(input_s, 2),
         "forward_s": round(forward_s, 4), "step_s": round(step_s, 4),
         "steps_per_epoch_s": round(step_s * batches, 1), "epoch_s": round(epoch_s, 1),
@@ -145,15 +147,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, required=True)
     parser.add_argument("--threads", default="2/2,2/1,1/1", help="intra/inter op threads")
+    parser.add_argument("--xla", action="store_true", help="also compile the steps with XLA")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.project)))
         return
     rows = []
-    for threads in args.threads.split(","):
-        env = {**os.environ, "BENCH_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "2",
-               "DO_NOT_TRACK": "1", "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
+    settings = [(threads, "0") for threads in args.threads.split(",")]
+    if args.xla:
+        settings += [(threads, "1") for threads in args.threads.split(",")]
+    for threads, jit in settings:
+        env = {**os.environ, "BENCH_THREADS": threads, "BENCH_JIT": jit, "DO_NOT_TRACK": "1",
+               "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
         out = subprocess.run([sys.executable, __file__, "--project", str(args.project), "--child"],
                              env=env, check=True, capture_output=True, text=True)  # fmt: skip
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
