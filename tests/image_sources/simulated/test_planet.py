@@ -23,12 +23,10 @@ from dam_detection.image_sources.simulated.world import (
     Planet,
     TileKey,
     compose_tile,
-    grid_to_zone,
     render_tile_image,
     sample_lonlat,
     sample_lonlat_grid,
     tile_features,
-    to_zone,
     zone_epsg,
 )
 from tests.settings import composite_window
@@ -153,19 +151,17 @@ def test_scene_truth_lists_the_planets_dams_in_the_scene() -> None:
     assert shared  # the same dams, under the same ids, in an overlapping scene
 
 
-@pytest.mark.parametrize(
-    ("lon", "lat"), [(-109.7, 37.4), (12.3, 61.0), (25.0, -33.9), (-114.01, 70.5)]
-)
-def test_a_patch_grid_is_projected_to_within_a_tenth_of_a_millimetre(lon, lat) -> None:
-    # Patches project a coarse lattice of their degree grid and interpolate between (as Earth
-    # Engine reprojects): the error must stay far below the 10 m pixels it chooses between.
-    lons, lats = patch_axes(lon, lat, 128)
-    epsg = int(zone_epsg(lon, lat))
-    east, north = grid_to_zone(epsg, lons, lats)
-    exact_east, exact_north = to_zone(epsg).transform(*np.meshgrid(lons, lats))
-    assert east.shape == north.shape == (257, 257)
-    assert np.abs(east - exact_east).max() < 1e-4
-    assert np.abs(north - exact_north).max() < 1e-4
+@pytest.mark.parametrize(("lon", "lat"), [(-109.7, 37.4), (25.0, -33.9), (3.0, 0.0005)])
+def test_a_patch_grid_in_one_zone_gives_the_per_pixel_lookup_exactly(lon, lat) -> None:
+    # The fast path (one zone for the whole patch, one gather per band) must not change a
+    # single pixel of what every pixel's own lookup gives; across the equator it falls back.
+    lons, lats = patch_axes(lon, lat, 24)
+    month = WINDOW.middle_month
+    grid = sample_lonlat_grid(PLANET, month, BANDS, lons, lats)
+    exact = sample_lonlat(PLANET, month, BANDS, *np.meshgrid(lons, lats))
+    for band in BANDS:
+        np.testing.assert_array_equal(grid.bands[band], exact.bands[band])
+    np.testing.assert_array_equal(grid.optical_mask, exact.optical_mask)
 
 
 def test_a_patch_grid_across_a_zone_edge_samples_each_zone() -> None:
