@@ -235,9 +235,15 @@ class RunTimingHooks:
 
     @hook_impl
     def after_node_run(self, node: Node) -> None:
-        """A node ends."""
+        """A node's function returned."""
         if self._timer is not None:
             self._timer.node_finished(node.name)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Node) -> None:
+        """An output was saved (lazy outputs do their work here)."""
+        if self._timer is not None:
+            self._timer.node_saved(node.name)
 
     @hook_impl
     def after_pipeline_run(self) -> None:

@@ -91,23 +91,39 @@ class RunTimer:
             self._thread.join(timeout=5)
 
     def node_started(self, name: str, pipeline: str) -> None:
-        """A node begins."""
+        """A node begins (the nodes before it, their outputs saved, are closed)."""
+        self._close_open()
         timing = NodeTiming(name, pipeline)
         with self._lock:
             self._open[name] = (time.perf_counter(), cpu_seconds(self.process), timing)
         self._record_memory()
 
     def node_finished(self, name: str) -> None:
-        """A node ends: its figures are kept."""
+        """A node's function returned; its outputs are saved next (see :meth:`node_saved`)."""
         self._record_memory()
+        self._extend(name)
+
+    def node_saved(self, name: str) -> None:
+        """An output of the node was saved: lazy outputs (rendered or written as they are
+        saved, like the patch export's records) count to their node.
+        """
+        self._record_memory()
+        self._extend(name)
+
+    def _extend(self, name: str) -> None:
         with self._lock:
-            begun = self._open.pop(name, None)
+            begun = self._open.get(name)
         if begun is None:
             return
         wall, cpu, timing = begun
         timing.wall_s = time.perf_counter() - wall
         timing.cpu_s = cpu_seconds(self.process) - cpu
-        self.nodes.append(timing)
+
+    def _close_open(self) -> None:
+        with self._lock:
+            closed = [timing for _, _, timing in self._open.values()]
+            self._open.clear()
+        self.nodes.extend(closed)
 
     def _sample(self) -> None:
         while not self._stop.wait(SAMPLE_SECONDS):
@@ -122,6 +138,7 @@ class RunTimer:
 
     def report(self) -> dict[str, Any]:
         """The run's figures: totals, per pipeline (in the order they started) and per node."""
+        self._close_open()
         wall = time.perf_counter() - self._started
         cpu = cpu_seconds(self.process) - self._started_cpu
         return {
