@@ -71,14 +71,22 @@ def test_pipelines_sum_their_nodes_and_the_table_ends_with_the_whole_run():
     assert lines[-1].startswith("| **whole run** | 1 min 40 s | 2 min 49 s | 1.69 |")
 
 
-def test_the_hook_writes_run_timings_json_after_the_run(tmp_path):
+def _running_hooks(project_path) -> RunTimingHooks:
+    """The hooks of a run that has started, in a project at ``project_path``."""
     hooks = RunTimingHooks()
 
     class Context:
-        project_path = tmp_path
+        pass
 
-    hooks.after_context_created(Context())
+    context = Context()
+    context.project_path = project_path
+    hooks.after_context_created(context)
     hooks.before_pipeline_run()
+    return hooks
+
+
+def test_the_hook_writes_run_timings_json_after_the_run(tmp_path):
+    hooks = _running_hooks(tmp_path)
     for name, namespace in (("ingest.read", "ingest"), ("train.fit", "train")):
         node = _Node(name, namespace)
         hooks.before_node_run(node)
@@ -94,13 +102,7 @@ def test_the_hook_writes_run_timings_json_after_the_run(tmp_path):
 def test_outputs_rendered_while_they_are_saved_count_to_their_node(tmp_path):
     # The patch export returns lazy records that are rendered as the catalog saves them:
     # that work happens after the node's function returned, and belongs to the node.
-    hooks = RunTimingHooks()
-
-    class Context:
-        project_path = tmp_path
-
-    hooks.after_context_created(Context())
-    hooks.before_pipeline_run()
+    hooks = _running_hooks(tmp_path)
     export, shards = _Node("gee_export.export_patches", "gee_export"), _Node("shard.w", "shard")
     hooks.before_node_run(export)
     hooks.after_node_run(export)

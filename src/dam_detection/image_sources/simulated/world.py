@@ -454,24 +454,25 @@ def sample_zone(
     ix, iy = col // size, row_north // size
     # Flat index into a tile's (rows from the north, columns) arrays: one gather per band.
     flat = (size - 1 - (row_north - iy * size)) * size + (col - ix * size)
+    x_range, y_range = (int(ix.min()), int(ix.max())), (int(iy.min()), int(iy.max()))
+    if x_range[0] == x_range[1] and y_range[0] == y_range[1]:
+        # Most patches lie inside one tile: no per-tile selection to build.
+        image = tile_image(planet, TileKey(int(epsg), x_range[0], y_range[0]), month, bands)
+        return Sample(
+            {band: np.take(image.bands[band], flat) for band in bands},
+            np.take(image.optical_mask, flat),
+            np.take(image.elevation_mask, flat),
+        )
     out = {band: np.zeros(col.shape, np.float32) for band in bands}
     optical = np.zeros(col.shape, bool)
     elevation = np.zeros(col.shape, bool)
-    x_range, y_range = (int(ix.min()), int(ix.max())), (int(iy.min()), int(iy.max()))
     # A patch or scene meets a handful of tiles: walk their small range of columns and rows.
     for tile_x in range(x_range[0], x_range[1] + 1):
         for tile_y in range(y_range[0], y_range[1] + 1):
-            image = tile_image(planet, TileKey(int(epsg), tile_x, tile_y), month, bands)
-            if x_range[0] == x_range[1] and y_range[0] == y_range[1]:
-                # Most patches lie inside one tile: no per-tile selection to build.
-                for band in bands:
-                    out[band] = np.take(image.bands[band], flat)
-                optical, elevation = (np.take(image.optical_mask, flat),
-                                      np.take(image.elevation_mask, flat))  # fmt: skip
-                continue
             here = (ix == tile_x) & (iy == tile_y)
             if not here.any():
                 continue
+            image = tile_image(planet, TileKey(int(epsg), tile_x, tile_y), month, bands)
             where = flat[here]
             for band in bands:
                 out[band][here] = np.take(image.bands[band], where)
