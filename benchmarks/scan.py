@@ -76,6 +76,7 @@ def make_job(project: Path):
         halo=halo_for(int(metadata["receptive_field_px"])), block_px=scan.block_px,
         threshold=float(metrics["fcn"]["detection"]["threshold"]),
         min_distance_px=float(params["detection"]["min_distance_px"]),
+        smoothing_px=float(params["detection"]["smoothing_px"]),
         water_ndwi=scan.matching.water_ndwi,
         reservoir_reach_px=scan.matching.reservoir_reach_m / 10,
         chip_px=scan.chips.size_px, chip_scale=scan.chips.scale, fingerprint="benchmark",

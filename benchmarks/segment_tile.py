@@ -13,9 +13,10 @@ other, so each peak RSS is that step's own:
   the model with its batch normalisation folded into the convolutions;
 - ``ceiling``: a 4096 x 4096 float32 matrix multiply in TensorFlow, repeated (GFLOP/s).
 
-FLOPs are counted from the model's convolutions (2 x kh x kw x Cin x Cout per output pixel,
-the multiply-adds that dominate). The model is the default FCN of ``conf/base`` (its trained
-weights from ``data/06_models/fcn.keras`` with ``--trained``; speed does not depend on them).
+FLOPs are counted from the model's convolutions (2 x kh x kw x Cin x Cout per pixel each runs
+on, the multiply-adds that dominate; ``forward_flops_per_pixel``). The model is the default FCN
+of ``conf/base`` (its trained weights from ``data/06_models/fcn.keras`` with ``--trained``;
+speed does not depend on them).
 
 Run: ``.venv/bin/python benchmarks/segment_tile.py [--size 10980] [--patch 366] [--trained]``;
 ``--steps blocks --size 2928`` and ``--size 5856`` give the block path's peak memory for a
@@ -57,20 +58,9 @@ def default_fcn(trained: bool):
     else:
         settings = yaml.safe_load((ROOT / "conf/base/parameters_train.yml").read_text())
         fcn = settings["train"]["fcn"]
-        model = dilated_fcn(BANDS, width=fcn["width"], dilations=fcn["dilations"])
+        model = dilated_fcn(BANDS, width=fcn["width"], dilations=fcn["dilations"],
+                            stem_stride=fcn["stem_stride"])  # fmt: skip
     return model, receptive_field(model)
-
-
-def conv_flops_per_pixel(model) -> int:
-    """Multiply-adds x 2 of every convolution, per output pixel (stride-1 models)."""
-    import keras
-
-    flops = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            kh, kw = layer.kernel_size
-            flops += 2 * kh * kw * int(layer.input.shape[-1]) * layer.filters
-    return flops
 
 
 def mixer_for(size: int, patch: int):
@@ -169,7 +159,9 @@ def run_step(step: str, folder: Path, trained: bool, block: int) -> dict:
                                               block_patches=block)  # fmt: skip
                 ratio = computed_area_ratio(mixer, halo, block, block)
             np.save(folder.parent / f"{step}.npy", score.probability)
-            flops = conv_flops_per_pixel(model)
+            from dam_detection.pipelines.train.models import forward_flops_per_pixel
+
+            flops = forward_flops_per_pixel(model)
             result.update(
                 computed_area=round(ratio, 3), receptive_field_px=field,
                 flops_per_computed_px=flops, flops_per_output_px=round(flops * ratio),

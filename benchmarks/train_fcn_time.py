@@ -52,7 +52,7 @@ def measure(project: Path) -> dict:
         make_train_dataset,
         point_weight_table,
     )
-    from dam_detection.pipelines.train.models import dilated_fcn
+    from dam_detection.pipelines.train.models import dilated_fcn, forward_flops_per_pixel
     from dam_detection.pipelines.train.training import configure_determinism
 
     bootstrap_project(project)
@@ -83,7 +83,8 @@ def measure(project: Path) -> dict:
         make_eval_dataset(split_files(shards, "val"), spec, crop_size=2 * int(fcn["crop_size"]),
                           batch_size=int(fcn["batch_size"])), "fcn", radii,
     ).cache()  # fmt: skip
-    model = dilated_fcn(spec.bands, width=int(fcn["width"]), dilations=fcn["dilations"])
+    model = dilated_fcn(spec.bands, width=int(fcn["width"]), dilations=fcn["dilations"],
+                        stem_stride=int(fcn["stem_stride"]))  # fmt: skip
     jit = os.environ.get("BENCH_JIT", "0") == "1"
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
                   jit_compile=jit)  # fmt: skip
@@ -112,7 +113,7 @@ def measure(project: Path) -> dict:
     model.evaluate(validation, verbose=0)
     validation_s = time.perf_counter() - start
     pixels = int(images.shape[0]) * int(images.shape[1]) * int(images.shape[2])
-    flops_per_pixel = _forward_flops_per_pixel(model)
+    flops_per_pixel = forward_flops_per_pixel(model)
     matrix = tf.random.uniform((2048, 2048))
     tf.linalg.matmul(matrix, matrix)
     start = time.perf_counter()
@@ -129,18 +130,6 @@ def measure(project: Path) -> dict:
         "step_gflops": round(3 * flops_per_pixel * pixels / step_s / 1e9, 1),
         "matmul_gflops": round(matmul_gflops, 1),
     }  # fmt: skip
-
-
-def _forward_flops_per_pixel(model) -> float:
-    """Multiply-adds x 2 of the stride-1 convolutions per output pixel."""
-    import keras
-
-    total = 0.0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            kernel = layer.kernel.shape
-            total += 2.0 * kernel[0] * kernel[1] * kernel[2] * kernel[3]
-    return total
 
 
 def main() -> None:

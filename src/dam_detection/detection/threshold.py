@@ -11,7 +11,8 @@ alarm.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ def patch_peak_scores(
     tolerance_px: float,
     min_distance_px: int,
     other_dams: np.ndarray | None = None,
+    smoothing_px: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores of the dams and of the false alarms in whole-patch heatmaps.
 
@@ -38,6 +40,7 @@ def patch_peak_scores(
         other_dams: Per patch, ``(K, 2)`` offsets from the centre of other dams the inventories
             list inside it; peaks within the tolerance of one are neither found dams nor false
             alarms (the patch's label says nothing about them).
+        smoothing_px: Gaussian sigma applied before the peaks are found (``find_peaks``).
 
     Returns:
         ``(dam_scores, false_alarm_scores)``: per dam patch the highest peak within the
@@ -45,7 +48,7 @@ def patch_peak_scores(
     """
     dams, alarms = [], []
     for number, (heatmap, label) in enumerate(zip(heatmaps, labels, strict=True)):
-        rows, cols, scores = find_peaks(heatmap, PEAK_FLOOR, min_distance_px)
+        rows, cols, scores = find_peaks(heatmap, PEAK_FLOOR, min_distance_px, smoothing_px)
         centre = (heatmap.shape[0] // 2, heatmap.shape[1] // 2)
         if other_dams is not None and len(other_dams[number]):
             others = np.asarray(other_dams[number], np.float64) + centre
@@ -88,3 +91,35 @@ def detection_threshold(dam_scores: np.ndarray, alarm_scores: np.ndarray) -> dic
                 "false_alarms": false,
             }
     return best
+
+
+def validation_threshold(train_metrics: Mapping[str, Any], smoothing_px: float,
+                         setting: str) -> float:  # fmt: skip
+    """The FCN's peak threshold that ``train`` chose on whole validation patches.
+
+    Args:
+        train_metrics: ``train_metrics.json``.
+        smoothing_px: ``detection.smoothing_px`` of this run: the threshold is only valid for
+            peaks of maps smoothed the same way.
+        setting: The parameter that asked for it, for the error messages.
+
+    Raises:
+        KeyError: If ``train_metrics`` has no FCN detection threshold.
+        ValueError: If it was chosen with another smoothing.
+    """
+    try:
+        chosen = train_metrics["fcn"]["detection"]
+        threshold = float(chosen["threshold"])
+    except KeyError as exc:
+        raise KeyError(
+            f"{setting} is 'validation' but train_metrics has no {exc}: re-run the train "
+            "pipeline or set a number"
+        ) from exc
+    trained = float(chosen.get("smoothing_px", 0.0))  # metrics from before the setting: none
+    if trained != float(smoothing_px):
+        raise ValueError(
+            f"{setting} is 'validation' but train chose its threshold on heatmaps smoothed with "
+            f"detection.smoothing_px {trained}, and this run smooths with {smoothing_px}: re-run "
+            "the train pipeline with this setting, or set the threshold as a number"
+        )
+    return threshold

@@ -35,11 +35,27 @@ def test_a_flat_top_counts_once_at_its_centre_even_across_strips():
     assert (rows.tolist(), cols.tolist(), values.tolist()) == ([11.0], [5.0], [1.0])
 
 
+def test_smoothing_ranks_a_ridge_above_a_brighter_speck_the_same_in_strips():
+    scores = np.zeros((60, 40), np.float32)
+    scores[10, 20] = 0.95  # one bright pixel
+    scores[40, 12:28] = 0.7  # a wall's ridge of evidence
+    rows, _, values = find_peaks(scores, threshold=0.05, min_distance=5)
+    assert rows[0] == 10 and values[0] == np.float32(0.95)  # raw: the speck wins
+    rows, cols, values = find_peaks(scores, threshold=0.01, min_distance=5, smoothing_px=2.0)
+    assert rows[0] == 40 and values[0] > values[1]  # smoothed: the ridge wins
+    # Strips of 16 rows (with the Gaussian's reach in their halo) give the whole map's peaks.
+    strips = find_peaks(scores, 0.01, 5, smoothing_px=2.0, strip_rows=16)
+    for whole, in_strips in zip((rows, cols, values), strips, strict=True):
+        np.testing.assert_allclose(in_strips, whole, rtol=1e-6)
+
+
 def test_find_peaks_checks_its_settings():
     with pytest.raises(ValueError, match="threshold"):
         find_peaks(np.zeros((4, 4)), 0.0, 2)
     with pytest.raises(ValueError, match="min_distance"):
         find_peaks(np.zeros((4, 4)), 0.5, 0)
+    with pytest.raises(ValueError, match="smoothing_px"):
+        find_peaks(np.zeros((4, 4)), 0.5, 2, smoothing_px=-1.0)
 
 
 def test_detections_are_placed_at_pixel_centres_in_lonlat():
@@ -108,7 +124,7 @@ def test_detections_cut_from_the_candidates_equal_a_search_at_the_threshold():
     heat = ((smooth - smooth.min()) / np.ptp(smooth)).astype(np.float16)
     heat[20:23, 30:33] = 1.0  # a saturated plateau
     score_map = ScoreMap("s", MIXER, heat)
-    settings = {"threshold": 0.6, "min_distance_px": 4.0}
+    settings = {"threshold": 0.6, "min_distance_px": 4.0, "smoothing_px": 0.0}
     params = base_settings(SegmentSettings, "segment", evaluation={"score_floor": 0.05})
     candidates = detect_candidates({"s": score_map}, settings, params)
     cut = detect_dams(candidates, settings)["s"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 from keras import layers
 
 from dam_detection.pipelines.segment.inference import fold_batch_norm, foldable_pairs
@@ -25,14 +26,15 @@ def trained_looking(model: keras.Model, seed: int = 0) -> keras.Model:
     return model
 
 
-def test_folded_fcn_predicts_the_same_without_normalisation_layers():
+@pytest.mark.parametrize("stem_stride", [1, 2])
+def test_folded_fcn_predicts_the_same_without_normalisation_layers(stem_stride):
     keras.utils.set_random_seed(2)
-    model = trained_looking(dilated_fcn(BANDS, width=8, dilations=(1, 2)))
+    model = trained_looking(dilated_fcn(BANDS, width=8, dilations=(1, 2), stem_stride=stem_stride))
     norms = sum(isinstance(layer, layers.BatchNormalization) for layer in model.layers)
     folded = fold_batch_norm(model)
     assert len(foldable_pairs(model)) == norms  # every one follows a convolution alone
     assert not any(isinstance(layer, layers.BatchNormalization) for layer in folded.layers)
-    images = np.random.default_rng(3).normal(0, 1, (2, 40, 56, len(BANDS))).astype(np.float32)
+    images = np.random.default_rng(3).normal(0, 1, (2, 41, 56, len(BANDS))).astype(np.float32)
     np.testing.assert_allclose(
         folded.predict_on_batch(images), model.predict_on_batch(images), atol=1e-5
     )

@@ -118,7 +118,7 @@ def test_segment_run_writes_and_evaluates_every_scene(kedro_project):
     metrics = json.loads((data / "08_reporting" / "segment_metrics.json").read_text())
     assert set(metrics["fcn"]["per_scene"]) == {"real", "simulated"}
     assert metrics["detection"]["fcn"] == {
-        "threshold": 0.3, "min_distance_px": 4.0, "source": "validation"
+        "threshold": 0.3, "min_distance_px": 4.0, "smoothing_px": 0.0, "source": "validation"
     }  # fmt: skip
     assert metrics["baseline"]["stride_px"] == 8 and metrics["speedup_same_resolution"] > 0
     # The curves run over every candidate peak down to the floor, not only the operating point.

@@ -200,7 +200,11 @@ def test_settings_validation_and_class_weights():
     reordered = base_settings(TrainSettings, "train", bands=["AVE", "B2"])
     settings = resolve_settings(reordered, 1, DEFAULT_BANDS, 128, DETECTION)
     assert settings["bands"] == ["AVE", "B2"] and settings["seed"] == 1
-    assert settings["detection"] == {"tolerance_px": 15.0, "min_distance_px": 10}
+    assert settings["detection"] == {
+        "tolerance_px": 15.0,
+        "min_distance_px": 10,
+        "smoothing_px": 0.0,
+    }
     with pytest.raises(ValueError, match="crop_size 64 is larger than the 33 px patches"):
         resolve_settings(base_settings(TrainSettings, "train"), 1, DEFAULT_BANDS, 16, DETECTION)
     assert class_weights([1, 0, 0, 0], "weights") == (pytest.approx(2 / 3), 2.0)

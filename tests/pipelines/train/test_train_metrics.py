@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
-from dam_detection.detection.threshold import detection_threshold, patch_peak_scores
+from dam_detection.detection.threshold import (
+    detection_threshold,
+    patch_peak_scores,
+    validation_threshold,
+)
 from dam_detection.pipelines.train import metrics
 
 
@@ -72,3 +76,14 @@ def test_a_peak_on_another_listed_dam_is_no_false_alarm():
     others = [np.array([[-15.0, -14.0]]), np.array([[10.0, -10.0]])]
     found, alarms = patch_peak_scores([dam, land], [1, 0], 3.0, 4, other_dams=others)
     assert found.tolist() == [0.875] and alarms.tolist() == [0.25]
+
+
+def test_a_threshold_chosen_on_other_smoothing_is_refused():
+    chosen = {"fcn": {"detection": {"threshold": 0.4, "smoothing_px": 3.0}}}
+    assert validation_threshold(chosen, 3.0, "scan.threshold") == 0.4
+    with pytest.raises(ValueError, match=r"smoothed with detection.smoothing_px 3.0.*re-run"):
+        validation_threshold(chosen, 0.0, "scan.threshold")
+    # Metrics written before the setting existed were not smoothed.
+    assert validation_threshold({"fcn": {"detection": {"threshold": 0.7}}}, 0.0, "x") == 0.7
+    with pytest.raises(KeyError, match="re-run the train pipeline"):
+        validation_threshold({"fcn": {}}, 0.0, "scan.threshold")

@@ -39,6 +39,26 @@ def test_fcn_maps_any_size_and_states_its_receptive_field():
     assert any(changed)
 
 
+def test_strided_fcn_keeps_odd_sizes_and_its_stated_field(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = dilated_fcn(BANDS, width=8, dilations=(1, 2), stem_stride=2)
+    # 2s - 1 + 4s * sum(dilations) = 3 + 8 * 3
+    assert model.name == "dilated_fcn_rf27px" and receptive_field(model) == 27
+    assert model(np.zeros((1, 33, 50, 5), np.float32)).shape == (1, 33, 50, 1)
+    image = np.random.default_rng(1).normal(size=(1, 61, 61, 5)).astype(np.float32)
+    for centre in (30, 31):  # both phases of the 2 x 2 cells
+        score = model(image)[0, centre, centre, 0]
+        outside = image.copy()
+        for offset in (14, -14):  # one pixel beyond the 13-pixel half-width, on either side
+            outside[0, centre + offset, centre] += 100.0
+            outside[0, centre, centre + offset] += 100.0
+        assert model(outside)[0, centre, centre, 0] == score
+    # Saved and loaded in safe mode, through its own layer, it computes the same.
+    model.save(tmp_path / "fcn.keras")
+    loaded = keras.models.load_model(tmp_path / "fcn.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded(image), model(image), rtol=1e-6)
+
+
 @pytest.mark.parametrize("architecture", ["residual_cnn", "plain_cnn"])
 def test_classifiers_adapt_to_bands_and_load_in_safe_mode(tmp_path, architecture):
     model = build_classifier(architecture, BANDS[:3], 24, width=4)

@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 
 from dam_detection.detection.settings import DetectionSettings
+from dam_detection.detection.threshold import validation_threshold
 from dam_detection.image_sources.base import make_image_source
 from dam_detection.image_sources.settings import ImageSourceSettings
 from dam_detection.model_metadata import check_bands
@@ -58,17 +59,12 @@ def plan_scan_tiles(scan_region: gpd.GeoDataFrame, params: ScanSettings) -> gpd.
     return tiles_frame(tiles)
 
 
-def scan_threshold(params: ScanSettings, train_metrics: Mapping[str, Any]) -> float:
+def scan_threshold(params: ScanSettings, train_metrics: Mapping[str, Any],
+                   detection: DetectionSettings) -> float:  # fmt: skip
     """The peak threshold: from validation patches (``train_metrics``) or the parameters."""
     if params.threshold != "validation":
         return float(params.threshold)
-    try:
-        return float(train_metrics["fcn"]["detection"]["threshold"])
-    except KeyError as exc:
-        raise KeyError(
-            f"scan.threshold is 'validation' but train_metrics has no {exc}: re-run the train "
-            "pipeline or set a number"
-        ) from exc
+    return validation_threshold(train_metrics, detection.smoothing_px, "scan.threshold")
 
 
 def _listed_near(tile: Any, inventory: gpd.GeoDataFrame, xy: np.ndarray) -> ListedPoints:
@@ -112,7 +108,7 @@ def scan_tiles_on_dask(
             'train,segment"` (docs/earthengine.md)'
         )
     reader = source.block_reader(composite_window(composite), names)
-    threshold = scan_threshold(params, train_metrics)
+    threshold = scan_threshold(params, train_metrics, detection)
     model = ModelPayload.of(fcn_model)
     halo = halo_for(int(fcn_metadata["receptive_field_px"]))
     reach_px = params.matching.reservoir_reach_m / PIXEL_M
@@ -120,6 +116,7 @@ def scan_tiles_on_dask(
         "model": model.key, "reader": repr(_without_cache(reader)), "bands": names,
         "stats": band_stats["bands"], "halo": halo, "block_px": params.block_px,
         "threshold": threshold, "min_distance_px": detection.min_distance_px,
+        "smoothing_px": detection.smoothing_px,
         "water_ndwi": params.matching.water_ndwi, "reach_px": reach_px,
         "chips": params.chips.model_dump(),
     }  # fmt: skip
@@ -127,7 +124,8 @@ def scan_tiles_on_dask(
     job = TileJob(
         reader=reader, bands=tuple(names), band_stats=band_stats["bands"], model=model,
         halo=halo, block_px=params.block_px, threshold=threshold,
-        min_distance_px=float(detection.min_distance_px), water_ndwi=params.matching.water_ndwi,
+        min_distance_px=float(detection.min_distance_px),
+        smoothing_px=float(detection.smoothing_px), water_ndwi=params.matching.water_ndwi,
         reservoir_reach_px=reach_px, chip_px=params.chips.size_px, chip_scale=params.chips.scale,
         threads=params.cluster.threads_per_worker, fingerprint=fingerprint,
     )  # fmt: skip

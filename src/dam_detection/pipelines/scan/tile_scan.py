@@ -95,6 +95,7 @@ class TileJob:
         block_px: Side of the blocks the FCN predicts.
         threshold: Lowest peak score kept.
         min_distance_px: Peaks at least this far apart.
+        smoothing_px: Gaussian sigma the heatmap is smoothed with before its peaks are found.
         water_ndwi: NDWI above which a pixel is water (reservoir rule).
         reservoir_reach_px: How near a detection or a listed point must be to a water body.
         chip_px: Chip side in pixels.
@@ -112,6 +113,7 @@ class TileJob:
     block_px: int
     threshold: float
     min_distance_px: float
+    smoothing_px: float
     water_ndwi: float
     reservoir_reach_px: float
     chip_px: int
@@ -239,7 +241,8 @@ def scan_tile(tile: ScanTile, listed: ListedPoints, store: TileStore, job: TileJ
     heat = predict_array(predict, image, halo, job.block_px, job.band_stats, job.bands)
     predict_s = time.perf_counter() - start - read_s
     image = image[halo : halo + window, halo : halo + window]
-    rows, cols, scores = find_peaks(heat, job.threshold, int(round(job.min_distance_px)))
+    rows, cols, scores = find_peaks(heat, job.threshold, int(round(job.min_distance_px)),
+                                    job.smoothing_px)  # fmt: skip
     o, size = tile.overlap_px, tile.size_px
     owned = (rows >= o) & (rows < o + size) & (cols >= o) & (cols < o + size)
     rows, cols, scores = rows[owned], cols[owned], scores[owned]

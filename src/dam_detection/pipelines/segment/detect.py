@@ -24,7 +24,8 @@ def pixels_to_lonlat(
     return np.asarray(lon), np.asarray(lat)
 
 
-def detect_peaks(score_map: ScoreMap, threshold: float, min_distance_px: float) -> gpd.GeoDataFrame:
+def detect_peaks(score_map: ScoreMap, threshold: float, min_distance_px: float,
+                 smoothing_px: float = 0.0) -> gpd.GeoDataFrame:  # fmt: skip
     """Detections of one scene as points in EPSG:4326.
 
     Args:
@@ -32,13 +33,15 @@ def detect_peaks(score_map: ScoreMap, threshold: float, min_distance_px: float) 
         threshold: Lowest score kept.
         min_distance_px: Minimum distance between detections in mosaic pixels (converted to
             grid cells for a coarse grid).
+        smoothing_px: Gaussian sigma in mosaic pixels applied before the peaks are found.
 
     Returns:
         Columns ``scene``, ``score``, ``row``/``col`` (mosaic pixel centre), ``geometry``,
         highest score first.
     """
     distance = max(1, math.ceil(min_distance_px / score_map.stride))
-    rows, cols, scores = find_peaks(score_map.probability, threshold, distance)
+    smoothing = smoothing_px / score_map.stride
+    rows, cols, scores = find_peaks(score_map.probability, threshold, distance, smoothing)
     col_px, row_px = score_map.cell_to_pixel(rows, cols)
     lon, lat = pixels_to_lonlat(score_map, col_px, row_px)
     return gpd.GeoDataFrame(

@@ -17,6 +17,10 @@ import keras
 import numpy as np
 from keras import layers
 
+# Registers the project's own layers: a model that uses one can be rebuilt from its JSON and
+# folded here, in Dask workers as in the pipelines.
+from dam_detection import model_layers  # noqa: F401
+
 
 class _Passthrough(layers.Layer):
     """Stands where a folded normalisation was: returns its input unchanged."""

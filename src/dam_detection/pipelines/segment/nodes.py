@@ -21,6 +21,7 @@ import shapely
 from dam_detection.datasets.geotiff import GeoRaster
 from dam_detection.datasets.scene_predictions import ScenePrediction
 from dam_detection.detection.settings import DetectionSettings
+from dam_detection.detection.threshold import validation_threshold
 from dam_detection.model_metadata import check_bands, check_overlap
 from dam_detection.pipelines.segment.blocks import (
     computed_area_ratio,
@@ -173,27 +174,33 @@ def resolve_detection(
         train_metrics: ``train_metrics.json``.
 
     Returns:
-        ``(fcn, baseline)``: each ``{"threshold", "min_distance_px", "source"}``.
+        ``(fcn, baseline)``: each ``{"threshold", "min_distance_px", "smoothing_px", "source"}``.
 
     Raises:
         KeyError: If ``validation`` is asked for and ``train_metrics`` lacks the threshold.
+        ValueError: If train chose the FCN's threshold with another ``smoothing_px``.
     """
     distance = float(detection.min_distance_px)
+    # The FCN's heatmap is smoothed as train smoothed it when choosing its threshold; the
+    # sliding classifier's grid is not (its threshold is the best F1 of single scores).
+    fcn_peaks = {"min_distance_px": distance, "smoothing_px": float(detection.smoothing_px)}
+    grid_peaks = {"min_distance_px": distance, "smoothing_px": 0.0}
     threshold = params.detection.threshold
     if threshold != "validation":
-        fixed = {"threshold": float(threshold), "min_distance_px": distance}
-        return {**fixed, "source": "parameters"}, {**fixed, "source": "parameters"}
+        fixed = {"threshold": float(threshold), "source": "parameters"}
+        return {**fixed, **fcn_peaks}, {**fixed, **grid_peaks}
+    setting = "segment.detection.threshold"
+    fcn = validation_threshold(train_metrics, detection.smoothing_px, setting)
     try:
-        fcn = float(train_metrics["fcn"]["detection"]["threshold"])
         classifier = float(train_metrics["classifier"]["threshold"])
     except KeyError as exc:
         raise KeyError(
-            f"segment.detection.threshold is 'validation' but train_metrics has no {exc}: "
-            "re-run the train pipeline or set a number"
+            f"{setting} is 'validation' but train_metrics has no {exc}: re-run the train "
+            "pipeline or set a number"
         ) from exc
     return (
-        {"threshold": fcn, "min_distance_px": distance, "source": "validation"},
-        {"threshold": classifier, "min_distance_px": distance, "source": "validation"},
+        {"threshold": fcn, **fcn_peaks, "source": "validation"},
+        {"threshold": classifier, **grid_peaks, "source": "validation"},
     )
 
 
@@ -210,7 +217,8 @@ def detect_candidates(
             f"segment.evaluation.score_floor {floor} is above the detection threshold "
             f"{settings['threshold']}: lower it, or no detection could be found"
         )
-    return {name: detect_peaks(m, floor, distance) for name, m in score_maps.items()}
+    smoothing = float(settings["smoothing_px"])
+    return {name: detect_peaks(m, floor, distance, smoothing) for name, m in score_maps.items()}
 
 
 def detect_dams(

@@ -46,6 +46,7 @@ def resolve_settings(
     settings["detection"] = {
         "tolerance_px": float(detection.tolerance_m) / PIXEL_SIZE_M,
         "min_distance_px": int(detection.min_distance_px),
+        "smoothing_px": float(detection.smoothing_px),
     }
     size = 2 * int(patch_radius) + 1
     for model in ("classifier", "fcn"):

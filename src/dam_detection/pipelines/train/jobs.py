@@ -189,17 +189,19 @@ def _detection_threshold(
     """
     tolerance = float(detection["tolerance_px"])
     distance = int(detection["min_distance_px"])
+    smoothing = float(detection["smoothing_px"])
     dams, alarms = [], []
     for chunk in make_eval_dataset(files, spec, crop_size=None, batch_size=batch):
         heatmaps = model.predict_on_batch(chunk["image"])[..., 0]
         found, false = peaks.patch_peak_scores(
             np.asarray(heatmaps), chunk["label"].numpy(), tolerance, distance,
-            other_dams=chunk["other_dams"].numpy(),
+            other_dams=chunk["other_dams"].numpy(), smoothing_px=smoothing,
         )  # fmt: skip
         dams.append(found)
         alarms.append(false)
     chosen = peaks.detection_threshold(np.concatenate(dams), np.concatenate(alarms))
-    return {**chosen, "tolerance_px": tolerance, "min_distance_px": distance}
+    return {**chosen, "tolerance_px": tolerance, "min_distance_px": distance,
+            "smoothing_px": smoothing}  # fmt: skip
 
 
 def train_fcn_job(
@@ -240,7 +242,8 @@ def train_fcn_job(
     )
 
     def build() -> keras.Model:
-        return dilated_fcn(spec.bands, width=int(section["width"]), dilations=section["dilations"])
+        return dilated_fcn(spec.bands, width=int(section["width"]), dilations=section["dilations"],
+                           stem_stride=int(section["stem_stride"]))  # fmt: skip
 
     field = receptive_field(build())
     window = min(spec.size, max(crop, field + 2))

@@ -1,6 +1,7 @@
 """Keras 3 models: patch classifiers selectable by name and a dilated fully convolutional net.
 
-Built only from stock layers, so the saved ``.keras`` files load in safe mode. The band order
+Built from stock layers and the registered layers of :mod:`dam_detection.model_layers`, so the
+saved ``.keras`` files load in safe mode once that module is imported. The band order
 is written into the input layer's name (``bands-B2-B3-B4-NDWI-AVE``) so a consumer can check it
 with :func:`model_bands`; the FCN's receptive field is written into its name (``..._rf127px``)
 so ``model.summary()`` states it.
@@ -13,6 +14,8 @@ from typing import Literal
 
 import keras
 from keras import layers
+
+from dam_detection.model_layers import CropToReference
 
 ClassifierName = Literal["residual_cnn", "plain_cnn", "mobilenet_v2"]
 _BANDS_PREFIX = "bands-"
@@ -151,37 +154,83 @@ def build_classifier(
 
 
 def dilated_fcn(
-    bands: Sequence[str], width: int = 24, dilations: Sequence[int] = (1, 2, 4, 8)
+    bands: Sequence[str],
+    width: int = 24,
+    dilations: Sequence[int] = (1, 2, 4, 8),
+    stem_stride: int = 1,
 ) -> keras.Model:
     """Fully convolutional net with dilated residual blocks: ``(H, W, C)`` of any size to an
-    ``(H, W, 1)`` sigmoid dam probability at full resolution (no striding, no resampling).
+    ``(H, W, 1)`` sigmoid dam probability at full resolution.
+
+    With ``stem_stride`` 1 every layer runs at full resolution (a 3x3 stem). With ``s`` > 1 the
+    stem folds each ``s x s`` block of pixels into ``width`` channels (a ``s x s`` convolution of
+    stride ``s``: space to depth and a linear map), the blocks run on 1/s^2 of the pixels, and a
+    transposed convolution returns each cell to its ``s x s`` pixels. On a CPU a convolution's
+    time follows the size of its feature maps more than its arithmetic (narrow layers are
+    memory-bound), so ``width`` 32 at half resolution trains about twice as fast as 16 at full
+    resolution for the same arithmetic (benchmarks/results_train.md).
 
     The receptive field grows with the dilations without pooling; it is in the model name.
     """
     inputs = bands_input(bands, None)
-    x = _conv_bn_relu(inputs, width)
+    if stem_stride == 1:
+        x = _conv_bn_relu(inputs, width)
+    else:
+        x = layers.Conv2D(width, stem_stride, strides=stem_stride, padding="same",
+                          use_bias=False)(inputs)  # fmt: skip
+        x = layers.ReLU()(layers.BatchNormalization(momentum=_BN_MOMENTUM)(x))
     for dilation in dilations:
         x = _residual_block(x, width, dilation=int(dilation))
-    x = layers.Conv2D(width, 1, activation="relu")(x)
+    if stem_stride == 1:
+        x = layers.Conv2D(width, 1, activation="relu")(x)
+    else:
+        x = layers.Conv2DTranspose(max(8, width // stem_stride), stem_stride,
+                                   strides=stem_stride, activation="relu")(x)  # fmt: skip
+        x = CropToReference()([x, inputs])
     outputs = layers.Conv2D(1, 1, activation="sigmoid", name="dam_probability", dtype="float32")(x)
-    # Stem 3x3 adds 2 pixels, each block's two 3x3 convolutions add 4 * dilation.
-    field = 3 + sum(4 * int(dilation) for dilation in dilations)
-    return keras.Model(inputs, outputs, name=f"dilated_fcn_rf{field}px")
+    model = keras.Model(inputs, outputs)
+    return keras.Model(inputs, outputs, name=f"dilated_fcn_rf{receptive_field(model)}px")
 
 
 def receptive_field(model: keras.Model) -> int:
-    """Receptive field in pixels of a stride-1 convolutional model: ``1 + sum((k - 1) * d)``
-    along the longest path, which in these residual models is the chain of 3x3 convolutions.
+    """Receptive field in pixels of a convolutional chain without pooling, along the longest
+    path (in these residual models, the chain of convolutions).
+
+    Each convolution adds ``(k - 1) * d`` times the spacing of its input pixels in model-input
+    pixels (the spacing grows by each stride); a transposed convolution divides the spacing by
+    its stride and adds ``(k - 1)`` output spacings, because its output pixels lie off the
+    centre of the cell they come from.
 
     Raises:
-        ValueError: If a layer strides or pools (the formula would not hold).
+        ValueError: If a layer pools (the formula would not hold).
     """
-    field = 1
+    field, spacing = 1.0, 1.0
     for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
-            if tuple(layer.strides) != (1, 1):
-                raise ValueError(f"{layer.name} strides: receptive_field needs stride-1 models")
-            field += (layer.kernel_size[0] - 1) * layer.dilation_rate[0]
+        if isinstance(layer, layers.Conv2DTranspose):
+            spacing /= layer.strides[0]
+            field += (layer.kernel_size[0] - 1) * spacing
+        elif isinstance(layer, layers.Conv2D):
+            field += (layer.kernel_size[0] - 1) * layer.dilation_rate[0] * spacing
+            spacing *= layer.strides[0]
         elif isinstance(layer, layers.MaxPooling2D | layers.AveragePooling2D):
-            raise ValueError(f"{layer.name} pools: receptive_field needs stride-1 models")
-    return field
+            raise ValueError(f"{layer.name} pools: receptive_field needs models without pooling")
+    return int(round(field))
+
+
+def forward_flops_per_pixel(model: keras.Model) -> float:
+    """Multiply-adds x 2 of every convolution in one forward pass, per model-input pixel.
+
+    A layer behind a stride of ``s`` runs on ``1/s^2`` of the pixels; a transposed convolution
+    multiplies each of its input cells by its whole kernel.
+    """
+    total, density = 0.0, 1.0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2DTranspose):
+            height, width, filters_out, filters_in = layer.kernel.shape
+            total += 2.0 * height * width * filters_in * filters_out * density
+            density *= layer.strides[0] * layer.strides[1]
+        elif isinstance(layer, layers.Conv2D):
+            density /= layer.strides[0] * layer.strides[1]
+            height, width, filters_in, filters_out = layer.kernel.shape
+            total += 2.0 * height * width * filters_in * filters_out * density
+    return total

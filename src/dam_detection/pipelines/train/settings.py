@@ -97,7 +97,11 @@ class FCNSettings(Settings):
     width: int = Field(ge=1)
     """Filters per layer."""
     dilations: list[int] = Field(min_length=1)
-    """Dilation of each residual block: receptive field 3 + 4 * sum."""
+    """Dilation of each residual block, counted in the blocks' own pixels."""
+    stem_stride: int = Field(ge=1, le=4)
+    """1: every layer at full resolution (receptive field 3 + 4 * sum of dilations); s: the
+    blocks run at 1/s of it, on s x s pixels folded into channels (receptive field
+    2s - 1 + 4s * sum), and the head returns to full resolution."""
     target_radius: float = Field(gt=0)
     """Pixels around a dam point labelled as dam."""
     ignore_radius: float = Field(ge=0)
