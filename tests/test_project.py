@@ -1,5 +1,6 @@
 """The project loads as a Kedro project: settings, registry, soft-merged parameters."""
 
+import copy
 from pathlib import Path
 
 from kedro.framework.project import pipelines
@@ -39,6 +40,20 @@ def test_shared_parameters_load():
     assert params["image_source"].kind == "simulated"  # validated into its settings model
 
 
+def test_parameters_validate_whatever_order_the_pipelines_are_named_in():
+    # `kedro run --pipelines a,b` validates the named pipelines' typed parameters in an order of
+    # its own; a typed parameter nested in another one (`scan.region` in `scan`) failed in one.
+    from kedro.validation.parameter_validator import ParameterValidator
+
+    bootstrap_project(PROJECT_ROOT)
+    with KedroSession.create(project_path=PROJECT_ROOT) as session:
+        raw = session.load_context().config_loader["parameters"]
+    for order in (PIPELINE_ORDER, PIPELINE_ORDER[::-1]):
+        validator = ParameterValidator({name: pipelines[name] for name in order})
+        validated = validator.validate_raw_params(copy.deepcopy(dict(raw)))
+        assert validated["scan"].region.name == "mesa"
+
+
 def test_each_pipeline_is_a_namespace_that_keeps_user_facing_names():
     bootstrap_project(PROJECT_ROOT)
     for name in PIPELINE_ORDER:
@@ -47,7 +62,7 @@ def test_each_pipeline_is_a_namespace_that_keeps_user_facing_names():
     # What users read and write keeps its catalog name across the namespace edge ...
     assert {
         "points", "patches", "shards", "fcn_model", "scan_metrics", "scan_review", "point_sources",
-        "planet_truth", "inventory_dams", "scan_region",
+        "planet_truth", "inventory_dams", "inventory_bridges", "scan_region",
     } <= default.all_outputs()  # fmt: skip
     assert {"train_run_folders", "params:seed", "params:train"} <= default.inputs()
     # ... and hand-offs inside a pipeline carry its name.

@@ -70,6 +70,12 @@ def write_inputs(project, bbox: list[float]) -> gpd.GeoDataFrame:
         geometry=truth.geometry[listed].to_numpy(), crs=4326,
     )  # fmt: skip
     VectorPointsDataset(filepath=str(data / "03_primary/inventory_dams.parquet")).save(inventory)
+    # One listed bridge, far from both dams: no detection is taken for it.
+    bridges = gpd.GeoDataFrame(
+        {"point_id": ["nbi:1"], "source": "planet_bridges", "name": None},
+        geometry=gpd.points_from_xy([bbox[0] - 0.1], [bbox[1] - 0.1]), crs=4326,
+    )  # fmt: skip
+    VectorPointsDataset(filepath=str(data / "03_primary/inventory_bridges.parquet")).save(bridges)
     return truth
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pyproj import Transformer
 
-from dam_detection.pipelines.scan.known import sort_detections
+from dam_detection.pipelines.scan.known import mark_bridges, sort_detections
 from dam_detection.pipelines.scan.merge import merge_tile_detections
 from dam_detection.pipelines.scan.metrics import evaluate_scan
 
@@ -41,6 +41,24 @@ def test_merge_suppresses_seam_duplicates_and_ranks_by_score():
     assert merged["detection_id"].tolist() == ["b_000", "b_001"]  # 40 m apart: the higher
     assert merged["rank"].tolist() == [1, 2]
     assert merged.crs == "EPSG:4326"
+
+
+def test_a_candidate_on_a_listed_bridge_is_no_candidate_a_known_dam_stays_known():
+    found = detections([(0, 0), (1000, 0), (3000, 0)], [0.9, 0.8, 0.7])
+    dams = points([(X0 + 1010, Y0)], point_id=["nat:1"], source=["national"], name=[None])
+    bridges = points([(X0 + 60, Y0 + 80), (X0 + 1000, Y0 + 20)], point_id=["nbi:1", "nbi:2"],
+                     source=["nbi", "nbi"], name=[None, None])  # fmt: skip
+    sorted_ = sort_detections(found, dams, EPSG, {"default": 100.0})
+    out = mark_bridges(sorted_, bridges, EPSG, 150.0).set_index("detection_id")
+    assert out.loc["t_000", "status"] == "bridge" and out.loc["t_000", "matched_id"] == "nbi:1"
+    assert out.loc["t_000", "distance_m"] == pytest.approx(100.0, abs=0.1)
+    assert out.loc["t_000", "match_rule"] == "bridge"
+    # The listed dam beside the second bridge is still that dam.
+    assert out.loc["t_001", "status"] == "known" and out.loc["t_001", "matched_id"] == "nat:1"
+    assert out.loc["t_002", "status"] == "candidate"  # 2 km from any bridge
+    # A tighter radius, or none, leaves the first detection a candidate.
+    assert mark_bridges(sorted_, bridges, EPSG, 90.0)["status"].tolist()[0] == "candidate"
+    assert (mark_bridges(sorted_, bridges, EPSG, None)["status"] != "bridge").all()
 
 
 def test_known_within_each_inventorys_radius_one_detection_per_point():

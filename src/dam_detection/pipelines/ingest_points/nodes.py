@@ -200,6 +200,21 @@ def listed_dams(candidates: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     )
 
 
+def listed_bridges(candidates: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Every bridge any source lists (before merging and sampling): a scan's detection on one is
+    a structure over water that an inventory already explains, not a candidate dam.
+
+    Returns:
+        ``point_id``, ``source``, ``name`` and EPSG:4326 points, one row per listed record.
+    """
+    bridges = candidates[candidates["kind"] == "bridge"]
+    return gpd.GeoDataFrame(
+        bridges[["point_id", "source", "name"]].reset_index(drop=True),
+        geometry=bridges.geometry.to_numpy(),
+        crs="EPSG:4326",
+    )
+
+
 def select_points(
     candidates: gpd.GeoDataFrame,
     merge_distance_m: float,

@@ -18,6 +18,7 @@ from dam_detection.pipelines.ingest_points.nodes import (
     build_report,
     combine_candidates,
     hold_out_scan_region,
+    listed_bridges,
     listed_dams,
     plot_points_map,
     sample_random_points,
@@ -26,12 +27,12 @@ from dam_detection.pipelines.ingest_points.nodes import (
 )
 from dam_detection.pipelines.ingest_points.planet import audit_points, publish_planet_inventories
 from dam_detection.pipelines.namespace import as_namespace
-from dam_detection.pipelines.scan.region import build_scan_region
+from dam_detection.pipelines.scan.region import scan_region_node
 
 #: What other pipelines and users read; everything else stays inside the namespace.
 PUBLIC_OUTPUTS = (
     "points", "ingest_points_report", "points_map", "point_sources", "planet_truth",
-    "planet_audit", "scan_region", "inventory_dams",
+    "planet_audit", "scan_region", "inventory_dams", "inventory_bridges",
 )  # fmt: skip
 
 
@@ -41,8 +42,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
         [
             Node(build_regions, "params:ingest_points.regions", "regions",
                  name="build_regions"),
-            Node(build_scan_region, "params:scan.region", "scan_region",
-                 name="build_scan_region"),
+            Node(scan_region_node, "params:scan", "scan_region", name="build_scan_region"),
             Node(publish_planet_inventories,
                  ["regions", "scan_region", "params:image_source", "params:seed"],
                  ["point_sources", "planet_truth"], name="publish_planet_inventories"),
@@ -59,6 +59,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                  ["candidates", "summaries"],
                  name="combine_candidates"),
             Node(listed_dams, "candidates", "inventory_dams", name="listed_dams"),
+            Node(listed_bridges, "candidates", "inventory_bridges", name="listed_bridges"),
             Node(hold_out_scan_region,
                  ["candidates", "scan_region", "params:ingest_points.hold_out_scan_region"],
                  "training_candidates", name="hold_out_scan_region"),

@@ -6,7 +6,8 @@ detection that dam; so does a listed point on or beside the water body next to t
 (the reservoir rule: an inventory point placed on the lake, or far along the wall, still names
 the dam). Each inventory point explains at most one detection (the nearest), so a second dam
 beside a listed one stays a candidate. Everything else is a candidate: a dam no inventory lists,
-or a false alarm, for a person to review.
+or a false alarm, for a person to review, except a detection on a listed bridge
+(:func:`mark_bridges`): a structure over water that the bridge inventory already explains.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dam_detection.pipelines.scan.tiling import grid_xy
 
 STATUS_KNOWN = "known"
 STATUS_CANDIDATE = "candidate"
+STATUS_BRIDGE = "bridge"
 
 
 def _radius(radius_m: Mapping[str, float], source: str) -> float:
@@ -93,3 +95,38 @@ def sort_detections(detections: gpd.GeoDataFrame, inventory: gpd.GeoDataFrame, e
         match_rule=rule, nearest_id=nearest_id, nearest_inventory=nearest_source,
         nearest_distance_m=np.round(nearest_distance, 1),
     )  # fmt: skip
+
+
+def mark_bridges(sorted_detections: gpd.GeoDataFrame, bridges: gpd.GeoDataFrame, epsg: int,
+                 radius_m: float | None) -> gpd.GeoDataFrame:  # fmt: skip
+    """Candidates within ``radius_m`` of a listed bridge become ``bridge``.
+
+    A bridge over a reservoir or a river is the look-alike the FCN confuses most with a wall
+    (benchmarks/results_scan.md); a user who has a bridge inventory does not review those.
+    Known dams stay known: a dam beside a bridge is still the dam its inventory lists.
+
+    Args:
+        sorted_detections: Output of :func:`sort_detections`.
+        bridges: Listed bridges: ``point_id``, ``source``, EPSG:4326 points.
+        epsg: The scan grid's CRS.
+        radius_m: Match radius; ``None`` leaves every candidate a candidate.
+
+    Returns:
+        The detections, bridge ones with ``matched_id``, ``inventory``, ``distance_m`` of the
+        nearest listed bridge and ``match_rule`` ``bridge``.
+    """
+    out = sorted_detections.copy()
+    is_candidate = (out["status"] == STATUS_CANDIDATE).to_numpy()
+    if radius_m is None or not len(bridges) or not is_candidate.any():
+        return out
+    gap, nearest = cKDTree(grid_xy(bridges, epsg)).query(out[["x", "y"]].to_numpy(float))
+    on_bridge = np.flatnonzero(is_candidate & (gap <= radius_m))
+    ids = bridges["point_id"].astype(str).to_numpy()
+    sources = bridges["source"].astype(str).to_numpy()
+    columns = ["status", "matched_id", "inventory", "distance_m", "match_rule"]
+    for d in on_bridge:
+        values = [STATUS_BRIDGE, ids[nearest[d]], sources[nearest[d]], round(float(gap[d]), 1),
+                  "bridge"]  # fmt: skip
+        for column, value in zip(columns, values, strict=True):
+            out.iloc[d, out.columns.get_loc(column)] = value
+    return out

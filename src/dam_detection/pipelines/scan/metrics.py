@@ -22,7 +22,7 @@ import geopandas as gpd
 import numpy as np
 
 from dam_detection.detection.matching import match_points
-from dam_detection.pipelines.scan.known import STATUS_CANDIDATE
+from dam_detection.pipelines.scan.known import STATUS_BRIDGE, STATUS_CANDIDATE, STATUS_KNOWN
 from dam_detection.pipelines.scan.tiling import grid_xy
 
 
@@ -73,8 +73,10 @@ def evaluate_scan(sorted_detections: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, 
     scores = sorted_detections["score"].to_numpy(float)[is_candidate]
     order = np.argsort(-scores, kind="stable")
     ranked_dam, ranked_discovery = candidate_is_dam[order], candidate_is_discovery[order]
-    known = ~is_candidate
+    known = (sorted_detections["status"] == STATUS_KNOWN).to_numpy()
     known_is_unlisted = known & (dam_of >= 0) & ~listed[np.maximum(dam_of, 0)]
+    # A detection on a listed bridge is never reviewed: one that is a dam is a dam lost.
+    on_bridge = (sorted_detections["status"] == STATUS_BRIDGE).to_numpy()
     discoveries = int(candidate_is_discovery.sum())
     edges = np.linspace(float(scores.min()) if len(scores) else 0.0, 1.0, calibration_bins + 1)
     calibration = []
@@ -93,6 +95,8 @@ def evaluate_scan(sorted_detections: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, 
         "detections": int(len(found_xy)),
         "known": int(known.sum()),
         "candidates": int(is_candidate.sum()),
+        "on_listed_bridges": int(on_bridge.sum()),
+        "on_listed_bridges_that_are_dams": int((on_bridge & (dam_of >= 0)).sum()),
         "discovery_recall": _share(discovery),
         "discovery_recall_95": _interval(discovery, bootstrap, rng),
         "candidate_precision": _share(candidate_is_dam),

@@ -24,7 +24,13 @@ from dam_detection.model_metadata import check_bands
 from dam_detection.pipelines.gee_export.nodes import composite_window
 from dam_detection.pipelines.gee_export.settings import CompositeWindowSettings
 from dam_detection.pipelines.scan.cluster import dask_client, run_tasks
-from dam_detection.pipelines.scan.known import STATUS_CANDIDATE, sort_detections
+from dam_detection.pipelines.scan.known import (
+    STATUS_BRIDGE,
+    STATUS_CANDIDATE,
+    STATUS_KNOWN,
+    mark_bridges,
+    sort_detections,
+)
 from dam_detection.pipelines.scan.merge import merge_tile_detections
 from dam_detection.pipelines.scan.metrics import evaluate_scan
 from dam_detection.pipelines.scan.review import ReviewPage, build_review_page
@@ -197,11 +203,18 @@ def collect_detections(
 
 
 def sort_known_and_candidates(
-    detections: gpd.GeoDataFrame, inventory_dams: gpd.GeoDataFrame, params: ScanSettings
+    detections: gpd.GeoDataFrame,
+    inventory_dams: gpd.GeoDataFrame,
+    inventory_bridges: gpd.GeoDataFrame,
+    params: ScanSettings,
 ) -> gpd.GeoDataFrame:
-    """Each detection ``known`` (an inventory lists it) or a ``candidate`` (:mod:`.known`)."""
+    """Each detection ``known`` (an inventory lists the dam), ``bridge`` (on a listed bridge)
+    or a ``candidate`` (:mod:`.known`).
+    """
     epsg = int(detections["epsg"].iloc[0]) if len(detections) else 4326
-    return sort_detections(detections, inventory_dams, epsg, params.matching.radius_m)
+    matching = params.matching
+    dams = sort_detections(detections, inventory_dams, epsg, matching.radius_m)
+    return mark_bridges(dams, inventory_bridges, epsg, matching.bridge_radius_m)
 
 
 def candidate_tables(
@@ -252,7 +265,8 @@ def evaluate(sorted_detections: gpd.GeoDataFrame, planet_truth: gpd.GeoDataFrame
         ),
         "peak_rss_mb_per_worker": max((t["peak_rss_mb"] for t in per_tile), default=None),
         "detections": int(len(sorted_detections)),
-        "known": int((sorted_detections["status"] != STATUS_CANDIDATE).sum()),
+        "known": int((sorted_detections["status"] == STATUS_KNOWN).sum()),
+        "on_listed_bridges": int((sorted_detections["status"] == STATUS_BRIDGE).sum()),
         "candidates": int((sorted_detections["status"] == STATUS_CANDIDATE).sum()),
     }
     region = shapely.union_all(scan_region.to_crs("EPSG:4326").geometry.to_numpy())
@@ -278,7 +292,9 @@ def summarize(scan_metrics: Mapping[str, Any]) -> dict[str, Any]:
         f"Scan of {scan_metrics['region']} ({scan_metrics['area_km2']} km², "
         f"{scan_metrics['tiles']} tiles, {scan_metrics['workers']} Dask workers, "
         f"{scan_metrics['wall_seconds']} s): {scan_metrics['detections']} detections, "
-        f"{scan_metrics['known']} known to an inventory, {scan_metrics['candidates']} candidates.",
+        f"{scan_metrics['known']} known to an inventory, "
+        f"{scan_metrics.get('on_listed_bridges', 0)} on listed bridges, "
+        f"{scan_metrics['candidates']} candidates.",
     ]
     evaluation = scan_metrics.get("evaluation")
     if evaluation:

@@ -36,7 +36,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                  ["scan_tiles", "scan_store", "scan_run", "scan_region", "params:detection"],
                  "merged_detections", name="merge_detections"),
             Node(nodes.sort_known_and_candidates,
-                 ["merged_detections", "inventory_dams", "params:scan"],
+                 ["merged_detections", "inventory_dams", "inventory_bridges", "params:scan"],
                  "sorted_detections", name="sort_known_and_candidates"),
             Node(nodes.candidate_tables, "sorted_detections",
                  ["scan_candidates_gpkg", "scan_candidates_geojson", "scan_candidates_csv"],

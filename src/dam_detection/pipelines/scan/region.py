@@ -5,7 +5,7 @@ from __future__ import annotations
 import geopandas as gpd
 import shapely
 
-from dam_detection.pipelines.scan.settings import RegionSettings
+from dam_detection.pipelines.scan.settings import RegionSettings, ScanSettings
 
 
 def build_scan_region(settings: RegionSettings) -> gpd.GeoDataFrame:
@@ -33,3 +33,14 @@ def build_scan_region(settings: RegionSettings) -> gpd.GeoDataFrame:
             raise ValueError(f"scan.region.file {path!r} holds no polygon")
         polygon = shapely.union_all(polygons.to_numpy())
     return gpd.GeoDataFrame({"name": [settings.name]}, geometry=[polygon], crs="EPSG:4326")
+
+
+def scan_region_node(scan: ScanSettings) -> gpd.GeoDataFrame:
+    """:func:`build_scan_region` of ``params:scan``'s region.
+
+    The node takes the whole ``params:scan``, not ``params:scan.region``: Kedro's parameter
+    validation instantiates each typed parameter as its model, and once ``scan`` is a
+    ``ScanSettings`` it cannot set ``scan.region`` inside it; whether that failed depended on the
+    order of the pipelines named on the command line.
+    """
+    return build_scan_region(scan.region)

@@ -62,6 +62,9 @@ class MatchingSettings(Settings):
     radius_m: dict[str, float]
     """Metres from an inventory point within which a detection is that dam, per ``point_sources``
     entry; ``default`` for any other (inventories differ in precision)."""
+    bridge_radius_m: float | None = Field(ge=0)
+    """Metres from a listed bridge (``inventory_bridges``) within which a detection that no
+    listed dam explains is ``bridge``, not a candidate; ``None``: bridges are not consulted."""
     reservoir_reach_m: float = Field(ge=0)
     """A listed point this close to the water body beside a detection makes it known, however
     far the point is from the wall."""
