@@ -9,6 +9,8 @@ fixed when TensorFlow starts):
   backward, Adam), on a batch already in memory (median of 20);
 - ``epoch_s``: one epoch of ``model.fit`` reading the input (the steps as training runs them);
 - ``validation_s``: one pass over the validation windows, as every epoch runs it;
+- with ``--xla``, each setting again with the steps compiled by XLA (without op determinism,
+  which training keeps on and under which Keras does not compile);
 - GFLOP/s of the training step (3x the forward FLOPs per pixel, the usual estimate), next to a
   float32 matrix multiply on the same threads (the ceiling).
 
@@ -71,7 +73,13 @@ def measure(project: Path) -> dict:
     kind_of = dict(zip(points["point_index"].astype(int), points["kind"].astype(str), strict=True))
     keys = ("target_radius", "ignore_radius", "positive_weight", "other_dams_ignore_radius")
     radii = {key: float(fcn[key]) for key in keys}
-    configure_determinism(settings["seed"])
+    jit = os.environ.get("BENCH_JIT", "0") == "1"
+    if jit:
+        # Keras turns jit_compile off, with only a warning, while TensorFlow's op determinism
+        # is on (training switches it on for reproducible runs): XLA is timed without it.
+        keras.utils.set_random_seed(settings["seed"])
+    else:
+        configure_determinism(settings["seed"])
     train = make_train_dataset(
         split_files(shards, "train"), spec, target="fcn", crop_size=int(fcn["crop_size"]),
         jitter=int(fcn["jitter"]), batch_size=int(fcn["batch_size"]), seed=settings["seed"],
@@ -85,7 +93,6 @@ def measure(project: Path) -> dict:
     ).cache()  # fmt: skip
     model = dilated_fcn(spec.bands, width=int(fcn["width"]), dilations=fcn["dilations"],
                         stem_stride=int(fcn["stem_stride"]))  # fmt: skip
-    jit = os.environ.get("BENCH_JIT", "0") == "1"
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
                   jit_compile=jit)  # fmt: skip
     first = time.perf_counter()
