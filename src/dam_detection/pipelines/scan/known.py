@@ -101,9 +101,9 @@ def mark_bridges(sorted_detections: gpd.GeoDataFrame, bridges: gpd.GeoDataFrame,
                  radius_m: float | None) -> gpd.GeoDataFrame:  # fmt: skip
     """Candidates within ``radius_m`` of a listed bridge become ``bridge``.
 
-    A deck across a reservoir or a river looks much like a wall to the FCN (four of the six
-    highest-scoring false candidates of a default run were such crossings); a user who has a
-    bridge inventory does not review those.
+    A deck across a reservoir or a river looks much like a wall to the FCN (four of six chips
+    looked at among a default run's twelve highest-scoring detections far from any dam were such
+    crossings); a user who has a bridge inventory does not review those.
     Known dams stay known: a dam beside a bridge is still the dam its inventory lists.
 
     Args:
