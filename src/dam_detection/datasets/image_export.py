@@ -36,6 +36,40 @@ def record_file_pattern(prefix: str) -> re.Pattern[str]:
     return re.compile(re.escape(prefix) + _RECORD_FILE + "$")
 
 
+def decode_patch(
+    record: bytes, bands: Sequence[str], shape: tuple[int, int], where: str, grid: str
+) -> np.ndarray:
+    """One image-export record as a ``(height, width, bands)`` float32 patch.
+
+    Args:
+        record: The serialized Example.
+        bands: Bands to stack, in this order.
+        shape: ``(h + ky, w + kx)`` the mixer and kernel give.
+        where: The file and record, for messages.
+        grid: The mixer (and kernel) the shape comes from, for messages.
+
+    Raises:
+        MixerError: When the record lacks a band or a band holds the wrong number of values.
+    """
+    height, width = shape
+    features = decode_example(record)
+    patch = np.empty((height, width, len(bands)), dtype=np.float32)
+    for channel, band in enumerate(bands):
+        values = features.get(band)
+        if values is None:
+            raise MixerError(
+                f"{where} has no band {band!r} (it has {sorted(features)}); choose bands it "
+                "has or re-export"
+            )
+        if len(values) != height * width:
+            raise MixerError(
+                f"{where} band {band!r} holds {len(values)} values, not (h+ky)(w+kx) = "
+                f"{height}x{width} = {height * width} for {grid}; the files do not match the mixer"
+            )
+        patch[:, :, channel] = np.asarray(values).reshape(height, width)
+    return patch
+
+
 @dataclass(frozen=True)
 class ImageExport:
     """A scene exported in Earth Engine's image-export format.
@@ -159,23 +193,13 @@ class ImageExport:
                         f"{self.mixer.total_patches} of {self.mixer_path}; the files do not "
                         "belong to this mixer (remove stale files and re-export the scene)"
                     )
-                features = decode_example(record)
-                patch = np.empty((height, width, len(names)), dtype=np.float32)
-                for channel, band in enumerate(names):
-                    values = features.get(band)
-                    if values is None:
-                        raise MixerError(
-                            f"{path}: record {position} (patch {index}) has no band {band!r} "
-                            f"(it has {sorted(features)}); choose bands it has or re-export"
-                        )
-                    if len(values) != height * width:
-                        raise MixerError(
-                            f"{path}: record {position} (patch {index}) band {band!r} holds "
-                            f"{len(values)} values, not (h+ky)(w+kx) = {height}x{width} = "
-                            f"{height * width} for {self.mixer_path} with kernel_size "
-                            f"{list(self.kernel_size)}; the files do not match the mixer"
-                        )
-                    patch[:, :, channel] = np.asarray(values).reshape(height, width)
+                patch = decode_patch(
+                    record,
+                    names,
+                    (height, width),
+                    f"{path}: record {position} (patch {index})",
+                    f"{self.mixer_path} with kernel_size {list(self.kernel_size)}",
+                )
                 index += 1
                 if batch_size is None:
                     yield patch

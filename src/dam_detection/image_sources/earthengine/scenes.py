@@ -157,11 +157,13 @@ def scene_export_task(
         "maxPixels": MAX_PIXELS,
         "formatOptions": {
             "patchDimensions": list(scene.patch_dimensions),
-            "kernelSize": list(scene.kernel_size),
             "compressed": True,
             "maxFileSize": int(scene.max_file_size_bytes),
         },
     }
+    if any(scene.kernel_size):
+        # No kernel: patches without a buffer (a scan tile's grid carries its own halo).
+        options["formatOptions"]["kernelSize"] = list(scene.kernel_size)
     if destination == "cloud_storage":
         return ee.batch.Export.image.toCloudStorage(bucket=bucket, **options)
     if destination == "drive":

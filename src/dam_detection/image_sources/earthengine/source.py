@@ -191,9 +191,13 @@ class EarthEngineSource:
             self._patch_job(f"{key}.2", chunk.iloc[middle:], request),
         )
 
-    def scene_job(self, scene: SceneRequest) -> tuple[ee_tasks.ExportJob, scenes.SceneGrid]:
-        """The unsubmitted image-export job of a scene and the grid it is exported on."""
-        grid = scenes.scene_grid(scene, self.settings.scene_crs)
+    def scene_job(
+        self, scene: SceneRequest, grid: scenes.SceneGrid | None = None
+    ) -> tuple[ee_tasks.ExportJob, scenes.SceneGrid]:
+        """The unsubmitted image-export job of a scene and the grid it is exported on (by
+        default centred on the scene in ``scene_crs``; a region scan gives its own grid).
+        """
+        grid = grid or scenes.scene_grid(scene, self.settings.scene_crs)
         image = band_stack(
             self.settings.composite, scene.composite, scene.bands, scenes.grid_footprint(grid)
         )
@@ -233,7 +237,12 @@ class EarthEngineSource:
         return {job.key: partial(self._job_records, job.key) for job in jobs}
 
     def scene_export(self, scene: SceneRequest) -> SceneExport:
-        """Plan a scene export.
+        """Plan a scene export on the grid centred on the scene; see :meth:`grid_export`."""
+        return self.grid_export(scene, scenes.scene_grid(scene, self.settings.scene_crs))
+
+    def grid_export(self, scene: SceneRequest, grid: scenes.SceneGrid) -> SceneExport:
+        """Plan the image export of ``scene``'s bands on an explicit grid (a scan tile's window
+        on its UTM grid, for example).
 
         ``mixer`` is the one the fixed grid implies; ``files`` is a mapping whose names are known
         only once the export finished (Earth Engine splits files at ``maxFileSize``): touching it
@@ -243,8 +252,8 @@ class EarthEngineSource:
         known at once and each requests its tiles directly.
         """
         if self.settings.transport == "compute_pixels":
-            return self._direct_scene(scene)
-        job, grid = self.scene_job(scene)
+            return self._direct_scene(scene, grid)
+        job, grid = self.scene_job(scene, grid)
         self.queue.add(job)
         mixer = scenes.planned_mixer(grid, scene)
         resolve = partial(self._scene_files, job.key, mixer, scene.file_prefix)
@@ -280,8 +289,7 @@ class EarthEngineSource:
             label_key=request.label_key,
         )
 
-    def _direct_scene(self, scene: SceneRequest) -> SceneExport:
-        grid = scenes.scene_grid(scene, self.settings.scene_crs)
+    def _direct_scene(self, scene: SceneRequest, grid: scenes.SceneGrid) -> SceneExport:
         image = band_stack(
             self.settings.composite, scene.composite, scene.bands, scenes.grid_footprint(grid)
         )

@@ -9,6 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import geopandas as gpd
@@ -18,12 +19,16 @@ import shapely
 
 from dam_detection.detection.settings import DetectionSettings
 from dam_detection.detection.threshold import validation_threshold
-from dam_detection.image_sources.base import make_image_source
+from dam_detection.image_sources.base import CompositeWindow, make_image_source
 from dam_detection.image_sources.settings import ImageSourceSettings
 from dam_detection.model_metadata import check_bands
 from dam_detection.pipelines.gee_export.nodes import composite_window
 from dam_detection.pipelines.gee_export.settings import CompositeWindowSettings
 from dam_detection.pipelines.scan.cluster import dask_client, run_tasks
+from dam_detection.pipelines.scan.exported_imagery import (
+    ExportedBlockReader,
+    export_tile_imagery,
+)
 from dam_detection.pipelines.scan.known import (
     STATUS_BRIDGE,
     STATUS_CANDIDATE,
@@ -106,14 +111,8 @@ def scan_tiles_on_dask(
     """
     source = make_image_source(image_source, seed)
     names = check_bands(fcn_metadata, [], "scan")
-    if not hasattr(source, "block_reader"):
-        raise NotImplementedError(
-            f"image source {image_source.kind!r} cannot scan regions yet: the scan reads the "
-            "simulated planet. With Earth Engine, end with segment over the exported scenes: "
-            '`kedro run --env earthengine --pipelines "ingest_points,gee_export,shard_tfrecords,'
-            'train,segment"` (docs/earthengine.md)'
-        )
-    reader = source.block_reader(composite_window(composite), names)
+    window = composite_window(composite)
+    reader = _block_reader(source, window, names)
     threshold = scan_threshold(params, train_metrics, detection)
     model = ModelPayload.of(fcn_model)
     halo = halo_for(int(fcn_metadata["receptive_field_px"]))
@@ -139,6 +138,11 @@ def scan_tiles_on_dask(
     todo = [tile for tile in tiles if not scan_store.finished(tile.tile_id, fingerprint)]
     logger.info("scan: %d tiles to segment, %d finished by an earlier run", len(todo),
                 len(tiles) - len(todo))  # fmt: skip
+    if isinstance(reader, ExportedBlockReader):
+        # Exported (Earth Engine) imagery is fetched here, in the process holding the session.
+        reader = export_tile_imagery(source, reader, todo, halo, scan_store.path / "imagery",
+                                     window, seed)  # fmt: skip
+        job = replace(job, reader=reader)
     xy = grid_xy(inventory_dams, tiles[0].epsg if tiles else 4326)
     tasks = [(t.tile_id, (t, _listed_near(t, inventory_dams, xy), scan_store)) for t in todo]
     start = time.perf_counter()
@@ -161,13 +165,27 @@ def scan_tiles_on_dask(
     }
 
 
+def _block_reader(source: Any, window: CompositeWindow, names: list[str]) -> Any:
+    """How the scan's workers read imagery: the planet renders blocks itself; an exporting
+    source (Earth Engine) has each tile exported first (:mod:`.exported_imagery`).
+    """
+    if hasattr(source, "block_reader"):
+        return source.block_reader(window, names)
+    if hasattr(source, "grid_export"):
+        settings = getattr(source, "settings", None)
+        decides = getattr(settings, "composite", settings)
+        return ExportedBlockReader(f"{source!r} {window!r} {decides!r}", tuple(names))
+    raise NotImplementedError(
+        f"image source {source.name!r} can neither render blocks nor export tiles: a region "
+        "scan needs one or the other"
+    )
+
+
 def _without_cache(reader: Any) -> Any:
     # The tile cache's folder changes where tiles are kept, never their pixels.
     planet = getattr(reader, "planet", None)
     if planet is None:
         return reader
-    from dataclasses import replace
-
     return replace(reader, planet=replace(planet, cache_dir=None))
 
 
