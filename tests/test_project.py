@@ -100,20 +100,3 @@ def test_the_gpu_extra_pins_the_same_tensorflow():
     (gpu,) = project["optional-dependencies"]["gpu"]
     # `pip install -e ".[gpu]"` swaps in CUDA wheels, never another TensorFlow version.
     assert gpu == cpu.replace("tensorflow", "tensorflow[and-cuda]", 1)
-
-
-def test_a_run_that_would_scan_with_earth_engine_stops_before_its_first_node():
-    import pytest
-    from kedro.pipeline import Node, Pipeline
-
-    from dam_detection.hooks import ParameterCheckHooks
-
-    hooks = ParameterCheckHooks()
-    hooks._source_kind = "earthengine"
-    scan = Pipeline([Node(len, "a", "b", name="plan_scan_tiles", namespace="scan")])
-    with pytest.raises(ValueError, match="end with segment"):
-        hooks.before_pipeline_run(run_params={}, pipeline=scan)
-    train = Pipeline([Node(len, "a", "b", name="train_fcn", namespace="train")])
-    hooks.before_pipeline_run(run_params={}, pipeline=train)  # no scan: nothing to say
-    hooks._source_kind = "simulated"
-    hooks.before_pipeline_run(run_params={}, pipeline=scan)

@@ -33,9 +33,6 @@ class ParameterCheckHooks:
     reads (``patch_radus``), so a typo fails the run at start-up instead of being ignored.
     """
 
-    def __init__(self) -> None:
-        self._source_kind: str | None = None
-
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
         """Validate the merged parameters (``--params`` included) against the settings models."""
@@ -43,24 +40,6 @@ class ParameterCheckHooks:
 
         # The config loader's view includes --params overrides.
         check_parameters(context.config_loader["parameters"])
-        self._source_kind = (context.config_loader["parameters"].get("image_source") or {}).get(
-            "kind"
-        )
-
-    @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any) -> None:
-        """Stop before the first node a run that would reach the scan with a source that
-        cannot scan: not after hours of export and training.
-        """
-        kind = self._source_kind
-        scans = any(node.name.startswith("scan.") for node in pipeline.nodes)
-        if scans and kind not in (None, "simulated"):
-            raise ValueError(
-                f"the scan reads imagery tile by tile from the simulated planet only, and "
-                f"image_source.kind is {kind!r}. Name the pipelines and end with segment: "
-                '`kedro run --env earthengine --pipelines "ingest_points,gee_export,'
-                'shard_tfrecords,train,segment"` (docs/earthengine.md)'
-            )
 
 
 class EarthEngineHooks:
