@@ -13,7 +13,7 @@ class DensitySettings(Settings):
     """``image_source.simulated.density``: structures the planet builds per 100 km²."""
 
     dams: float = Field(ge=0)
-    """Dams holding reservoirs (concrete and earth walls)."""
+    """Dams across valleys holding reservoirs (concrete and earth walls)."""
     bridges: float = Field(ge=0)
     """Bridges over rivers."""
     lakes: float = Field(ge=0)
@@ -24,6 +24,14 @@ class DensitySettings(Settings):
     """Settlements per 250 x 250 pixels."""
     roads: float = Field(ge=0)
     """Roads crossing each 10 km tile."""
+    farm_ponds: float = Field(ge=0)
+    """Farm-pond dams: small earth embankments round hillside ponds."""
+    weirs: float = Field(ge=0)
+    """Low weirs across rivers (dams a pixel or two wide at 10 m)."""
+    quarries: float = Field(ge=0)
+    """Open pits with benches and often a pit lake (look-alikes)."""
+    tailings: float = Field(ge=0)
+    """Tailings ponds behind closed embankments (look-alikes)."""
 
 
 class PositionErrorSettings(Settings):

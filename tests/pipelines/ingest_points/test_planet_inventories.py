@@ -103,7 +103,7 @@ def test_published_files_read_back_with_the_users_readers(tmp_path: Path, public
     )
     assert len(bridges) == publication.bridges_nbi.count("\n") > 0
     # NBI degrees-minutes-seconds with hundredths (west positive) come back within a metre.
-    _, truth_bridges = planet_structures(PLANET, AREA)
+    _, truth_bridges, _ = planet_structures(PLANET, AREA)
     read = np.array([[p.x, p.y] for p in bridges.geometry])
     nearest = np.min(
         np.hypot(*(read[:, None, :] - truth_bridges[None, :, :]).transpose(2, 0, 1)), 1
@@ -135,22 +135,23 @@ def test_the_node_publishes_for_the_regions_and_the_scan_region_or_nothing() -> 
     regions = gpd.GeoDataFrame({"name": ["r"]}, geometry=[half], crs=4326)
     scan = gpd.GeoDataFrame({"name": ["s"]}, geometry=[AREA.difference(half)], crs=4326)
     source = simulated_source(seed=5, density={"dams": 80.0, "bridges": 40.0})
-    published, truth = publish_planet_inventories(regions, scan, source, 42)
+    published, truth, lookalikes = publish_planet_inventories(regions, scan, source, 42)
     assert set(published) == set(PUBLISHED_SOURCES) and len(truth) >= 20
+    assert (lookalikes["kind"] == "bridge").sum() >= 10
     # The scan's region is published too: the scan matches its detections to those inventories.
     in_scan = truth.within(scan.geometry.iloc[0])
     assert in_scan.any() and (~in_scan).any()
     national = published["planet_dams"]
     assert national["DAM_ID"].is_unique
     # ... on its own: the training regions' files are what they were without a scan.
-    alone, _ = publish_planet_inventories(regions, regions.iloc[0:0], source, 42)
+    alone, _, _ = publish_planet_inventories(regions, regions.iloc[0:0], source, 42)
     pd.testing.assert_frame_equal(
         pd.DataFrame(national.iloc[: len(alone["planet_dams"])]),
         pd.DataFrame(alone["planet_dams"]),
     )
     quiet = simulated_source(inventories={"publish": False})
-    published, truth = publish_planet_inventories(regions, scan, quiet, 42)
-    assert published == {} and truth.empty
+    published, truth, lookalikes = publish_planet_inventories(regions, scan, quiet, 42)
+    assert published == {} and truth.empty and lookalikes.empty
 
 
 def test_the_audit_counts_negatives_on_dams_no_inventory_lists(publication) -> None:

@@ -64,6 +64,12 @@ def write_inputs(project, bbox: list[float]) -> gpd.GeoDataFrame:
     listed = np.arange(len(truth)) % 2 == 0
     truth = truth.assign(listed_national=listed, listed_large=False)
     VectorPointsDataset(filepath=str(data / "02_intermediate/planet_truth.geojson")).save(truth)
+    lookalikes = gpd.GeoDataFrame(
+        {"kind": ["quarry"]}, geometry=gpd.points_from_xy([bbox[0]], [bbox[1]]), crs=4326
+    )
+    VectorPointsDataset(filepath=str(data / "02_intermediate/planet_lookalikes.geojson")).save(
+        lookalikes
+    )
     inventory = gpd.GeoDataFrame(
         {"point_id": [f"national:{i}" for i in truth["dam_id"][listed]],
          "source": "planet_dams", "name": None},

@@ -116,3 +116,22 @@ def test_metrics_count_discoveries_only_among_candidates():
     low, high = metrics["discovery_recall_95"]
     assert low <= metrics["discovery_recall"] <= high
     assert sum(row["candidates"] for row in metrics["calibration"]) == 2
+
+
+def test_metrics_by_kind_of_dam_and_false_candidates_by_look_alike():
+    # Dams: 0 a listed reservoir dam (found), 1 an unlisted farm pond (found by a candidate),
+    # 2 an unlisted weir (missed). Candidates 3 and 4 are no dam: 3 on a quarry, 4 elsewhere.
+    truth_xy = [(X0, Y0), (X0 + 1000, Y0), (X0 + 2000, Y0)]
+    truth = points(truth_xy, dam_id=[0, 1, 2], listed=[True, False, False],
+                   kind=["reservoir", "farm_pond", "weir"])  # fmt: skip
+    found = detections([(0, 0), (1000, 0), (4000, 0), (6000, 0)], [0.9, 0.8, 0.7, 0.6])
+    found = found.assign(status=["known", "candidate", "candidate", "candidate"])
+    quarry = points([(X0 + 4050, Y0)], kind=["quarry"])
+    metrics = evaluate_scan(found, truth, EPSG, 150.0, top_k=[1], calibration_bins=2,
+                            bootstrap=0, seed=0, lookalikes=quarry)  # fmt: skip
+    assert metrics["by_kind"] == {
+        "farm_pond": {"dams": 1, "listed_recall": None, "discovery_recall": 1.0},
+        "reservoir": {"dams": 1, "listed_recall": 1.0, "discovery_recall": None},
+        "weir": {"dams": 1, "listed_recall": None, "discovery_recall": 0.0},
+    }
+    assert metrics["false_candidates_on"] == {"elsewhere": 1, "quarry": 1}

@@ -29,14 +29,22 @@ from dam_detection.image_sources.simulated.shapes import (
 _WINDOW = 200  # half-size in pixels of the window the wall is drawn in
 
 
+#: The kinds of dam the planet builds: a wall across a valley holding a reservoir, a small
+#: embankment round a farm pond on a hillside (:mod:`.farm_ponds`), a low weir across a river.
+DAM_KINDS = ("reservoir", "farm_pond", "weir")
+
+
 @dataclass
 class DamTruth:
-    """What was built: the wall centre ``(x, y)`` in pixels and the reservoir mask."""
+    """What was built: the wall centre ``(x, y)`` in pixels, the reservoir mask, the wall's
+    material and crest length, and the dam's kind (:data:`DAM_KINDS`).
+    """
 
     wall_centre: tuple[float, float]
     reservoir: np.ndarray
     material: str
     crest_length_px: float
+    kind: str = "reservoir"
 
 
 def _window(shape: tuple[int, int], centre: np.ndarray) -> tuple[slice, slice]:
@@ -68,8 +76,14 @@ def draw_dam(
     s_dam: float,
     domain: np.ndarray | None = None,
     interior: np.ndarray | None = None,
+    kind: str = "reservoir",
+    rng: np.random.Generator | None = None,
 ) -> DamTruth:
     """Build a dam across the river at ``s_dam`` and fill its reservoir.
+
+    A ``weir`` is the same construction kept low: a thin concrete sill 1.5-4 m above the
+    river, whose pool is the river widened to the contour of its crest for a short reach,
+    with no road and no spillway: a line of a pixel or two across the water at 10 m.
 
     Args:
         canvas: Canvas whose terrain already holds the valley and whose river is drawn.
@@ -80,25 +94,33 @@ def draw_dam(
         domain: Pixels that belong to this river's valley (``None``: all).
         interior: Pixels the reservoir may reach (``None``: all); a dam whose lake would
             reach beyond is lowered, so that no lake is cut by a tile edge.
+        kind: ``reservoir`` or ``weir``.
+        rng: Draws the dam's dimensions (``None``: the canvas's generator).
 
     Returns:
         The dam's truth.
     """
-    rng = canvas.rng
+    rng = canvas.rng if rng is None else rng
     centre, tangent = point_at(centreline, s_dam)
     normal = np.array([-tangent[1], tangent[0]])
     base = float(valley.level(s_dam))
-    earth = rng.random() < 0.55
-    # Keep the crest under the hilltops (walls minus their roughness) so that the reservoir
-    # cannot spill round the wall ends.
-    height = float(rng.uniform(0.25, 0.7) * valley.depth)
-    height = max(min(height, valley.depth - 2.5 * valley.roughness), 8.0)
-    freeboard = float(rng.uniform(1.0, 4.0))
-    thickness = float(rng.uniform(6, 14) if earth else rng.uniform(2, 4))
-    arch = float(rng.uniform(0.1, 0.3) if (not earth and rng.random() < 0.5) else 0.0)
-    if earth and rng.random() < 0.3:
-        arch = float(rng.uniform(-0.12, 0.12))
-    abut = float(rng.uniform(2.0, 5.0))
+    weir = kind == "weir"
+    if weir:
+        earth, height = False, float(rng.uniform(1.5, 4.0))
+        freeboard, thickness = float(rng.uniform(0.2, 0.6)), float(rng.uniform(1.0, 2.0))
+        arch, abut = 0.0, float(rng.uniform(1.0, 2.0))
+    else:
+        earth = rng.random() < 0.55
+        # Keep the crest under the hilltops (walls minus their roughness) so that the
+        # reservoir cannot spill round the wall ends.
+        height = float(rng.uniform(0.25, 0.7) * valley.depth)
+        height = max(min(height, valley.depth - 2.5 * valley.roughness), 8.0)
+        freeboard = float(rng.uniform(1.0, 4.0))
+        thickness = float(rng.uniform(6, 14) if earth else rng.uniform(2, 4))
+        arch = float(rng.uniform(0.1, 0.3) if (not earth and rng.random() < 0.5) else 0.0)
+        if earth and rng.random() < 0.3:
+            arch = float(rng.uniform(-0.12, 0.12))
+        abut = float(rng.uniform(2.0, 5.0))
     rows_sl, cols_sl = _window(canvas.shape, centre)
     origin = np.array([cols_sl.start, rows_sl.start], dtype=np.float64)
     window_shape = (rows_sl.stop - rows_sl.start, cols_sl.stop - cols_sl.start)
@@ -166,9 +188,19 @@ def draw_dam(
         wall_height = np.clip(crest - ground, 1.0, None)
         cover = np.full(window_shape, cv.CONCRETE)
     _apply_window(canvas, rows_sl, cols_sl, wall, cover, wall_height)
-    _drawdown_ring(canvas, reservoir, upstream, level, rng)
+    if not weir:
+        _drawdown_ring(canvas, reservoir, upstream, level, rng)
     canvas.add_water(reservoir, level)
     impounded |= reservoir
+    truth = DamTruth(
+        wall_centre=(float(centre[0]), float(centre[1])),
+        reservoir=reservoir,
+        material="earth" if earth else "concrete",
+        crest_length_px=left + right + 2 * abut,
+        kind=kind,
+    )
+    if weir:
+        return truth
 
     if rng.random() < (0.7 if earth else 0.5):
         for side, extent in ((-1, left), (1, right)):
@@ -181,12 +213,7 @@ def draw_dam(
         _spillway(
             canvas, centre, tangent, normal, right if rng.random() < 0.5 else -left, thickness, rng
         )
-    return DamTruth(
-        wall_centre=(float(centre[0]), float(centre[1])),
-        reservoir=reservoir,
-        material="earth" if earth else "concrete",
-        crest_length_px=left + right + 2 * abut,
-    )
+    return truth
 
 
 def _apply_window(

@@ -87,15 +87,19 @@ class Publication:
         national_dams: Points with ``DAM_ID``, ``DAM_NAME``, ``DAM_TYPE``, ``YEAR_COMPL``.
         large_dams: GRanD-style table (no geometry; ``LONG_DD``/``LAT_DD``).
         bridges_nbi: NBI records, one 432-character line each.
-        truth: Every dam in the extent: ``dam_id``, wall point, ``material``,
-            ``reservoir_km2``, ``listed_national``, ``listed_large``, ``listed_id``,
-            ``listed_offset_m``.
+        truth: Every dam in the extent: ``dam_id``, wall point, ``kind`` (``reservoir``,
+            ``farm_pond``, ``weir``), ``material``, ``reservoir_km2``, ``listed_national``,
+            ``listed_large``, ``listed_id``, ``listed_offset_m``.
+        lookalikes: What looks like a dam and is not, for evaluation and the gallery:
+            ``kind`` (``bridge``, ``levee``, ``lake_outlet``, ``quarry``, ``tailings``) and a
+            point.
     """
 
     national_dams: gpd.GeoDataFrame
     large_dams: pd.DataFrame
     bridges_nbi: str
     truth: gpd.GeoDataFrame
+    lookalikes: gpd.GeoDataFrame
 
 
 def _rng(planet: Planet, *salt: int) -> np.random.Generator:
@@ -104,12 +108,15 @@ def _rng(planet: Planet, *salt: int) -> np.random.Generator:
 
 def planet_structures(
     planet: Planet, area: shapely.Geometry, workers: int = 1
-) -> tuple[list[tuple[DamRecord, int]], np.ndarray]:
-    """Every dam (with its zone) and every bridge (lon, lat) inside ``area`` (degrees)."""
+) -> tuple[list[tuple[DamRecord, int]], np.ndarray, gpd.GeoDataFrame]:
+    """Every dam (with its zone), every bridge (lon, lat) and every other look-alike (a
+    ``kind`` and a point, bridges included) inside ``area`` (degrees).
+    """
     west, south, east, north = area.bounds
     box = area
     dams: list[tuple[DamRecord, int]] = []
     bridges: list[np.ndarray] = []
+    others: list[tuple[str, float, float]] = []
     zones = np.unique(zone_epsg(np.linspace(west, east, 16), np.full(16, (south + north) / 2)))
     for epsg in (int(z) for z in zones):
         to_utm = to_zone(epsg)
@@ -131,8 +138,20 @@ def planet_structures(
                 lonlat = np.column_stack([lon, lat])
                 inside = shapely.contains_xy(box, lon, lat) & (zone_epsg(lon, lat) == epsg)
                 bridges.append(lonlat[inside])
+            for kind, x, y in features.lookalikes:
+                lon, lat = back.transform(x, y)
+                if box.contains(shapely.Point(lon, lat)) and int(zone_epsg(lon, lat)) == epsg:
+                    others.append((kind, float(lon), float(lat)))
     bridge_array = np.concatenate(bridges) if bridges else np.zeros((0, 2))
-    return dams, bridge_array
+    kinds = ["bridge"] * len(bridge_array) + [kind for kind, _, _ in others]
+    lons = list(bridge_array[:, 0]) + [lon for _, lon, _ in others]
+    lats = list(bridge_array[:, 1]) + [lat for _, _, lat in others]
+    lookalikes = gpd.GeoDataFrame(
+        {"kind": pd.Series(kinds, dtype=object)},
+        geometry=gpd.points_from_xy(lons, lats),
+        crs="EPSG:4326",
+    )
+    return dams, bridge_array, lookalikes
 
 
 def publish(
@@ -147,7 +166,7 @@ def publish(
     ``workers`` processes compose the tiles. Record ids count from ``first_serial``, so that
     publications of separate areas can be read side by side without two records sharing an id.
     """
-    dams, bridges = planet_structures(planet, area, workers)
+    dams, bridges, lookalikes = planet_structures(planet, area, workers)
     names = _names(planet)
     national: list[dict] = []
     large: list[dict] = []
@@ -160,6 +179,7 @@ def publish(
         km2 = dam.reservoir_area_m2 / 1e6
         row = {
             "dam_id": dam.dam_id,
+            "kind": dam.kind,
             "material": dam.material,
             "reservoir_km2": km2,
             "listed_national": False,
@@ -218,8 +238,8 @@ def publish(
         pd.DataFrame(national, columns=national_columns), geometry="geometry", crs="EPSG:4326"
     )
     truth_columns = [
-        "dam_id", "material", "reservoir_km2", "listed_national", "listed_large", "listed_id",
-        "listed_offset_m", "geometry",
+        "dam_id", "kind", "material", "reservoir_km2", "listed_national", "listed_large",
+        "listed_id", "listed_offset_m", "geometry",
     ]  # fmt: skip
     truth_frame = gpd.GeoDataFrame(
         pd.DataFrame(truth, columns=truth_columns), geometry="geometry", crs="EPSG:4326"
@@ -230,6 +250,7 @@ def publish(
         large_dams=pd.DataFrame(large, columns=large_columns),
         bridges_nbi="\n".join(bridge_lines) + ("\n" if bridge_lines else ""),
         truth=truth_frame,
+        lookalikes=lookalikes,
     )
 
 

@@ -7,8 +7,10 @@ cliffs.
 Counts (the ``options`` mapping):
     dams (3), bridges (3), lakes (2) natural lakes with outlets, levees (2) stretches of
     embankment along a bank, rivers (enough to hold the features, at least 2), towns (0.4
-    expected per 250 x 250 px), roads (4). The planet (:mod:`.world`) fills them per tile from
-    its density; clouds and voids belong to the light (:func:`.world.tile_image`).
+    expected per 250 x 250 px), roads (4); and the small works built last, on open land or
+    across a river (0 unless asked for): farm_ponds (farm-pond dams), weirs (low weirs across
+    rivers), quarries and tailings (look-alikes). The planet (:mod:`.world`) fills them per
+    tile from its density; clouds and voids belong to the light (:func:`.world.tile_image`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ import numpy as np
 from dam_detection.image_sources.simulated import landcover
 from dam_detection.image_sources.simulated.canvas import Canvas
 from dam_detection.image_sources.simulated.dams import DamTruth, draw_dam
+from dam_detection.image_sources.simulated.farm_ponds import draw_farm_pond
+from dam_detection.image_sources.simulated.mines import (
+    QUARRY,
+    TAILINGS,
+    draw_quarry,
+    draw_tailings_pond,
+)
 from dam_detection.image_sources.simulated.negatives import carve_lake, draw_bridge, draw_levee
 from dam_detection.image_sources.simulated.noise import smooth_noise
 from dam_detection.image_sources.simulated.rivers import (
@@ -42,6 +51,10 @@ DEFAULT_OPTIONS: dict[str, float] = {
     "rivers": 0,
     "towns": 0.4,
     "roads": 4,
+    "farm_ponds": 0,
+    "weirs": 0,
+    "quarries": 0,
+    "tailings": 0,
 }
 
 
@@ -65,12 +78,17 @@ class QuietBorder:
 
 @dataclass
 class SceneLayout:
-    """A composed scene: its canvas and what was placed where (pixel coordinates)."""
+    """A composed scene: its canvas and what was placed where (pixel coordinates).
+
+    ``lookalikes`` holds ``(kind, x, y)`` of what is not a dam but looks like one: ``levee``
+    (the middle of a stretch), ``lake_outlet``, ``quarry``, ``tailings``.
+    """
 
     canvas: Canvas
     dams: list[DamTruth] = field(default_factory=list)
     bridges: list[tuple[float, float]] = field(default_factory=list)
     lakes: list[np.ndarray] = field(default_factory=list)
+    lookalikes: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 def scene_options(options: Mapping[str, Any]) -> dict[str, float]:
@@ -86,11 +104,14 @@ def compose_scene(
     rng: np.random.Generator,
     options: Mapping,
     border: QuietBorder | None = None,
+    works_rng: np.random.Generator | None = None,
 ) -> SceneLayout:
     """Compose a scene canvas of ``shape`` with the features counted in ``options``.
 
     With a ``border`` the canvas is a tile of the planet: its edges hold the planet's base
-    terrain and no water, so neighbouring tiles meet without steps or cut rivers.
+    terrain and no water, so neighbouring tiles meet without steps or cut rivers. The small
+    works (farm ponds, weirs, quarries, tailings) draw from ``works_rng`` (default: ``rng``),
+    so that adding them leaves everything composed before them as it was.
     """
     opts = scene_options(options)
     rows, cols = shape
@@ -163,10 +184,12 @@ def compose_scene(
     layout = SceneLayout(canvas)
     for kind, index, s in placements:
         if kind == "lakes":
-            _, fld, valley = rivers[index]
+            path, fld, valley = rivers[index]
             length = float(rng.uniform(100, 300))
             domain = owner == index if interior is None else (owner == index) & interior
             layout.lakes.append(carve_lake(canvas, fld, valley, s, length, domain))
+            outlet, _ = point_at(path, s)
+            layout.lookalikes.append(("lake_outlet", float(outlet[0]), float(outlet[1])))
     if border is not None:
         # Lakes lowered the valley floors: meet the planet's base terrain at the edges again.
         canvas.terrain = (
@@ -186,12 +209,60 @@ def compose_scene(
             layout.bridges.append(draw_bridge(canvas, path, valley, s))
         elif kind == "levees":
             stretch = (np.abs(fld.s - s) < rng.uniform(60, 200)) & (owner == index)
-            draw_levee(canvas, path, fld, valley, float(rng.choice([-1.0, 1.0])), stretch)
+            levee = draw_levee(canvas, path, fld, valley, float(rng.choice([-1.0, 1.0])), stretch)
+            if levee.any():
+                rows_at, cols_at = np.nonzero(levee)
+                middle = len(rows_at) // 2
+                layout.lookalikes.append(
+                    ("levee", float(cols_at[middle]) + 0.5, float(rows_at[middle]) + 0.5)
+                )
     landcover.add_towns(canvas, float(opts["towns"]))
     landcover.add_roads(canvas, int(opts["roads"]))
     # A dam drowned by the reservoir of the next dam downstream is no longer a dam to find.
     layout.dams = [dam for dam in layout.dams if _wall_standing(canvas, dam.wall_centre)]
+    _build_small_works(layout, rivers, owner, opts, works_rng or rng, margin, interior)
     return layout
+
+
+def _build_small_works(
+    layout: SceneLayout,
+    rivers: list,
+    owner: np.ndarray,
+    opts: Mapping[str, float],
+    rng: np.random.Generator,
+    margin: int,
+    interior: np.ndarray | None,
+) -> None:
+    """Weirs across rivers, farm-pond dams, quarries and tailings ponds, in that order."""
+    canvas = layout.canvas
+    for _ in range(int(opts["weirs"])):
+        index = int(rng.integers(len(rivers)))
+        path, fld, valley = rivers[index]
+        span = _visible_span(path, canvas.shape, margin=margin)
+        if span is None:
+            continue
+        s = float(rng.uniform(*span))
+        point, _ = point_at(path, s)
+        col, row = int(point[0]), int(point[1])
+        # Only on open river: not in a lake or reservoir, not beside another structure.
+        near = (slice(max(row - 30, 0), row + 31), slice(max(col - 30, 0), col + 31))
+        if canvas.notes.get("impounded", np.zeros(canvas.shape, bool))[near].any():
+            continue
+        if (canvas.structure[near] > 0).any() or any(lake[row, col] for lake in layout.lakes):
+            continue
+        weir = draw_dam(canvas, path, fld, valley, s, owner == index, interior, "weir", rng)
+        if _wall_standing(canvas, weir.wall_centre):
+            layout.dams.append(weir)
+    for _ in range(int(opts["farm_ponds"])):
+        pond = draw_farm_pond(canvas, rng, margin, interior)
+        if pond is not None:
+            layout.dams.append(pond)
+    for kind, draw, count in ((QUARRY, draw_quarry, opts["quarries"]),
+                              (TAILINGS, draw_tailings_pond, opts["tailings"])):  # fmt: skip
+        for _ in range(int(count)):
+            site = draw(canvas, rng, margin, interior)
+            if site is not None:
+                layout.lookalikes.append((kind, site[0], site[1]))
 
 
 def _wall_standing(canvas: Canvas, centre: tuple[float, float]) -> bool:

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 #: Modules whose code decides a composed tile.
 _COMPOSING_MODULES = (
-    "canvas", "dams", "landcover", "negatives", "noise", "rivers", "scene", "shapes", "world",
-    "tile_cache",
+    "canvas", "dams", "farm_ponds", "landcover", "mines", "negatives", "noise", "rivers",
+    "scene", "shapes", "sites", "world", "tile_cache",
 )  # fmt: skip
 
 
@@ -83,18 +83,24 @@ def load(planet: Planet, key: TileKey) -> SceneLayout | None:
                 reservoir=np.unpackbits(bits)[: size[0] * size[1]].reshape(size).astype(bool),
                 material=str(material),
                 crest_length_px=float(crest),
+                kind=str(kind),
             )
-            for x, y, crest, material, bits in zip(
+            for x, y, crest, material, kind, bits in zip(
                 stored["dam_x"],
                 stored["dam_y"],
                 stored["dam_crest"],
                 stored["dam_material"],
+                stored["dam_kind"],
                 stored["dam_reservoirs"],
                 strict=True,
             )
         ]
         bridges = [(float(x), float(y)) for x, y in stored["bridges"]]
-    return SceneLayout(canvas, dams=dams, bridges=bridges)
+        lookalikes = [
+            (str(kind), float(x), float(y))
+            for kind, (x, y) in zip(stored["lookalike_kind"], stored["lookalike_xy"], strict=True)
+        ]
+    return SceneLayout(canvas, dams=dams, bridges=bridges, lookalikes=lookalikes)
 
 
 def save(planet: Planet, key: TileKey, layout: SceneLayout) -> None:
@@ -123,6 +129,11 @@ def save(planet: Planet, key: TileKey, layout: SceneLayout) -> None:
             dam_y=np.array([d.wall_centre[1] for d in layout.dams], np.float64),
             dam_crest=np.array([d.crest_length_px for d in layout.dams], np.float64),
             dam_material=np.array([d.material for d in layout.dams], dtype="U16"),
+            dam_kind=np.array([d.kind for d in layout.dams], dtype="U16"),
+            lookalike_kind=np.array([k for k, _, _ in layout.lookalikes], dtype="U16"),
+            lookalike_xy=np.array([(x, y) for _, x, y in layout.lookalikes], np.float64).reshape(
+                -1, 2
+            ),  # fmt: skip
             dam_reservoirs=reservoirs,
             bridges=np.array(layout.bridges, np.float64).reshape(-1, 2),
         )

@@ -52,15 +52,20 @@ class Density:
     """How many of each structure the planet builds, per 100 km² (a tile is 104.9 km²).
 
     Counts per tile are Poisson draws with these means. Some real regions have a dam every
-    few km² (farm ponds); the default is a dam-rich upland, about one dam per 10 km².
+    few km² (farm ponds); the default is a dam-rich upland, about one valley dam per 10 km²,
+    with a few farm ponds and weirs besides.
 
     Attributes:
-        dams: Dams (concrete and earth walls holding reservoirs).
+        dams: Dams across valleys (concrete and earth walls holding reservoirs).
         bridges: Bridges over rivers.
         lakes: Natural lakes with outlets (look-alike reservoirs without a wall).
         levees: Stretches of embankment along a bank (look-alike walls along the water).
         towns: Settlements per 250 x 250 pixels.
         roads: Roads crossing a tile.
+        farm_ponds: Farm-pond dams: small earth embankments round hillside ponds.
+        weirs: Low weirs across rivers (dams too, a pixel or two wide at 10 m).
+        quarries: Open pits with benches, often a pit lake (look-alikes).
+        tailings: Tailings ponds behind closed embankments (look-alikes).
     """
 
     dams: float = 10.0
@@ -69,9 +74,14 @@ class Density:
     levees: float = 2.0
     towns: float = 0.4
     roads: float = 4.0
+    farm_ponds: float = 4.0
+    weirs: float = 1.0
+    quarries: float = 0.5
+    tailings: float = 0.3
 
     def __post_init__(self) -> None:
-        for name in ("dams", "bridges", "lakes", "levees", "towns", "roads"):
+        for name in ("dams", "bridges", "lakes", "levees", "towns", "roads", "farm_ponds",
+                     "weirs", "quarries", "tailings"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"density.{name} must be >= 0, got {getattr(self, name)}")
 
@@ -152,6 +162,7 @@ class DamRecord:
         reservoir: Outline of the reservoir as ``(n, 2)`` eastings and northings (empty when
             the dam holds no water).
         reservoir_area_m2: Area of the reservoir.
+        kind: ``reservoir``, ``farm_pond`` or ``weir`` (:data:`.dams.DAM_KINDS`).
     """
 
     dam_id: int
@@ -161,6 +172,7 @@ class DamRecord:
     crest_length_m: float
     reservoir: np.ndarray
     reservoir_area_m2: float
+    kind: str = "reservoir"
 
 
 @dataclass(frozen=True)
@@ -172,6 +184,9 @@ class TileFeatures:
         dams: Its dams.
         bridges: ``(n, 2)`` eastings and northings of bridge decks.
         water: Packed bits of the tile's water mask (``np.unpackbits``, rows from the north).
+        tile_px: Pixels along the tile's side.
+        lookalikes: ``(kind, easting, northing)`` of what looks like a dam and is not
+            (``levee``, ``lake_outlet``, ``quarry``, ``tailings``; bridges are above).
     """
 
     key: TileKey
@@ -179,6 +194,7 @@ class TileFeatures:
     bridges: np.ndarray
     water: np.ndarray
     tile_px: int
+    lookalikes: tuple[tuple[str, float, float], ...] = ()
 
     def water_mask(self) -> np.ndarray:
         """The tile's water mask, ``(tile_px, tile_px)`` bool, rows from the north."""
@@ -266,9 +282,18 @@ def _compose(planet: Planet, key: TileKey) -> SceneLayout:
         "towns": density.towns,
         "roads": rng.poisson(density.roads),
     }
+    # The small works draw from their own generator: the valleys, dams and land cover of a
+    # tile are the same with or without them.
+    works = _tile_rng(planet, key, 3)
+    options.update(
+        farm_ponds=works.poisson(density.farm_ponds * area_100km2),
+        weirs=works.poisson(density.weirs * area_100km2),
+        quarries=works.poisson(density.quarries * area_100km2),
+        tailings=works.poisson(density.tailings * area_100km2),
+    )
     weight = _border_weight(planet.tile_px, planet.border_px)
     border = QuietBorder(weight, base_terrain(planet, key), planet.margin_px)
-    return compose_scene((planet.tile_px, planet.tile_px), rng, options, border)
+    return compose_scene((planet.tile_px, planet.tile_px), rng, options, border, works)
 
 
 _FEATURES: OrderedDict[tuple[Planet, TileKey], TileFeatures] = OrderedDict()
@@ -333,13 +358,17 @@ def _compute_features(planet: Planet, key: TileKey) -> TileFeatures:
                 crest_length_m=dam.crest_length_px * PIXEL_M,
                 reservoir=outline,
                 reservoir_area_m2=area,
+                kind=dam.kind,
             )
         )
     bridges = np.array(
         [[left + bx * PIXEL_M, top - by * PIXEL_M] for bx, by in layout.bridges]
     ).reshape(-1, 2)
     water = np.packbits(layout.canvas.is_water())
-    return TileFeatures(key, tuple(dams), bridges, water, planet.tile_px)
+    lookalikes = tuple(
+        (kind, left + x * PIXEL_M, top - y * PIXEL_M) for kind, x, y in layout.lookalikes
+    )
+    return TileFeatures(key, tuple(dams), bridges, water, planet.tile_px, lookalikes)
 
 
 #: Tile images kept per process by default (about 22 MB each at 1024 px): a row of the default

@@ -26,13 +26,15 @@ from dam_detection.pipelines.ingest_points.nodes import (
     select_points,
 )
 from dam_detection.pipelines.ingest_points.planet import audit_points, publish_planet_inventories
+from dam_detection.pipelines.ingest_points.planet_gallery import render_planet_gallery
 from dam_detection.pipelines.namespace import as_namespace
 from dam_detection.pipelines.scan.region import scan_region_node
 
 #: What other pipelines and users read; everything else stays inside the namespace.
 PUBLIC_OUTPUTS = (
     "points", "ingest_points_report", "points_map", "point_sources", "planet_truth",
-    "planet_audit", "scan_region", "inventory_dams", "inventory_bridges",
+    "planet_lookalikes", "planet_gallery", "planet_audit", "scan_region", "inventory_dams",
+    "inventory_bridges",
 )  # fmt: skip
 
 
@@ -45,7 +47,8 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             Node(scan_region_node, "params:scan", "scan_region", name="build_scan_region"),
             Node(publish_planet_inventories,
                  ["regions", "scan_region", "params:image_source", "params:seed"],
-                 ["point_sources", "planet_truth"], name="publish_planet_inventories"),
+                 ["point_sources", "planet_truth", "planet_lookalikes"],
+                 name="publish_planet_inventories"),
             Node(sample_water_edge_points,
                  ["regions", "params:image_source",
                   "params:ingest_points.water_edges", "params:seed"],
@@ -79,6 +82,11 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             Node(plot_points_map, "points", "points_map", name="plot_points_map"),
             Node(audit_points, ["points", "planet_truth", "params:detection"],
                  "planet_audit", name="audit_points"),
+            Node(render_planet_gallery,
+                 ["planet_truth", "planet_lookalikes", "params:image_source", "params:bands",
+                  "params:patch_radius", "params:seed", "params:gee_export.composite",
+                  "params:gee_export.patches", "params:gee_export.gallery"],
+                 "planet_gallery", name="render_planet_gallery"),
         ]
     )  # fmt: skip
     return as_namespace(wired, "ingest_points", PUBLIC_OUTPUTS)

@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 PUBLISHED_SOURCES = ("planet_dams", "planet_large_dams", "planet_bridges")
 
 _TRUTH_COLUMNS = (
-    "dam_id", "material", "reservoir_km2", "listed_national", "listed_large", "listed_id",
-    "listed_offset_m",
+    "dam_id", "kind", "material", "reservoir_km2", "listed_national", "listed_large",
+    "listed_id", "listed_offset_m",
 )  # fmt: skip
 
 
@@ -37,9 +37,9 @@ def publish_planet_inventories(
     scan_region: gpd.GeoDataFrame,
     image_source: ImageSourceSettings,
     seed: int,
-) -> tuple[dict[str, Any], gpd.GeoDataFrame]:
-    """The planet's inventories of the regions and of the scan's region, and its truth (empty
-    for real imagery).
+) -> tuple[dict[str, Any], gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The planet's inventories of the regions and of the scan's region, its truth and its
+    look-alikes (both empty for real imagery).
 
     Args:
         regions: Region polygons (``ingest_points.regions``).
@@ -49,8 +49,9 @@ def publish_planet_inventories(
         seed: ``params:seed``.
 
     Returns:
-        ``(published, truth)``: source name to file content for ``point_sources``, and every
-        dam of the regions with whether and where each inventory lists it.
+        ``(published, truth, lookalikes)``: source name to file content for
+        ``point_sources``; every dam of the regions (its kind too) with whether and where each
+        inventory lists it; every bridge, levee, lake outlet, quarry and tailings pond.
     """
     if image_source.kind != "simulated" or not image_source.simulated.inventories.publish:
         logger.info("the planet publishes no inventories: point_sources holds the user's own")
@@ -59,7 +60,10 @@ def publish_planet_inventories(
             geometry=gpd.points_from_xy([], []),
             crs="EPSG:4326",
         )
-        return {}, empty
+        no_lookalikes = gpd.GeoDataFrame(
+            {"kind": []}, geometry=gpd.points_from_xy([], []), crs="EPSG:4326"
+        )
+        return {}, empty, no_lookalikes
     planet = make_image_source(image_source, seed)
     publication = planet.publish_inventories(regions)  # type: ignore[attr-defined]
     # The scan's region beyond the training regions is published on its own, its ids after
@@ -88,7 +92,7 @@ def publish_planet_inventories(
             strict=True,
         )
     )
-    return published, truth
+    return published, truth, publication.lookalikes
 
 
 #: Where the record ids of the scan region's own publication start.
@@ -109,6 +113,9 @@ def _joined(first: Any, second: Any) -> Any:
         bridges_nbi=first.bridges_nbi + second.bridges_nbi,
         truth=gpd.GeoDataFrame(
             pd.concat([first.truth, second.truth], ignore_index=True), crs="EPSG:4326"
+        ),
+        lookalikes=gpd.GeoDataFrame(
+            pd.concat([first.lookalikes, second.lookalikes], ignore_index=True), crs="EPSG:4326"
         ),
     )
 

@@ -10,7 +10,9 @@ Three questions, at the shared ``detection.tolerance_m``:
 
 Each is a point estimate with a 95% bootstrap interval (resampling the dams, or the candidates).
 For the reviewer: precision of the first k candidates, reviews per real discovery, and a
-calibration table of scores.
+calibration table of scores. Where the truth names each dam's kind (across a valley, farm pond,
+weir) the recalls are also given per kind; where the planet's look-alikes are known, the
+candidates that are no dam are counted by the look-alike they lie on.
 """
 
 from __future__ import annotations
@@ -40,13 +42,15 @@ def _interval(hits: np.ndarray, samples: int, rng: np.random.Generator) -> list[
 
 def evaluate_scan(sorted_detections: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, epsg: int,
                   tolerance_m: float, *, top_k: Sequence[int], calibration_bins: int,
-                  bootstrap: int, seed: int) -> dict[str, Any]:  # fmt: skip
+                  bootstrap: int, seed: int,
+                  lookalikes: gpd.GeoDataFrame | None = None) -> dict[str, Any]:  # fmt: skip
     """The scan's metrics (see the module docstring).
 
     Args:
         sorted_detections: Output of :func:`.known.sort_detections`.
-        truth: Every dam in the scanned area: EPSG:4326 wall points with ``dam_id`` and
-            ``listed`` (bool: some inventory lists it).
+        truth: Every dam in the scanned area: EPSG:4326 wall points with ``dam_id``,
+            ``listed`` (bool: some inventory lists it) and optionally ``kind``.
+        lookalikes: What looks like a dam and is not (``kind`` and a point), or ``None``.
         epsg: The scan grid's CRS (metres).
         tolerance_m: A detection this close finds a dam.
         top_k: Ranks at which the reviewer's precision is reported.
@@ -112,4 +116,45 @@ def evaluate_scan(sorted_detections: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, 
         "top_k_precision": {str(k): _share(ranked_dam[:k]) for k in top_k},
         "top_k_discoveries": {str(k): int(ranked_discovery[:k].sum()) for k in top_k},
         "calibration": calibration,
+        "by_kind": _by_kind(truth, listed, found_any, found_by_candidate),
+        "false_candidates_on": _false_candidates_on(
+            found_xy[is_candidate][~candidate_is_dam], lookalikes, epsg, tolerance_m
+        ),
     }
+
+
+def _by_kind(truth: gpd.GeoDataFrame, listed: np.ndarray, found_any: np.ndarray,
+             found_by_candidate: np.ndarray) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Per kind of dam: how many, and the listed and discovery recalls."""
+    if "kind" not in truth.columns or not len(truth):
+        return {}
+    kinds = truth["kind"].astype(str).to_numpy()
+    return {
+        kind: {
+            "dams": int((kinds == kind).sum()),
+            "listed_recall": _share(found_any[(kinds == kind) & listed]),
+            "discovery_recall": _share(found_by_candidate[(kinds == kind) & ~listed]),
+        }
+        for kind in sorted(set(kinds))
+    }
+
+
+def _false_candidates_on(xy: np.ndarray, lookalikes: gpd.GeoDataFrame | None, epsg: int,
+                         tolerance_m: float) -> dict[str, int]:  # fmt: skip
+    """Candidates that are no dam, by the nearest look-alike within ``tolerance_m``
+    (``elsewhere``: none that close).
+    """
+    if lookalikes is None or not len(xy):
+        return {}
+    counts: dict[str, int] = {"elsewhere": 0}
+    if not len(lookalikes):
+        counts["elsewhere"] = len(xy)
+        return counts
+    near_xy = grid_xy(lookalikes, epsg)
+    kinds = lookalikes["kind"].astype(str).to_numpy()
+    distance = np.hypot(xy[:, None, 0] - near_xy[None, :, 0], xy[:, None, 1] - near_xy[None, :, 1])
+    nearest = distance.argmin(axis=1)
+    for row, column in enumerate(nearest):
+        kind = kinds[column] if distance[row, column] <= tolerance_m else "elsewhere"
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts

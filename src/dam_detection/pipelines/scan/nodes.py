@@ -255,8 +255,8 @@ def review_page(sorted_detections: gpd.GeoDataFrame, scan_store: TileStore,
 
 
 def evaluate(sorted_detections: gpd.GeoDataFrame, planet_truth: gpd.GeoDataFrame,
-             scan_region: gpd.GeoDataFrame, scan_run: Mapping[str, Any],
-             detection: DetectionSettings, params: ScanSettings,
+             planet_lookalikes: gpd.GeoDataFrame, scan_region: gpd.GeoDataFrame,
+             scan_run: Mapping[str, Any], detection: DetectionSettings, params: ScanSettings,
              seed: int) -> dict[str, Any]:  # fmt: skip
     """``scan_metrics.json``: the run's account and, where the source knows its dams, the scan
     against them (:mod:`.metrics`).
@@ -299,7 +299,7 @@ def evaluate(sorted_detections: gpd.GeoDataFrame, planet_truth: gpd.GeoDataFrame
     metrics = evaluate_scan(
         sorted_detections, truth, epsg, float(detection.tolerance_m),
         top_k=params.evaluation.top_k, calibration_bins=params.evaluation.calibration_bins,
-        bootstrap=params.evaluation.bootstrap, seed=seed,
+        bootstrap=params.evaluation.bootstrap, seed=seed, lookalikes=planet_lookalikes,
     )  # fmt: skip
     return {**account, "evaluation": metrics}
 

@@ -45,8 +45,8 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                  ["sorted_detections", "scan_store", "scan_run", "params:scan"],
                  "scan_review", name="build_review_page"),
             Node(nodes.evaluate,
-                 ["sorted_detections", "planet_truth", "scan_region", "scan_run",
-                  "params:detection", "params:scan", "params:seed"],
+                 ["sorted_detections", "planet_truth", "planet_lookalikes", "scan_region",
+                  "scan_run", "params:detection", "params:scan", "params:seed"],
                  "scan_metrics", name="evaluate_scan"),
             Node(nodes.summarize, "scan_metrics", "scan_summary", name="summarize_scan"),
         ]

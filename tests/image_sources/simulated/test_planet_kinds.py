@@ -1,0 +1,85 @@
+"""The planet's kinds of dam (across valleys, farm ponds, weirs) and its look-alikes (quarries,
+tailings ponds, levees, lake outlets): each built as described, recorded in the truth, kept by
+the tile cache, and added without changing the rest of the world."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from dam_detection.image_sources.simulated import canvas as cv
+from dam_detection.image_sources.simulated.world import (
+    Density,
+    Planet,
+    TileKey,
+    compose_tile,
+    tile_features,
+)
+
+#: Crowded with small works, so that every kind turns up in a few small tiles.
+WORKS = Density(farm_ponds=80.0, weirs=40.0, quarries=15.0, tailings=15.0)
+KEYS = [TileKey(32612, 120 + i, 820) for i in range(3)]
+
+
+def _layouts(planet: Planet) -> list:
+    return [compose_tile(planet, key) for key in KEYS]
+
+
+def test_every_kind_is_built_as_described() -> None:
+    layouts = _layouts(Planet(seed=4, tile_px=512, density=WORKS))
+    dams = [(layout, dam) for layout in layouts for dam in layout.dams]
+    kinds = {dam.kind for _, dam in dams}
+    assert kinds == {"reservoir", "farm_pond", "weir"}
+    lookalikes = {kind for layout in layouts for kind, _, _ in layout.lookalikes}
+    assert {"quarry", "tailings", "levee"} <= lookalikes
+    for layout, dam in dams:
+        canvas = layout.canvas
+        col, row = int(dam.wall_centre[0]), int(dam.wall_centre[1])
+        near = (slice(row - 3, row + 4), slice(col - 3, col + 4))
+        assert (canvas.structure[near] > 0).any(), dam.kind  # a wall stands at the point
+        level = float(np.nanmax(canvas.water[dam.reservoir]))
+        # The water stands below the wall's crest beside it, flat.
+        touching = ndimage.binary_dilation(dam.reservoir, iterations=2) & (canvas.structure > 0)
+        crest = (canvas.terrain + canvas.structure)[touching]
+        assert level - float(np.nanmin(canvas.water[dam.reservoir])) < 1e-3
+        if dam.kind == "farm_pond":
+            # A pond of a few hectares at most, held by an earth bank a few pixels wide.
+            assert 6 <= dam.reservoir.sum() <= 400 and dam.material == "earth"
+            assert crest.max() > level
+        if dam.kind == "weir":
+            # A low concrete sill: a few metres above the water below it.
+            assert dam.material == "concrete" and dam.crest_length_px < 60
+    for layout in layouts:
+        canvas = layout.canvas
+        for kind, x, y in layout.lookalikes:
+            col, row = int(x), int(y)
+            if kind == "quarry":  # bare rock cut below the land around it
+                assert canvas.cover[row, col] in (cv.ROCK, cv.WATER)
+            if kind == "tailings":  # water or beach inside, an embankment around
+                assert canvas.cover[row, col] in (cv.WATER, cv.SAND, cv.WET_SHORE)
+
+
+def test_the_small_works_leave_the_valleys_as_they_were() -> None:
+    plain = Planet(seed=4, tile_px=512, density=Density(farm_ponds=0, weirs=0, quarries=0,
+                                                         tailings=0))  # fmt: skip
+    works = Planet(seed=4, tile_px=512, density=WORKS)
+    for key in KEYS:
+        before = [d for d in tile_features(plain, key).dams]
+        after = [d for d in tile_features(works, key).dams if d.kind == "reservoir"]
+        # The same dams across valleys, with the same ids: published ids and samples hold.
+        assert [(d.dam_id, d.x, d.y) for d in before] == [(d.dam_id, d.x, d.y) for d in after]
+        np.testing.assert_array_equal(tile_features(plain, key).bridges,
+                                      tile_features(works, key).bridges)  # fmt: skip
+
+
+def test_the_tile_cache_keeps_kinds_and_lookalikes(tmp_path) -> None:
+    fresh = Planet(seed=4, tile_px=512, density=WORKS)
+    cached = Planet(seed=4, tile_px=512, density=WORKS, cache_dir=str(tmp_path))
+    compose_tile.cache_clear()
+    first = compose_tile(cached, KEYS[0])  # composed and stored
+    compose_tile.cache_clear()
+    stored = compose_tile(cached, KEYS[0])  # read back
+    compose_tile.cache_clear()
+    for layout in (first, stored):
+        assert [d.kind for d in layout.dams] == [d.kind for d in compose_tile(fresh, KEYS[0]).dams]
+        assert layout.lookalikes == compose_tile(fresh, KEYS[0]).lookalikes
