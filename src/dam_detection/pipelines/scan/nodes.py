@@ -105,6 +105,9 @@ def scan_tiles_on_dask(
 ) -> dict[str, Any]:
     """Segment every tile not finished yet on Dask; each writes its results to the store.
 
+    The workers read the planet's blocks directly; with Earth Engine every tile still to scan
+    is exported first, in this process, and read from its GeoTIFF (:mod:`.exported_imagery`).
+
     Returns:
         The run's account: tiles done now and skipped (finished by an earlier run with the same
         fingerprint), each tile's summary, workers, wall time, the threshold.
@@ -140,7 +143,7 @@ def scan_tiles_on_dask(
                 len(tiles) - len(todo))  # fmt: skip
     if isinstance(reader, ExportedBlockReader):
         # Exported (Earth Engine) imagery is fetched here, in the process holding the session.
-        reader = export_tile_imagery(source, reader, todo, halo, scan_store.path / "imagery",
+        reader = export_tile_imagery(source, reader, todo, halo, scan_store.imagery_path,
                                      window, seed)  # fmt: skip
         job = replace(job, reader=reader)
     xy = grid_xy(inventory_dams, tiles[0].epsg if tiles else 4326)

@@ -13,6 +13,7 @@ Layout under the store's folder::
     detections/<tile>.json   the detections the tile owns
     chips/<detection>.png    true colour | heatmap | NDWI around each detection
     done/<tile>.json         the tile's marker: fingerprint and counts
+    imagery/<digest>/<tile>.tif   a tile's exported imagery (Earth Engine sources only)
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class TileStore:
     def chip_path(self, detection_id: str) -> Path:
         """A detection's chip."""
         return self.path / "chips" / f"{detection_id}.png"
+
+    @property
+    def imagery_path(self) -> Path:
+        """Where tiles exported by an image source are kept (:mod:`.exported_imagery`)."""
+        return self.path / "imagery"
 
     @property
     def vrt_path(self) -> Path:
