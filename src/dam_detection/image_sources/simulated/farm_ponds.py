@@ -87,8 +87,6 @@ def draw_farm_pond(
     reservoir = np.zeros(canvas.shape, bool)
     reservoir[rows_sl, cols_sl] = pond
     canvas.add_water(reservoir, level)
-    # Pond water is often green or muddy: brighter than a deep reservoir's.
-    canvas.brightness[reservoir] = float(rng.uniform(1.0, 1.8))
     return DamTruth(
         wall_centre=(float(low_point[0]), float(low_point[1])),
         reservoir=reservoir,

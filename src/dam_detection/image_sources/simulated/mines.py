@@ -75,7 +75,7 @@ def draw_quarry(
 def draw_tailings_pond(
     canvas: Canvas, rng: np.random.Generator, margin: int, interior: np.ndarray | None = None
 ) -> tuple[float, float] | None:
-    """A closed earth embankment round a flat pond of pale, muddy water and drying beaches.
+    """A closed earth embankment round a flat pond and its drying beaches of settled tailings.
 
     Returns:
         The pond's centre ``(x, y)`` in pixels, or ``None`` when there was no room.
@@ -110,5 +110,4 @@ def draw_tailings_pond(
     pond = np.zeros(canvas.shape, bool)
     pond[rows_sl, cols_sl] = water
     canvas.add_water(pond, level)
-    canvas.brightness[pond] = float(rng.uniform(1.6, 2.6))  # pale, muddy water
     return site
