@@ -74,8 +74,8 @@ class Density:
     levees: float = 2.0
     towns: float = 0.4
     roads: float = 4.0
-    farm_ponds: float = 4.0
-    weirs: float = 1.0
+    farm_ponds: float = 1.5
+    weirs: float = 0.5
     quarries: float = 0.5
     tailings: float = 0.3
 
