@@ -52,8 +52,8 @@ class Density:
     """How many of each structure the planet builds, per 100 km² (a tile is 104.9 km²).
 
     Counts per tile are Poisson draws with these means. Some real regions have a dam every
-    few km² (farm ponds); the default is a dam-rich upland, about one valley dam per 10 km²,
-    with a few farm ponds and weirs besides.
+    few km² (farm ponds); the default is a dam-rich upland, about one valley dam per 10 km².
+    Farm ponds and weirs are off unless asked for (docs/simulated_earth.md says why).
 
     Attributes:
         dams: Dams across valleys (concrete and earth walls holding reservoirs).
@@ -74,8 +74,8 @@ class Density:
     levees: float = 2.0
     towns: float = 0.4
     roads: float = 4.0
-    farm_ponds: float = 1.5
-    weirs: float = 0.5
+    farm_ponds: float = 0.0
+    weirs: float = 0.0
     quarries: float = 0.5
     tailings: float = 0.3
 
