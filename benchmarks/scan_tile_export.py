@@ -9,7 +9,8 @@ export of 81 patches, five bands), side by side in one run:
 - ``encode``: writing the export's records as Earth Engine does (gzip TFRecord; not part of
   the scan: Earth Engine does it), for scale;
 - ``assemble``: reading the records back into one array (what the scan node does per tile);
-- ``geotiff``: writing that array as a Cloud-Optimized GeoTIFF;
+- ``geotiff``: writing that array as a tiled, uncompressed GeoTIFF (and, to compare, as a
+  DEFLATE-compressed Cloud-Optimized GeoTIFF with overviews);
 - ``read``: a worker reading its tile's block from the GeoTIFF;
 - ``planet``: the planet rendering the same block from its cached tiles (the offline path).
 
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dam_detection.datasets.geotiff import GeoRaster, write_cog
+from dam_detection.datasets.geotiff import GeoRaster, write_cog, write_geotiff
 from dam_detection.image_sources.base import CompositeWindow
 from dam_detection.image_sources.simulated import SimulatedEarth
 from dam_detection.mixer import Mixer
@@ -102,7 +103,8 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="tiles-"))
     path = folder / "bench.tif"
     raster = GeoRaster(image, "EPSG:32612", transform, BANDS)
-    geotiff_s, _ = timed(lambda: write_cog(path, raster), args.repeat)
+    cog_s, _ = timed(lambda: write_cog(folder / "cog.tif", raster), args.repeat)
+    geotiff_s, _ = timed(lambda: write_geotiff(path, raster, compression=None), args.repeat)
     reader = ExportedBlockReader("bench", BANDS, (ExportedTile(
         "bench", 32612, first_col, top_north, side, side, str(path)),))  # fmt: skip
     block = (tile.epsg, tile.window_col - HALO, tile.window_top + HALO,
@@ -112,7 +114,8 @@ def main() -> None:
     rows = [
         ("encode (Earth Engine's side, for scale)", encode_s),
         ("assemble the records into an array", assemble_s),
-        ("write the GeoTIFF (COG)", geotiff_s),
+        ("write the GeoTIFF (tiled, uncompressed: what the scan writes)", geotiff_s),
+        ("write it as a compressed COG instead (for comparison)", cog_s),
         ("a worker reads its block from the GeoTIFF", read_s),
         ("the planet renders the same block (cached tiles)", planet_s),
     ]

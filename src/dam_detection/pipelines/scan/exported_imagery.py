@@ -6,7 +6,7 @@ So before the workers start, every tile still to scan is exported whole: its win
 halo the FCN needs, on the scan's own UTM grid (an explicit ``crs`` and ``crsTransform``, so
 Earth Engine does not resample or shift it), as an Earth Engine image export (TFRecord patches
 plus the mixer) through the source's task queue, all tiles side by side within its limits. Each
-finished export is assembled once into a Cloud-Optimized GeoTIFF under the scan's folder
+finished export is assembled once into a tiled GeoTIFF under the scan's folder
 (``imagery/<source fingerprint>/<tile>.tif``, openable in QGIS), and the workers read their
 blocks from those files with :class:`ExportedBlockReader`. A re-run finds the files and exports
 nothing again; imagery of another composite or band list lands in another folder.
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from pyproj import Transformer
 
-from dam_detection.datasets.geotiff import GeoRaster, write_cog
+from dam_detection.datasets.geotiff import GeoRaster, write_geotiff
 from dam_detection.datasets.image_export import decode_patch
 from dam_detection.image_sources.base import CompositeWindow, SceneRequest
 from dam_detection.mixer import Mixer, MixerError, buffered_shape
@@ -184,7 +184,9 @@ def export_tile_imagery(
         raster = GeoRaster(image, grid.crs, grid.transform, reader.bands)
         path.parent.mkdir(parents=True, exist_ok=True)
         draft = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-        write_cog(draft, raster)
+        # Tiled and uncompressed: a working copy for the workers, written in a tenth of a second
+        # (a compressed COG took 4 s a tile; benchmarks/results_scan.md).
+        write_geotiff(draft, raster, compression=None)
         os.replace(draft, path)  # a killed run never leaves a half-written tile
         logger.info("scan: tile %s exported (%d x %d px)", tile_id, grid.width_px,
                     grid.height_px)  # fmt: skip
