@@ -65,8 +65,14 @@ def dask_client(settings: ClusterSettings) -> Iterator[Any]:
         ) as cluster,
         Client(cluster) as client,
     ):
+        # Every worker up before the tiles are handed out, so they spread over all of them.
+        client.wait_for_workers(workers)
         logger.info("scan: LocalCluster of %d workers x %d threads", workers, threads)
         yield client
+
+
+def _shared(value: Any) -> Any:
+    return value
 
 
 def run_tasks(
@@ -85,7 +91,8 @@ def run_tasks(
         client: A Dask client.
         function: Returns a small summary dict.
         tasks: Unique keys (tile ids) and their arguments.
-        shared: Sent to every worker once (scattered), passed as the last argument.
+        shared: Sent to the cluster once (as a task's result, so a lost copy is recomputed),
+            passed as the last argument.
         retries: Extra attempts of a task that raises.
         label: Progress label.
         on_result: Called with each summary as it arrives.
@@ -100,7 +107,10 @@ def run_tasks(
 
     if not tasks:
         return []
-    shared_future = client.scatter(shared, broadcast=True, hash=False)
+    # The shared job is the result of a task, not scattered data: Dask keeps a task's recipe
+    # and recomputes its result when the worker holding it dies, while scattered data that
+    # loses its last copy (the memory manager trims broadcast copies) is gone with the job.
+    shared_future = client.submit(_shared, shared, pure=False)
     futures = {
         client.submit(
             function, *args, shared_future, key=f"{label}-{key}", pure=False, retries=retries
