@@ -184,3 +184,19 @@ def ee_initialize_offline(
         session.reset()
         ee.Reset()
         initialize(credentials=None, project=PROJECT)
+
+
+@pytest.fixture
+def scene_source(bucket: Path, tmp_path: Path) -> Any:
+    """An ``EarthEngineSource`` exporting to ``bucket``, its manifest in ``tmp_path``, never
+    waiting between status polls."""
+    from dam_detection.image_sources.earthengine import EarthEngineSource
+    from tests.settings import earthengine_settings
+
+    settings = earthengine_settings(
+        bucket="dams",
+        read_url=bucket.as_uri(),
+        manifest_dir=str(tmp_path / "manifest"),
+        tasks={"poll_interval_s": 0},
+    )
+    return EarthEngineSource(settings, project=PROJECT)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from dam_detection.image_sources.base import SceneRequest
-from dam_detection.image_sources.earthengine import EarthEngineSource
 from dam_detection.image_sources.earthengine.download import (
     ExportFilesNotFoundError,
     FolderListing,
@@ -20,7 +19,7 @@ from dam_detection.image_sources.earthengine.download import (
 from dam_detection.mixer import MixerError
 from dam_detection.tfrecord_codec import encode_example, frame_record
 from tests.image_sources.earthengine.conftest import FakeTaskApi, destination_prefix
-from tests.settings import composite_window, earthengine_settings
+from tests.settings import composite_window
 
 WINDOW = composite_window()
 
@@ -83,17 +82,6 @@ def scene_request() -> SceneRequest:
 
 def patch_examples(count: int) -> list[bytes]:
     return [encode_example({"B2": np.full(20 * 20, i, dtype=np.float32)}) for i in range(count)]
-
-
-@pytest.fixture
-def scene_source(bucket: Path, tmp_path: Path) -> EarthEngineSource:
-    settings = earthengine_settings(
-        bucket="dams",
-        read_url=bucket.as_uri(),
-        manifest_dir=str(tmp_path / "manifest"),
-        tasks={"poll_interval_s": 0},
-    )
-    return EarthEngineSource(settings, project="dam-detection-test")
 
 
 def test_scene_files_are_known_after_the_export_and_read_back_unchanged(

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import shapely
 
-from dam_detection.image_sources.earthengine import EarthEngineSource
 from dam_detection.mixer import Mixer, MixerError
 from dam_detection.pipelines.scan.exported_imagery import (
     ExportedBlockReader,
@@ -22,7 +21,6 @@ from tests.image_sources.earthengine.conftest import FakeTaskApi, destination_pr
 from tests.image_sources.earthengine.ee_graph import constant, invocations
 from tests.image_sources.earthengine.test_ee_download import write
 from tests.pipelines.scan.helpers import BANDS, COMPOSITE, small_planet
-from tests.settings import earthengine_settings
 
 pytestmark = pytest.mark.usefixtures("ee_offline")
 
@@ -74,24 +72,15 @@ def planet_export(bucket: Path, keep_patches: int | None = None, planet=None, co
     return writes
 
 
-@pytest.fixture
-def source(bucket: Path, tmp_path: Path) -> EarthEngineSource:
-    settings = earthengine_settings(
-        bucket="dams",
-        read_url=bucket.as_uri(),
-        manifest_dir=str(tmp_path / "manifest"),
-        tasks={"poll_interval_s": 0},
-    )
-    return EarthEngineSource(settings, project="dam-detection-test")
-
-
 def test_tiles_are_exported_side_by_side_and_read_back_as_the_pixels_on_the_grid(
-    source, bucket, tmp_path, monkeypatch
+    scene_source, bucket, tmp_path, monkeypatch
 ):
     tiles = two_tiles()
     api = FakeTaskApi(planet_export(bucket)).install(monkeypatch)
     empty = ExportedBlockReader("earthengine test", BANDS)
-    reader = export_tile_imagery(source, empty, tiles, HALO, tmp_path / "imagery", COMPOSITE, 1)
+    reader = export_tile_imagery(
+        scene_source, empty, tiles, HALO, tmp_path / "imagery", COMPOSITE, 1
+    )
     assert len(api.starts) == 2 and api.max_live == 2  # both exports ran at once
     planet = small_planet().block_reader(COMPOSITE, BANDS)
     for tile in tiles:
@@ -107,7 +96,9 @@ def test_tiles_are_exported_side_by_side_and_read_back_as_the_pixels_on_the_grid
         assert raster.transform.c == (tiles[0].window_col - HALO) * 10.0
     # A re-run finds the imagery on disk and exports nothing.
     again = FakeTaskApi(planet_export(bucket)).install(monkeypatch)
-    rerun = export_tile_imagery(source, empty, tiles, HALO, tmp_path / "imagery", COMPOSITE, 1)
+    rerun = export_tile_imagery(
+        scene_source, empty, tiles, HALO, tmp_path / "imagery", COMPOSITE, 1
+    )
     assert again.starts == [] and rerun.tiles == reader.tiles
     # A block outside every exported tile is refused, not filled with zeros.
     with pytest.raises(ValueError, match="no exported tile imagery holds the block"):
@@ -115,11 +106,11 @@ def test_tiles_are_exported_side_by_side_and_read_back_as_the_pixels_on_the_grid
 
 
 def test_a_torn_export_fails_naming_the_tile_and_leaves_no_imagery(
-    source, bucket, tmp_path, monkeypatch
+    scene_source, bucket, tmp_path, monkeypatch
 ):
     (tile, _) = two_tiles()
     FakeTaskApi(planet_export(bucket, keep_patches=3)).install(monkeypatch)
     empty = ExportedBlockReader("earthengine test", BANDS)
     with pytest.raises(MixerError, match=f"tile {tile.tile_id}: the export holds 3 patches"):
-        export_tile_imagery(source, empty, [tile], HALO, tmp_path / "imagery", COMPOSITE, 1)
+        export_tile_imagery(scene_source, empty, [tile], HALO, tmp_path / "imagery", COMPOSITE, 1)
     assert not any(p.is_file() for p in (tmp_path / "imagery").rglob("*"))

@@ -187,7 +187,7 @@ def draw_dam(
     else:
         wall_height = np.clip(crest - ground, 1.0, None)
         cover = np.full(window_shape, cv.CONCRETE)
-    _apply_window(canvas, rows_sl, cols_sl, wall, cover, wall_height)
+    apply_window(canvas, rows_sl, cols_sl, wall, cover, wall_height)
     if not weir:
         _drawdown_ring(canvas, reservoir, upstream, level, rng)
     canvas.add_water(reservoir, level)
@@ -216,7 +216,7 @@ def draw_dam(
     return truth
 
 
-def _apply_window(
+def apply_window(
     canvas: Canvas,
     rows_sl: slice,
     cols_sl: slice,
@@ -224,6 +224,9 @@ def _apply_window(
     cover: np.ndarray | int,
     height: np.ndarray | float,
 ) -> None:
+    """Build a wall given in window coordinates: ``mask``, its ``cover`` and ``height`` above
+    ground (arrays of the window's shape, or scalars) replace whatever the canvas had there.
+    """
     full = np.zeros(canvas.shape, bool)
     full[rows_sl, cols_sl] = mask
     cover_full = np.zeros(canvas.shape, np.uint8)

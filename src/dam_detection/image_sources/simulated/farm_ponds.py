@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from dam_detection.image_sources.simulated import canvas as cv
 from dam_detection.image_sources.simulated.canvas import Canvas
-from dam_detection.image_sources.simulated.dams import DamTruth
+from dam_detection.image_sources.simulated.dams import DamTruth, apply_window
 from dam_detection.image_sources.simulated.shapes import component_at
 from dam_detection.image_sources.simulated.sites import find_site, window
 
@@ -76,14 +76,7 @@ def draw_farm_pond(
     cover = np.where(np.abs(distance - radius) <= 0.6, cv.DIRT, cv.GRASS)
     if rng.random() < 0.4:  # a freshly cut or grazed bank
         cover = np.where(ring, cv.BARE_SOIL, cover)
-    full_wall = np.zeros(canvas.shape, bool)
-    full_wall[rows_sl, cols_sl] = wall
-    full_cover = np.zeros(canvas.shape, np.uint8)
-    full_cover[rows_sl, cols_sl] = cover
-    full_height = np.zeros(canvas.shape, np.float32)
-    full_height[rows_sl, cols_sl] = wall_height
-    canvas.add_structure(full_wall, cv.GRASS, full_height)
-    canvas.cover[full_wall] = full_cover[full_wall]
+    apply_window(canvas, rows_sl, cols_sl, wall, cover, wall_height)
     reservoir = np.zeros(canvas.shape, bool)
     reservoir[rows_sl, cols_sl] = pond
     canvas.add_water(reservoir, level)

@@ -19,18 +19,25 @@ from dam_detection.image_sources.simulated.sites import find_site, window
 QUARRY, TAILINGS = "quarry", "tailings"
 
 
-def _blob(
-    rng: np.random.Generator, rows_sl: slice, cols_sl: slice, site: tuple[float, float],
-    radius: float,
-) -> np.ndarray:  # fmt: skip
-    """Normalised radius (< 1 inside) of an irregular ellipse round ``site``."""
+def _open_blob(
+    canvas: Canvas, rng: np.random.Generator, radius: float, reach: int, margin: int,
+    interior: np.ndarray | None,
+) -> tuple[tuple[float, float], slice, slice, np.ndarray] | None:  # fmt: skip
+    """A site with ``reach`` pixels of open land, its window, and the normalised radius
+    (< 1 inside) of an irregular ellipse of ``radius`` round it; ``None`` without room.
+    """
+    site = find_site(canvas, rng, reach, margin, interior)
+    if site is None:
+        return None
+    rows_sl, cols_sl = window(canvas.shape, site, reach)
     y, x = np.mgrid[rows_sl, cols_sl].astype(np.float32)
     x, y = x + 0.5 - np.float32(site[0]), y + 0.5 - np.float32(site[1])
     angle, ratio = float(rng.uniform(0, np.pi)), float(rng.uniform(0.6, 1.0))
     along = x * np.cos(angle) + y * np.sin(angle)
     across = (-x * np.sin(angle) + y * np.cos(angle)) / ratio
     shape = (rows_sl.stop - rows_sl.start, cols_sl.stop - cols_sl.start)
-    return np.hypot(along, across) / radius + 0.15 * smooth_noise(rng, shape, radius / 3.0)
+    rho = np.hypot(along, across) / radius + 0.15 * smooth_noise(rng, shape, radius / 3.0)
+    return site, rows_sl, cols_sl, rho
 
 
 def draw_quarry(
@@ -42,12 +49,10 @@ def draw_quarry(
         The pit's centre ``(x, y)`` in pixels, or ``None`` when there was no room.
     """
     radius = float(rng.uniform(12.0, 30.0))
-    reach = int(radius * 1.3) + 4
-    site = find_site(canvas, rng, reach, margin, interior)
-    if site is None:
+    found = _open_blob(canvas, rng, radius, int(radius * 1.3) + 4, margin, interior)
+    if found is None:
         return None
-    rows_sl, cols_sl = window(canvas.shape, site, reach)
-    rho = _blob(rng, rows_sl, cols_sl, site, radius)
+    site, rows_sl, cols_sl, rho = found
     pit = rho < 1.0
     depth = float(rng.uniform(15.0, 40.0))
     bench = float(rng.uniform(4.0, 8.0))
@@ -82,12 +87,10 @@ def draw_tailings_pond(
     """
     radius = float(rng.uniform(12.0, 30.0))
     thickness = float(rng.uniform(3.0, 6.0))
-    reach = int(radius * 1.3 + thickness) + 4
-    site = find_site(canvas, rng, reach, margin, interior)
-    if site is None:
+    found = _open_blob(canvas, rng, radius, int(radius * 1.3 + thickness) + 4, margin, interior)
+    if found is None:
         return None
-    rows_sl, cols_sl = window(canvas.shape, site, reach)
-    rho = _blob(rng, rows_sl, cols_sl, site, radius)
+    site, rows_sl, cols_sl, rho = found
     band = thickness / radius
     wall = (rho >= 1.0) & (rho < 1.0 + band)
     inside = rho < 1.0
