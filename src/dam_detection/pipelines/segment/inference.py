@@ -86,7 +86,7 @@ def fold_batch_norm(model: keras.Model) -> keras.Model:
 
     def clone(layer: layers.Layer) -> layers.Layer:
         if layer.name in pairs:
-            return layers.Conv2D.from_config({**layer.get_config(), "use_bias": True})
+            return type(layer).from_config({**layer.get_config(), "use_bias": True})
         if layer.name in folded_norms:
             return _Passthrough(name=layer.name)
         return layer.__class__.from_config(layer.get_config())

@@ -15,7 +15,7 @@ from typing import Literal
 import keras
 from keras import layers
 
-from dam_detection.model_layers import CropToReference
+from dam_detection.model_layers import CropToReference, DilatedConv2D, FusedBatchNormalization
 
 ClassifierName = Literal["residual_cnn", "plain_cnn", "mobilenet_v2"]
 _BANDS_PREFIX = "bands-"
@@ -41,14 +41,24 @@ def model_bands(model: keras.Model) -> tuple[str, ...]:
     return tuple(name[len(_BANDS_PREFIX) :].split("-"))
 
 
+def _conv(filters: int, kernel: int, *, stride: int = 1, dilation: int = 1) -> layers.Conv2D:
+    """A bias-free convolution (a normalisation follows); dilated ones run on TensorFlow's own
+    dilated kernel (:class:`DilatedConv2D`).
+    """
+    conv = DilatedConv2D if dilation > 1 else layers.Conv2D
+    return conv(filters, kernel, strides=stride, dilation_rate=dilation, padding="same",
+                use_bias=False)  # fmt: skip
+
+
+def _norm() -> layers.BatchNormalization:
+    return FusedBatchNormalization(momentum=_BN_MOMENTUM)
+
+
 def _conv_bn_relu(
     x: keras.KerasTensor, filters: int, *, stride: int = 1, dilation: int = 1
 ) -> keras.KerasTensor:
-    x = layers.Conv2D(
-        filters, 3, strides=stride, dilation_rate=dilation, padding="same", use_bias=False
-    )(x)
-    x = layers.BatchNormalization(momentum=_BN_MOMENTUM)(x)
-    return layers.ReLU()(x)
+    x = _conv(filters, 3, stride=stride, dilation=dilation)(x)
+    return layers.ReLU()(_norm()(x))
 
 
 def _residual_block(
@@ -56,11 +66,9 @@ def _residual_block(
 ) -> keras.KerasTensor:
     shortcut = x
     y = _conv_bn_relu(x, filters, stride=stride, dilation=dilation)
-    y = layers.Conv2D(filters, 3, dilation_rate=dilation, padding="same", use_bias=False)(y)
-    y = layers.BatchNormalization(momentum=_BN_MOMENTUM)(y)
+    y = _norm()(_conv(filters, 3, dilation=dilation)(y))
     if stride != 1 or shortcut.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(shortcut)
-        shortcut = layers.BatchNormalization(momentum=_BN_MOMENTUM)(shortcut)
+        shortcut = _norm()(_conv(filters, 1, stride=stride)(shortcut))
     return layers.ReLU()(layers.Add()([y, shortcut]))
 
 
@@ -176,9 +184,7 @@ def dilated_fcn(
     if stem_stride == 1:
         x = _conv_bn_relu(inputs, width)
     else:
-        x = layers.Conv2D(width, stem_stride, strides=stem_stride, padding="same",
-                          use_bias=False)(inputs)  # fmt: skip
-        x = layers.ReLU()(layers.BatchNormalization(momentum=_BN_MOMENTUM)(x))
+        x = layers.ReLU()(_norm()(_conv(width, stem_stride, stride=stem_stride)(inputs)))
     for dilation in dilations:
         x = _residual_block(x, width, dilation=int(dilation))
     if stem_stride == 1:

@@ -1,0 +1,72 @@
+"""The faster layers compute what Keras' own layers compute, and load back in safe mode."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import layers
+
+from dam_detection.model_layers import DilatedConv2D, FusedBatchNormalization
+
+
+def _values_and_gradients(layer: layers.Layer, images: np.ndarray, training: bool) -> list:
+    inputs = tf.constant(images)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = layer(inputs, training=training)
+        loss = tf.reduce_sum(outputs * tf.sin(outputs))  # a gradient that varies per pixel
+    grads = tape.gradient(loss, [inputs, *layer.trainable_weights])
+    return [outputs.numpy()] + [g.numpy() for g in grads]
+
+
+def _assert_close(ours: list, keras_own: list, rtol: float) -> None:
+    for mine, theirs in zip(ours, keras_own, strict=True):
+        assert mine.shape == theirs.shape
+        np.testing.assert_allclose(mine, theirs, rtol=rtol, atol=rtol * np.abs(theirs).max())
+
+
+@pytest.mark.parametrize("dilation", [2, 5])
+def test_dilated_convolution_equals_keras_conv2d_with_its_gradients(dilation):
+    images = np.random.default_rng(dilation).normal(size=(2, 23, 30, 3)).astype(np.float32)
+    config = {"filters": 4, "kernel_size": 3, "dilation_rate": dilation, "padding": "same"}
+    ours, theirs = DilatedConv2D(**config), layers.Conv2D(**config)
+    ours.build(images.shape)
+    theirs.build(images.shape)
+    theirs.set_weights(ours.get_weights())
+    _assert_close(
+        _values_and_gradients(ours, images, True), _values_and_gradients(theirs, images, True), 1e-5
+    )
+
+
+def test_fused_normalisation_trains_and_infers_as_keras_batch_normalization():
+    rng = np.random.default_rng(0)
+    images = (rng.normal(size=(4, 9, 11, 6)) * 3 + 2).astype(np.float32)
+    ours, theirs = FusedBatchNormalization(momentum=0.8), layers.BatchNormalization(momentum=0.8)
+    for layer in (ours, theirs):
+        layer.build(images.shape)
+        layer.gamma.assign(rng.uniform(0.5, 2, 6).astype(np.float32))
+    theirs.set_weights(ours.get_weights())
+    _assert_close(
+        _values_and_gradients(ours, images, True), _values_and_gradients(theirs, images, True), 1e-5
+    )
+    # the moving statistics moved the same way, so inference agrees too
+    np.testing.assert_allclose(ours.moving_mean.numpy(), theirs.moving_mean.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ours.moving_variance.numpy(), theirs.moving_variance.numpy(), 1e-5)
+    _assert_close(
+        _values_and_gradients(ours, images, False),
+        _values_and_gradients(theirs, images, False),
+        1e-5,
+    )
+
+
+def test_a_model_of_both_layers_loads_back_in_safe_mode(tmp_path):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 2))
+    x = DilatedConv2D(3, 3, dilation_rate=2, padding="same", use_bias=False)(inputs)
+    model = keras.Model(inputs, FusedBatchNormalization()(x))
+    images = np.random.default_rng(1).normal(size=(1, 12, 12, 2)).astype(np.float32)
+    model(images, training=True)  # moving statistics away from their start
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert [type(layer) for layer in loaded.layers[1:]] == [DilatedConv2D, FusedBatchNormalization]
+    np.testing.assert_array_equal(loaded.predict_on_batch(images), model.predict_on_batch(images))
