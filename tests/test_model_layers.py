@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
+from dam_detection import model_layers
 from dam_detection.model_layers import DilatedConv2D, FusedBatchNormalization
 
 
@@ -25,16 +26,25 @@ def _assert_close(ours: list, keras_own: list, rtol: float) -> None:
         np.testing.assert_allclose(mine, theirs, rtol=rtol, atol=rtol * np.abs(theirs).max())
 
 
-@pytest.mark.parametrize("dilation", [2, 5])
-def test_dilated_convolution_equals_keras_conv2d_with_its_gradients(dilation):
-    images = np.random.default_rng(dilation).normal(size=(2, 23, 30, 3)).astype(np.float32)
-    config = {"filters": 4, "kernel_size": 3, "dilation_rate": dilation, "padding": "same"}
+@pytest.mark.parametrize("avx512", [True, False])
+@pytest.mark.parametrize(("dilation", "batch", "training"), [(2, 2, True), (5, 1, False)])
+def test_dilated_convolution_equals_keras_conv2d_with_its_gradients(
+    monkeypatch, avx512, dilation, batch, training
+):
+    # each kernel choice (direct or Keras' space-to-batch path) computes the same
+    monkeypatch.setattr(model_layers, "onednn_has_avx512", lambda: avx512)
+    images = np.random.default_rng(dilation).normal(size=(batch, 23, 30, 3)).astype(np.float32)
+    config = {"filters": 4, "kernel_size": 3, "dilation_rate": dilation, "padding": "same",
+              "activation": "relu"}  # fmt: skip
     ours, theirs = DilatedConv2D(**config), layers.Conv2D(**config)
     ours.build(images.shape)
     theirs.build(images.shape)
+    ours.bias.assign(np.linspace(-1, 1, 4, dtype=np.float32))
     theirs.set_weights(ours.get_weights())
     _assert_close(
-        _values_and_gradients(ours, images, True), _values_and_gradients(theirs, images, True), 1e-5
+        _values_and_gradients(ours, images, training),
+        _values_and_gradients(theirs, images, training),
+        1e-5,
     )
 
 

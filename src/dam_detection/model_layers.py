@@ -7,7 +7,10 @@ batch-norm folding every prediction goes through and Dask scan workers all impor
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -35,24 +38,47 @@ class CropToReference(layers.Layer):
         return (x[0], reference[1], reference[2], x[3])
 
 
+@functools.cache
+def onednn_has_avx512() -> bool:
+    """Whether TensorFlow's oneDNN kernels run with AVX-512 here: the CPU has it (Linux's
+    ``/proc/cpuinfo``) and ``ONEDNN_MAX_CPU_ISA`` does not cap oneDNN below it.
+    """
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if cap not in ("ALL", "DEFAULT") and not cap.startswith(("AVX512", "AVX10")):
+        return False
+    try:
+        return " avx512f" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
 @keras.saving.register_keras_serializable(package="dam_detection")
 class DilatedConv2D(layers.Conv2D):
-    """A ``Conv2D`` whose dilated convolution runs as TensorFlow's own dilated kernel.
+    """A ``Conv2D`` whose dilated convolution runs on TensorFlow's own dilated kernel where
+    that is the faster one.
 
     Keras calls ``tf.nn.convolution``, which wraps every dilated convolution in
     ``space_to_batch`` / ``batch_to_space`` and so copies its input and output twice; TensorFlow's
     ``Conv2D`` kernel (oneDNN on x86) takes the dilations itself. Same arithmetic, equal within
-    float32 rounding (tests/test_model_layers.py); on the default FCN's shapes a training step is
-    about 1.5x faster on a CPU (benchmarks/results_train.md).
+    float32 rounding (tests/test_model_layers.py). Measured (benchmarks/model_layers.py): the
+    direct kernel makes a training step of the default FCN 2.2x faster with AVX-512 and 1.35x
+    with AVX2 only, and predicting one large image 2x faster with AVX-512, but 3.3x *slower* with
+    AVX2 only (oneDNN's AVX2 kernel for a dilated convolution of a single image). So it is used
+    in training, for batches of more than one image, and with AVX-512; Keras' path otherwise.
     """
 
-    def convolution_op(self, inputs: Any, kernel: Any) -> Any:
-        """The convolution of ``inputs`` with ``kernel`` (the direct kernel when dilated)."""
-        if self.dilation_rate == (1, 1) or self.data_format != "channels_last":
-            return super().convolution_op(inputs, kernel)
-        return tf.nn.conv2d(
-            inputs, kernel, self.strides, self.padding.upper(), dilations=self.dilation_rate
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        """The layer's output, on the kernel that is faster for this call."""
+        batch = inputs.shape[0]
+        direct = self.dilation_rate != (1, 1) and self.data_format == "channels_last"
+        if not (direct and (training or (batch is not None and batch > 1) or onednn_has_avx512())):
+            return super().call(inputs)
+        outputs = tf.nn.conv2d(
+            inputs, self.kernel, self.strides, self.padding.upper(), dilations=self.dilation_rate
         )
+        if self.use_bias:
+            outputs = tf.nn.bias_add(outputs, self.bias)
+        return outputs if self.activation is None else self.activation(outputs)
 
 
 @keras.saving.register_keras_serializable(package="dam_detection")
