@@ -52,6 +52,12 @@ def onednn_has_avx512() -> bool:
         return False
 
 
+@functools.cache
+def gpus_visible() -> bool:
+    """Whether TensorFlow places work on a GPU in this process."""
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
 @keras.saving.register_keras_serializable(package="dam_detection")
 class DilatedConv2D(layers.Conv2D):
     """A ``Conv2D`` whose dilated convolution runs on TensorFlow's own dilated kernel where
@@ -88,9 +94,11 @@ class FusedBatchNormalization(layers.BatchNormalization):
     Keras 3 normalises with separate moment, subtract, scale and shift ops (each a pass over the
     feature map, forward and backward); the fused kernel does it in one, about 3x faster on the
     FCN's 16-channel maps. Inference (and any case the fused kernel does not cover: a mask,
-    renormalisation, an axis other than the last) is Keras' own. The moving statistics are
-    updated as Keras updates them, with the batch's plain variance (the fused kernel reports it
-    with Bessel's correction, which is taken off again).
+    renormalisation, an axis other than the last) is Keras' own, and so is training where a GPU
+    is visible: there the fused kernel's gradient with respect to the offset is not deterministic
+    (TensorFlow's determinism RFC), and training runs with op determinism on. The moving
+    statistics are updated as Keras updates them, with the batch's plain variance (the fused
+    kernel reports it with Bessel's correction, which is taken off again).
     """
 
     def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
@@ -102,6 +110,7 @@ class FusedBatchNormalization(layers.BatchNormalization):
             and not self.renorm
             and self.axis in (-1, len(inputs.shape) - 1)
             and len(inputs.shape) == 4
+            and not gpus_visible()
         )
         if not fused:
             return super().call(inputs, training=training, mask=mask)
