@@ -74,6 +74,7 @@ def make_job(project: Path):
         reader=source.block_reader(composite, metadata["bands"]), bands=tuple(metadata["bands"]),
         band_stats=stats, model=ModelPayload.of(model),
         halo=halo_for(int(metadata["receptive_field_px"])), block_px=scan.block_px,
+        blocks_per_batch=scan.blocks_per_batch,
         threshold=float(metrics["fcn"]["detection"]["threshold"]),
         min_distance_px=float(params["detection"]["min_distance_px"]),
         smoothing_px=float(params["detection"]["smoothing_px"]),

@@ -40,6 +40,9 @@ def test_blocks_give_the_heatmap_of_one_whole_prediction():
     blocks = predict_array(predict, picture, halo, 32, STATS, BANDS)
     assert whole.shape == (90, 77) and whole.dtype == np.float16
     np.testing.assert_allclose(blocks.astype(np.float32), whole.astype(np.float32), atol=2e-3)
+    # 3 x 3 blocks of 30 x 26 px (widths 26, 26, 25): equal neighbours go in batches of up to 2
+    batched = predict_array(predict, picture, halo, 32, STATS, BANDS, blocks_per_batch=2)
+    np.testing.assert_allclose(batched.astype(np.float32), whole.astype(np.float32), atol=2e-3)
 
 
 def test_four_tiles_give_what_one_big_tile_gives(tmp_path):

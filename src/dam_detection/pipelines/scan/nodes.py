@@ -123,6 +123,7 @@ def scan_tiles_on_dask(
     settings = {
         "model": model.key, "reader": repr(_without_cache(reader)), "bands": names,
         "stats": band_stats["bands"], "halo": halo, "block_px": params.block_px,
+        "blocks_per_batch": params.blocks_per_batch,
         "threshold": threshold, "min_distance_px": detection.min_distance_px,
         "smoothing_px": detection.smoothing_px,
         "water_ndwi": params.matching.water_ndwi, "reach_px": reach_px,
@@ -135,7 +136,8 @@ def scan_tiles_on_dask(
         min_distance_px=float(detection.min_distance_px),
         smoothing_px=float(detection.smoothing_px), water_ndwi=params.matching.water_ndwi,
         reservoir_reach_px=reach_px, chip_px=params.chips.size_px, chip_scale=params.chips.scale,
-        threads=params.cluster.threads_per_worker, fingerprint=fingerprint,
+        threads=params.cluster.threads_per_worker, blocks_per_batch=params.blocks_per_batch,
+        fingerprint=fingerprint,
     )  # fmt: skip
     tiles = tiles_from_frame(scan_tiles)
     todo = [tile for tile in tiles if not scan_store.finished(tile.tile_id, fingerprint)]

@@ -109,6 +109,9 @@ class ScanSettings(Settings):
     """Dask."""
     block_px: int = Field(ge=32)
     """The FCN predicts blocks of this many pixels a side, plus its receptive field's halo."""
+    blocks_per_batch: int = Field(ge=1)
+    """Blocks of one shape a worker predicts as one batch (each adds a block's activations to
+    its memory)."""
     threshold: Literal["validation"] | float
     """Lowest peak score kept: ``validation`` takes what ``train`` chose on validation patches
     (``train_metrics`` ``fcn.detection``), never tuned on the region; or a number."""

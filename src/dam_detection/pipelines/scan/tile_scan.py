@@ -24,7 +24,7 @@ from dam_detection.bands import RGB_BANDS
 from dam_detection.detection.peaks import find_peaks
 from dam_detection.pipelines.scan.store import TileStore
 from dam_detection.pipelines.scan.tiling import PIXEL_M, ScanTile
-from dam_detection.pipelines.segment.blocks import predict_block
+from dam_detection.pipelines.segment.blocks import predict_blocks
 
 #: Reads ``(epsg, first_col, top_north, width, height)`` -> ``(height, width, bands)`` float32.
 BlockReader = Callable[[int, int, int, int, int], np.ndarray]
@@ -93,6 +93,7 @@ class TileJob:
         model: The FCN.
         halo: Context pixels the model's receptive field needs around each block.
         block_px: Side of the blocks the FCN predicts.
+        blocks_per_batch: Blocks of one shape predicted together.
         threshold: Lowest peak score kept.
         min_distance_px: Peaks at least this far apart.
         smoothing_px: Gaussian sigma the heatmap is smoothed with before its peaks are found.
@@ -119,6 +120,7 @@ class TileJob:
     chip_px: int
     chip_scale: int
     threads: int = 1
+    blocks_per_batch: int = 1
     fingerprint: str = field(default="")
 
 
@@ -141,27 +143,37 @@ def block_sides(length: int, block_px: int) -> list[int]:
 
 
 def predict_array(predict: Predict, image: np.ndarray, halo: int, block_px: int,
-                  band_stats: Mapping[str, Mapping[str, float]],
-                  bands: Sequence[str]) -> np.ndarray:  # fmt: skip
+                  band_stats: Mapping[str, Mapping[str, float]], bands: Sequence[str],
+                  blocks_per_batch: int = 1) -> np.ndarray:  # fmt: skip
     """FCN probabilities over ``image`` without its ``halo`` (float16), block by block.
 
     Each block (at most ``block_px`` a side, :func:`block_sides`) is predicted with ``halo``
     pixels of real context on every side, so every kept pixel sees all the inputs its
-    receptive field covers.
+    receptive field covers. Up to ``blocks_per_batch`` neighbouring blocks of one shape are
+    predicted as one batch: oneDNN's AVX2 kernels compute one large image at a time slowly (a
+    default tile in batches of two: 2.9 s instead of 6.1 s on one thread; with AVX-512 no
+    difference; benchmarks/results_scan.md).
     """
     height, width = image.shape[0] - 2 * halo, image.shape[1] - 2 * halo
     heatmap = np.zeros((height, width), np.float16)
+    windows = []
     top = 0
     for rows in block_sides(height, block_px):
         left = 0
         for cols in block_sides(width, block_px):
-            block = image[top : top + rows + 2 * halo, left : left + cols + 2 * halo]
-            output = predict_block(predict, block, band_stats, bands)
-            heatmap[top : top + rows, left : left + cols] = output[
-                halo : halo + rows, halo : halo + cols
-            ]
+            windows.append((top, left, rows, cols))
             left += cols
         top += rows
+    while windows:
+        shape = windows[0][2:]
+        count = 1
+        while count < min(blocks_per_batch, len(windows)) and windows[count][2:] == shape:
+            count += 1
+        batch, windows = windows[:count], windows[count:]
+        blocks = [image[t : t + r + 2 * halo, c : c + w + 2 * halo] for t, c, r, w in batch]
+        outputs = predict_blocks(predict, blocks, band_stats, bands)
+        for (t, c, r, w), output in zip(batch, outputs, strict=True):
+            heatmap[t : t + r, c : c + w] = output[halo : halo + r, halo : halo + w]
     return heatmap
 
 
@@ -238,7 +250,8 @@ def scan_tile(tile: ScanTile, listed: ListedPoints, store: TileStore, job: TileJ
                        window + 2 * halo, window + 2 * halo)  # fmt: skip
     read_s = time.perf_counter() - start
     predict = predictor_for(job.model, job.threads)
-    heat = predict_array(predict, image, halo, job.block_px, job.band_stats, job.bands)
+    heat = predict_array(predict, image, halo, job.block_px, job.band_stats, job.bands,
+                         job.blocks_per_batch)  # fmt: skip
     predict_s = time.perf_counter() - start - read_s
     image = image[halo : halo + window, halo : halo + window]
     rows, cols, scores = find_peaks(heat, job.threshold, int(round(job.min_distance_px)),

@@ -61,14 +61,33 @@ def predict_block(
     Raises:
         ValueError: If the model does not keep the block's height and width.
     """
-    output = np.asarray(predict(normalize_bands(block[None], band_stats, bands)))
+    return predict_blocks(predict, [block], band_stats, bands)[0]
+
+
+def predict_blocks(
+    predict: Predict,
+    blocks: Sequence[np.ndarray],
+    band_stats: Mapping[str, Mapping[str, float]],
+    bands: Sequence[str],
+) -> np.ndarray:
+    """The FCN's ``(N, H, W)`` probabilities for raw ``(H, W, C)`` blocks of one shape, predicted
+    as one batch.
+
+    Raises:
+        ValueError: If the blocks differ in shape, or the model does not keep their height and
+            width.
+    """
+    if len({block.shape for block in blocks}) != 1:
+        raise ValueError(f"blocks of one batch must share a shape, got {[b.shape for b in blocks]}")
+    batch = np.stack([normalize_bands(block, band_stats, bands) for block in blocks])
+    output = np.asarray(predict(batch))
     output = output.reshape(output.shape[:3])
-    if output.shape[1:] != block.shape[:2]:
+    if output.shape[1:] != blocks[0].shape[:2]:
         raise ValueError(
-            f"the model returned {output.shape[1:]} for input {block.shape[:2]}; a fully "
+            f"the model returned {output.shape[1:]} for input {blocks[0].shape[:2]}; a fully "
             "convolutional model must keep the input's height and width"
         )
-    return output[0]
+    return output
 
 
 def single_patches(batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
