@@ -47,6 +47,7 @@ def make_job(project: Path):
     """The scan's job as the default run builds it, from the project's files."""
     import keras
 
+    from dam_detection import model_layers  # noqa: F401  (registers the models' own layers)
     from dam_detection.image_sources.base import make_image_source
     from dam_detection.image_sources.settings import ImageSourceSettings
     from dam_detection.pipelines.gee_export.nodes import composite_window

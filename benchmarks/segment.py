@@ -35,6 +35,8 @@ def _models(trained: bool, crop: int = 64):
     if trained:
         import keras
 
+        from dam_detection import model_layers  # noqa: F401  (registers the models' own layers)
+
         return (keras.models.load_model(ROOT / "data/06_models/fcn.keras"),
                 keras.models.load_model(ROOT / "data/06_models/classifier.keras"))  # fmt: skip
     return dilated_fcn(BANDS), build_classifier("residual_cnn", BANDS, crop)

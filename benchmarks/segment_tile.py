@@ -51,6 +51,7 @@ def default_fcn(trained: bool):
     import keras
     import yaml
 
+    from dam_detection import model_layers  # noqa: F401  (registers the models' own layers)
     from dam_detection.pipelines.train.models import dilated_fcn, receptive_field
 
     if trained:
