@@ -11,6 +11,8 @@ other, so each peak RSS is that step's own:
 - ``per_patch``: today's code path, each buffered patch predicted alone by the trained model;
 - ``blocks``: the new path, 4 x 4 patches per prediction with the receptive field's halo, by
   the model with its batch normalisation folded into the convolutions;
+- ``batched``: the block path with ``segment.blocks_per_batch`` equal blocks of a strip
+  predicted as one batch (``conf/base``; ``blocks`` predicts them one at a time);
 - ``ceiling``: a 4096 x 4096 float32 matrix multiply in TensorFlow, repeated (GFLOP/s).
 
 FLOPs are counted from the model's convolutions (2 x kh x kw x Cin x Cout per pixel each runs
@@ -57,6 +59,7 @@ def default_fcn(trained: bool):
     if trained:
         model = keras.models.load_model(ROOT / "data/06_models/fcn.keras")
     else:
+        keras.utils.set_random_seed(0)  # every step's process builds the same weights
         settings = yaml.safe_load((ROOT / "conf/base/parameters_train.yml").read_text())
         fcn = settings["train"]["fcn"]
         model = dilated_fcn(BANDS, width=fcn["width"], dilations=fcn["dilations"],
@@ -147,7 +150,13 @@ def run_step(step: str, folder: Path, trained: bool, block: int) -> dict:
                                       BANDS)  # fmt: skip
                 ratio = computed_area_ratio(mixer, kernel[0] // 2, 1, 1)
             else:
+                import yaml
+
                 from dam_detection.pipelines.segment.inference import fold_batch_norm
+
+                segment = yaml.safe_load((ROOT / "conf/base/parameters_segment.yml").read_text())
+                per_batch = segment["segment"]["blocks_per_batch"] if step == "batched" else 1
+                result["blocks_per_batch"] = per_batch
 
                 halo = halo_for(field)
                 folding = time.perf_counter()
@@ -156,8 +165,8 @@ def run_step(step: str, folder: Path, trained: bool, block: int) -> dict:
                 folded.predict_on_batch(np.zeros((1, 64, 64, len(BANDS)), np.float32))
                 start = time.perf_counter()
                 score = predict_scene_blocked(keras_predictor(folded), batches, mixer, kernel,
-                                              STATS, BANDS, halo=halo,
-                                              block_patches=block)  # fmt: skip
+                                              STATS, BANDS, halo=halo, block_patches=block,
+                                              blocks_per_batch=per_batch)  # fmt: skip
                 ratio = computed_area_ratio(mixer, halo, block, block)
             np.save(folder.parent / f"{step}.npy", score.probability)
             from dam_detection.pipelines.train.models import forward_flops_per_pixel
@@ -170,7 +179,7 @@ def run_step(step: str, folder: Path, trained: bool, block: int) -> dict:
             )  # fmt: skip
         seconds = time.perf_counter() - start
         result["seconds"] = round(seconds, 1)
-        if step in ("per_patch", "blocks"):
+        if step in ("per_patch", "blocks", "batched"):
             pixels = mixer.width_px * mixer.height_px
             result["gflops"] = round(result["flops_per_output_px"] * pixels / seconds / 1e9, 1)
     result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -190,7 +199,7 @@ def main() -> None:
     parser.add_argument("--patch", type=int, default=366)
     parser.add_argument("--block", type=int, default=4)
     parser.add_argument("--trained", action="store_true")
-    parser.add_argument("--steps", default="ceiling,decode,per_patch,blocks",
+    parser.add_argument("--steps", default="ceiling,decode,per_patch,blocks,batched",
                         help="comma-separated steps to run")  # fmt: skip
     parser.add_argument("--step")
     parser.add_argument("--folder", type=Path)
@@ -216,6 +225,12 @@ def main() -> None:
             results["max_abs_difference"] = float(np.abs(per_patch - blocks).max())
             ratio = results["blocks"]["seconds"] / results["per_patch"]["seconds"]
             results["time_ratio"] = round(ratio, 3)
+        if {"blocks", "batched"} <= set(results):
+            blocks = np.load(Path(folder) / "blocks.npy").astype(np.float32)
+            batched = np.load(Path(folder) / "batched.npy").astype(np.float32)
+            results["batched_max_abs_difference"] = float(np.abs(batched - blocks).max())
+            ratio = results["batched"]["seconds"] / results["blocks"]["seconds"]
+            results["batched_time_ratio"] = round(ratio, 3)
     results["machine"] = f"{platform.machine()} x{os.cpu_count()}"
     results["date"] = str(date.today())
     print(json.dumps(results, indent=1))

@@ -47,6 +47,14 @@ def test_blocks_give_the_per_patch_heatmap(model):
         atol=1e-3,
     )  # fmt: skip
     assert blocked.non_finite_pixels == per_patch.non_finite_pixels == 1
+    # equal blocks of a strip predicted together: the same heatmap
+    batched_blocks = predict_scene_blocked(model.predict_on_batch, batched(patches, 4), MIXER,
+                                           KERNEL, UNIT_STATS, BANDS, halo=7, block_patches=2,
+                                           blocks_per_batch=2)  # fmt: skip
+    np.testing.assert_allclose(
+        batched_blocks.probability.astype(np.float32), blocked.probability.astype(np.float32),
+        atol=1e-3,
+    )  # fmt: skip
     np.testing.assert_array_equal(blocked.no_data, per_patch.no_data)
     np.testing.assert_array_equal(blocked.preview, per_patch.preview)
     # Less context than the field needs changes the pixels near block edges: the halo matters.

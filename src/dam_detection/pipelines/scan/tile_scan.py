@@ -24,7 +24,7 @@ from dam_detection.bands import RGB_BANDS
 from dam_detection.detection.peaks import find_peaks
 from dam_detection.pipelines.scan.store import TileStore
 from dam_detection.pipelines.scan.tiling import PIXEL_M, ScanTile
-from dam_detection.pipelines.segment.blocks import predict_blocks
+from dam_detection.pipelines.segment.blocks import predict_windows
 
 #: Reads ``(epsg, first_col, top_north, width, height)`` -> ``(height, width, bands)`` float32.
 BlockReader = Callable[[int, int, int, int, int], np.ndarray]
@@ -149,31 +149,23 @@ def predict_array(predict: Predict, image: np.ndarray, halo: int, block_px: int,
 
     Each block (at most ``block_px`` a side, :func:`block_sides`) is predicted with ``halo``
     pixels of real context on every side, so every kept pixel sees all the inputs its
-    receptive field covers. Up to ``blocks_per_batch`` neighbouring blocks of one shape are
-    predicted as one batch: oneDNN's AVX2 kernels compute one large image at a time slowly (a
-    default tile in batches of two: 2.9 s instead of 6.1 s on one thread; with AVX-512 no
-    difference; benchmarks/results_scan.md).
+    receptive field covers; up to ``blocks_per_batch`` equal neighbours at once
+    (:func:`.predict_windows`).
     """
     height, width = image.shape[0] - 2 * halo, image.shape[1] - 2 * halo
     heatmap = np.zeros((height, width), np.float16)
-    windows = []
-    top = 0
-    for rows in block_sides(height, block_px):
-        left = 0
-        for cols in block_sides(width, block_px):
-            windows.append((top, left, rows, cols))
-            left += cols
-        top += rows
-    while windows:
-        shape = windows[0][2:]
-        count = 1
-        while count < min(blocks_per_batch, len(windows)) and windows[count][2:] == shape:
-            count += 1
-        batch, windows = windows[:count], windows[count:]
-        blocks = [image[t : t + r + 2 * halo, c : c + w + 2 * halo] for t, c, r, w in batch]
-        outputs = predict_blocks(predict, blocks, band_stats, bands)
-        for (t, c, r, w), output in zip(batch, outputs, strict=True):
-            heatmap[t : t + r, c : c + w] = output[halo : halo + r, halo : halo + w]
+    row_sides, col_sides = block_sides(height, block_px), block_sides(width, block_px)
+    tops = np.cumsum([0, *row_sides[:-1]])
+    lefts = np.cumsum([0, *col_sides[:-1]])
+    windows = [
+        (int(top), int(left), rows, cols)
+        for top, rows in zip(tops, row_sides, strict=True)
+        for left, cols in zip(lefts, col_sides, strict=True)
+    ]
+    for (top, left, rows, cols), core in predict_windows(
+        predict, image, windows, halo, band_stats, bands, blocks_per_batch
+    ):
+        heatmap[top : top + rows, left : left + cols] = core
     return heatmap
 
 

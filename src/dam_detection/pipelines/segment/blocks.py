@@ -50,20 +50,6 @@ def computed_area_ratio(mixer: Mixer, halo: int, rows: int, cols: int) -> float:
     return computed / (mixer.width_px * mixer.height_px)
 
 
-def predict_block(
-    predict: Predict,
-    block: np.ndarray,
-    band_stats: Mapping[str, Mapping[str, float]],
-    bands: Sequence[str],
-) -> np.ndarray:
-    """The FCN's ``(H, W)`` probabilities for one raw ``(H, W, C)`` block (normalised first).
-
-    Raises:
-        ValueError: If the model does not keep the block's height and width.
-    """
-    return predict_blocks(predict, [block], band_stats, bands)[0]
-
-
 def predict_blocks(
     predict: Predict,
     blocks: Sequence[np.ndarray],
@@ -90,6 +76,41 @@ def predict_blocks(
     return output
 
 
+Window = tuple[int, int, int, int]
+"""A block's core in an image that carries a halo around it: ``(top, left, rows, cols)``."""
+
+
+def predict_windows(
+    predict: Predict,
+    image: np.ndarray,
+    windows: Sequence[Window],
+    halo: int,
+    band_stats: Mapping[str, Mapping[str, float]],
+    bands: Sequence[str],
+    blocks_per_batch: int = 1,
+) -> Iterator[tuple[Window, np.ndarray]]:
+    """Each window's ``(rows, cols)`` probabilities, predicted with ``halo`` pixels of ``image``
+    around it.
+
+    Up to ``blocks_per_batch`` consecutive windows of one shape go to the model as one batch:
+    oneDNN's AVX2 kernels compute a single large image slowly (a scan tile's blocks in batches of
+    two: 2.9 s instead of 6.1 s on one thread; with AVX-512 no difference;
+    benchmarks/results_scan.md). Each block more in a batch holds one more block's activations.
+    """
+    pending = list(windows)
+    while pending:
+        shape = pending[0][2:]
+        count = 1
+        while count < min(blocks_per_batch, len(pending)) and pending[count][2:] == shape:
+            count += 1
+        batch, pending = pending[:count], pending[count:]
+        blocks = [image[t : t + r + 2 * halo, c : c + w + 2 * halo] for t, c, r, w in batch]
+        outputs = predict_blocks(predict, blocks, band_stats, bands)
+        for window, output in zip(batch, outputs, strict=True):
+            rows, cols = window[2:]
+            yield window, output[halo : halo + rows, halo : halo + cols]
+
+
 def single_patches(batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
     """The patches of a stream of batches, one at a time."""
     for batch in batches:
@@ -106,6 +127,7 @@ def predict_scene_blocked(
     *,
     halo: int,
     block_patches: int,
+    blocks_per_batch: int = 1,
     scene: str = "",
     preview_max_px: int = 1024,
 ) -> ScoreMap:
@@ -121,6 +143,7 @@ def predict_scene_blocked(
         halo: Context pixels kept around each block (:func:`halo_for` of the model's field);
             at most the export's margins.
         block_patches: Patches per block side.
+        blocks_per_batch: Equal blocks of a strip predicted as one batch.
         scene: Scene name, for messages and the result.
         preview_max_px: Longer side of the RGB preview.
 
@@ -165,7 +188,7 @@ def predict_scene_blocked(
         ]
         if local == band_rows - 1 and col == per_row - 1:
             _predict_strip(predict, strip, stitcher.heatmap, band_top * h, halo, block_patches * w,
-                           band_stats, bands)  # fmt: skip
+                           band_stats, bands, blocks_per_batch)  # fmt: skip
             progress.update(band_rows * per_row)
     return stitcher.result()
 
@@ -179,12 +202,14 @@ def _predict_strip(
     block_width: int,
     band_stats: Mapping[str, Mapping[str, float]],
     bands: Sequence[str],
+    blocks_per_batch: int,
 ) -> None:
     core_h, core_w = strip.shape[0] - 2 * halo, strip.shape[1] - 2 * halo
-    for col_0 in range(0, core_w, block_width):
-        width = min(block_width, core_w - col_0)
-        block = strip[:, col_0 : col_0 + width + 2 * halo]
-        output = predict_block(predict, block, band_stats, bands)
-        heatmap[row_0 : row_0 + core_h, col_0 : col_0 + width] = output[
-            halo : halo + core_h, halo : halo + width
-        ]
+    windows = [
+        (0, col_0, core_h, min(block_width, core_w - col_0))
+        for col_0 in range(0, core_w, block_width)
+    ]
+    for (_, col_0, rows, cols), core in predict_windows(
+        predict, strip, windows, halo, band_stats, bands, blocks_per_batch
+    ):
+        heatmap[row_0 : row_0 + rows, col_0 : col_0 + cols] = core

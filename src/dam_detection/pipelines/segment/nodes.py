@@ -74,6 +74,7 @@ def predict_heatmaps(
             stitch = partial(
                 predict_scene_blocked, predictor, batches,
                 halo=halo, block_patches=params.block_patches,
+                blocks_per_batch=params.blocks_per_batch,
             )  # fmt: skip
             ratio = computed_area_ratio(scene.mixer, halo, *(2 * (params.block_patches,)))
         maps[name] = stitch(

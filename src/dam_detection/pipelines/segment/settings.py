@@ -64,6 +64,9 @@ class SegmentSettings(Settings):
     block_patches: int | None = Field(ge=1)
     """Predict blocks of this many patches per side, with only the halo the model's receptive
     field needs (``pipelines/segment/blocks.py``); ``null``: each buffered patch alone."""
+    blocks_per_batch: int = Field(ge=1)
+    """Equal blocks of a strip predicted as one batch (each holds one more block's
+    activations)."""
     preview_max_px: int = Field(ge=16)
     """Longer side of the RGB preview under the overlays."""
     prediction_band: str
