@@ -192,6 +192,17 @@ def _child(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _compare(results: dict, folder: Path, before: str, after: str, prefix: str) -> None:
+    """Where both steps ran: the largest heatmap difference and the time of ``after`` over
+    ``before``, as ``<prefix>max_abs_difference`` and ``<prefix>time_ratio``."""
+    if not {before, after} <= set(results):
+        return
+    first, second = (np.load(folder / f"{step}.npy").astype(np.float32) for step in (before, after))
+    results[f"{prefix}max_abs_difference"] = float(np.abs(second - first).max())
+    ratio = results[after]["seconds"] / results[before]["seconds"]
+    results[f"{prefix}time_ratio"] = round(ratio, 3)
+
+
 def main() -> None:
     """Write the tile, run every step in its own process, print the results and a table row."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -219,18 +230,8 @@ def main() -> None:
             results[step] = _child("--step", step, "--folder", str(scene.parent),
                                    "--block", str(args.block), *extra)  # fmt: skip
             print(json.dumps({step: results[step]}), flush=True)
-        if {"per_patch", "blocks"} <= set(results):
-            per_patch = np.load(Path(folder) / "per_patch.npy").astype(np.float32)
-            blocks = np.load(Path(folder) / "blocks.npy").astype(np.float32)
-            results["max_abs_difference"] = float(np.abs(per_patch - blocks).max())
-            ratio = results["blocks"]["seconds"] / results["per_patch"]["seconds"]
-            results["time_ratio"] = round(ratio, 3)
-        if {"blocks", "batched"} <= set(results):
-            blocks = np.load(Path(folder) / "blocks.npy").astype(np.float32)
-            batched = np.load(Path(folder) / "batched.npy").astype(np.float32)
-            results["batched_max_abs_difference"] = float(np.abs(batched - blocks).max())
-            ratio = results["batched"]["seconds"] / results["blocks"]["seconds"]
-            results["batched_time_ratio"] = round(ratio, 3)
+        _compare(results, Path(folder), "per_patch", "blocks", prefix="")
+        _compare(results, Path(folder), "blocks", "batched", prefix="batched_")
     results["machine"] = f"{platform.machine()} x{os.cpu_count()}"
     results["date"] = str(date.today())
     print(json.dumps(results, indent=1))
