@@ -1,5 +1,5 @@
 """Kedro datasets the ecosystem lacks: TFRecord file sets, Earth Engine image exports, point
-inventories, GeoTIFF heatmaps and prediction exports.
+inventories, GeoTIFF heatmaps, prediction exports, and trained models with the project's layers.
 
 Imports are lazy (PEP 562): worker processes that need one dataset module do not pay for
 geopandas, pandas or TensorFlow pulled in by another.
@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "VectorPointsDataset": "vector_points",
     "GeoTIFFDataset": "geotiff",
     "ScenePredictionsDataset": "scene_predictions",
+    "KerasModelDataset": "keras_model",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -27,9 +27,9 @@ from tests.pipelines.segment.test_segment_stitch import (
 DAMS_PX = [(40, 24), (64, 64)]
 #: What ``segment`` reads, should the pipelines that write them not declare them in conf/.
 INPUTS = {
-    "fcn_model": {"type": "tensorflow.TensorFlowModelDataset",
+    "fcn_model": {"type": "dam_detection.datasets.KerasModelDataset",
                   "filepath": "data/06_models/fcn.keras"},
-    "classifier_model": {"type": "tensorflow.TensorFlowModelDataset",
+    "classifier_model": {"type": "dam_detection.datasets.KerasModelDataset",
                          "filepath": "data/06_models/classifier.keras"},
     "fcn_model_metadata": {"type": "json.JSONDataset", "filepath": "data/06_models/fcn.json"},
     "classifier_model_metadata": {"type": "json.JSONDataset",
