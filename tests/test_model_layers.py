@@ -1,4 +1,5 @@
-"""The faster layers compute what Keras' own layers compute, and load back in safe mode."""
+"""The faster layers compute what Keras' own layers compute, the relief layer sees no absolute
+height, and all load back in safe mode."""
 
 import keras
 import numpy as np
@@ -7,7 +8,7 @@ import tensorflow as tf
 from keras import layers
 
 from dam_detection import model_layers
-from dam_detection.model_layers import DilatedConv2D, FusedBatchNormalization
+from dam_detection.model_layers import DilatedConv2D, FusedBatchNormalization, LocalRelief
 
 
 def _values_and_gradients(layer: layers.Layer, images: np.ndarray, training: bool) -> list:
@@ -73,14 +74,46 @@ def test_fused_normalisation_trains_and_infers_as_keras_batch_normalization(monk
     )
 
 
-def test_a_model_of_both_layers_loads_back_in_safe_mode(tmp_path):
+def test_a_model_of_the_layers_loads_back_in_safe_mode(tmp_path):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((None, None, 2))
-    x = DilatedConv2D(3, 3, dilation_rate=2, padding="same", use_bias=False)(inputs)
+    x = LocalRelief(channel=1, window=3, gain=2.0)(inputs)
+    x = DilatedConv2D(3, 3, dilation_rate=2, padding="same", use_bias=False)(x)
     model = keras.Model(inputs, FusedBatchNormalization()(x))
     images = np.random.default_rng(1).normal(size=(1, 12, 12, 2)).astype(np.float32)
     model(images, training=True)  # moving statistics away from their start
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert [type(layer) for layer in loaded.layers[1:]] == [DilatedConv2D, FusedBatchNormalization]
+    assert [type(layer) for layer in loaded.layers[1:]] == [
+        LocalRelief,
+        DilatedConv2D,
+        FusedBatchNormalization,
+    ]
+    assert (loaded.layers[1].window, loaded.layers[1].gain) == (3, 2.0)
     np.testing.assert_array_equal(loaded.predict_on_batch(images), model.predict_on_batch(images))
+
+
+def _relief_by_hand(height: np.ndarray, window: int, gain: float) -> np.ndarray:
+    """Height minus the mean of the window's pixels that lie inside the image, times gain."""
+    half, (rows, cols) = window // 2, height.shape
+    out = np.empty_like(height)
+    for r in range(rows):
+        for c in range(cols):
+            around = height[max(r - half, 0) : r + half + 1, max(c - half, 0) : c + half + 1]
+            out[r, c] = (height[r, c] - around.mean()) * gain
+    return out
+
+
+def test_relief_is_height_above_the_surroundings_whatever_the_land_level():
+    images = np.random.default_rng(2).normal(size=(2, 11, 9, 3)).astype(np.float32)
+    layer = LocalRelief(channel=1, window=5, gain=3.0)
+    out = layer(images).numpy()
+    np.testing.assert_array_equal(out[..., [0, 2]], images[..., [0, 2]])  # others untouched
+    for image, relief in zip(images, out, strict=True):
+        np.testing.assert_allclose(relief[..., 1], _relief_by_hand(image[..., 1], 5, 3.0),
+                                   rtol=1e-5, atol=1e-5)  # fmt: skip
+    raised = images.copy()
+    raised[..., 1] += 7.0  # the whole land 7 units higher: the same relief
+    np.testing.assert_allclose(layer(raised).numpy(), out, atol=1e-4)
+    with pytest.raises(ValueError, match="odd"):
+        LocalRelief(channel=1, window=4, gain=1.0)

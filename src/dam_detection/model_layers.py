@@ -129,3 +129,50 @@ class FusedBatchNormalization(layers.BatchNormalization):
             self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
         )
         return tf.cast(outputs, self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="dam_detection")
+class LocalRelief(layers.Layer):
+    """Replaces one channel, the surface elevation, by its height above its surroundings.
+
+    A dam shows in a surface model as water held above the valley below the wall, a few metres
+    to tens of metres over a few pixels. The absolute height around it says nothing about a dam,
+    and it differs between regions far more than any wall is high: the default scan region lies
+    about 150 m below the training region, so a model that sees absolute heights meets values in
+    the scan that it never saw in training. Here the elevation channel becomes the pixel's height
+    minus the mean height of the ``window`` x ``window`` square around it (only the pixels inside
+    the image count at its edges), times ``gain``; the other channels pass unchanged. The output
+    is the same wherever the whole land is raised or lowered.
+
+    Args:
+        channel: Index of the elevation channel (last axis).
+        window: Odd side of the square whose mean is subtracted, pixels; it widens the model's
+            receptive field by ``window - 1`` (``models.receptive_field``).
+        gain: Factor on the difference: the channel's normalisation divides heights by the band's
+            standard deviation, so ``std / metres`` gives the output in units of ``metres``.
+    """
+
+    def __init__(self, channel: int, window: int, gain: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if window < 1 or window % 2 == 0:
+            raise ValueError(f"LocalRelief window must be an odd number of pixels, got {window}")
+        self.channel, self.window, self.gain = int(channel), int(window), float(gain)
+
+    def call(self, inputs: Any) -> Any:
+        """``inputs`` with the elevation channel replaced by its local relief."""
+        channel = self.channel % inputs.shape[-1]
+        height = inputs[..., channel : channel + 1]
+        # Two one-dimensional means (exact for a square: each row mean averages as many pixels).
+        mean = tf.nn.avg_pool2d(height, (self.window, 1), 1, "SAME")
+        mean = tf.nn.avg_pool2d(mean, (1, self.window), 1, "SAME")
+        relief = (height - mean) * self.gain
+        return tf.concat([inputs[..., :channel], relief, inputs[..., channel + 1 :]], axis=-1)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """Unchanged."""
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        """The layer's settings, for saving."""
+        return {**super().get_config(), "channel": self.channel, "window": self.window,
+                "gain": self.gain}  # fmt: skip

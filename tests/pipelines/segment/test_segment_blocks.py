@@ -22,9 +22,11 @@ KERNEL = (16, 16)
 MIXER = Mixer("EPSG:32614", (10.0, 0.0, 500000.0, 0.0, -10.0, 4480000.0), 16, 16, 5, 15)
 
 
-@pytest.fixture(scope="module")
-def model() -> keras.Model:
+@pytest.fixture(scope="module", params=["convolutions", "with_relief"])
+def model(request: pytest.FixtureRequest) -> keras.Model:
     keras.utils.set_random_seed(4)
+    if request.param == "with_relief":  # 7 px of convolutions and the relief's window: 11
+        return dilated_fcn(BANDS, width=6, dilations=(1,), relief_window=5)
     return dilated_fcn(BANDS, width=6, dilations=(1, 2))  # receptive field 15: halo 7 < 8
 
 
@@ -35,12 +37,13 @@ def mosaic_with_no_data() -> np.ndarray:
 
 
 def test_blocks_give_the_per_patch_heatmap(model):
-    assert receptive_field(model) == 15 and halo_for(15) == 7
+    halo = halo_for(receptive_field(model))
+    assert halo == {"dilated_fcn_rf15px": 7, "dilated_fcn_rf11px": 5}[model.name]
     patches = buffered_patches(mosaic_with_no_data(), MIXER, KERNEL)
     per_patch = predict_scene(model.predict_on_batch, batched(patches, 4), MIXER, KERNEL,
                               UNIT_STATS, BANDS)  # fmt: skip
     blocked = predict_scene_blocked(model.predict_on_batch, batched(patches, 4), MIXER, KERNEL,
-                                    UNIT_STATS, BANDS, halo=7, block_patches=2)  # fmt: skip
+                                    UNIT_STATS, BANDS, halo=halo, block_patches=2)  # fmt: skip
     # Within float16 rounding of the heatmap, everywhere, seams and scene edges included.
     np.testing.assert_allclose(
         blocked.probability.astype(np.float32), per_patch.probability.astype(np.float32),
@@ -49,7 +52,7 @@ def test_blocks_give_the_per_patch_heatmap(model):
     assert blocked.non_finite_pixels == per_patch.non_finite_pixels == 1
     # equal blocks of a strip predicted together: the same heatmap
     batched_blocks = predict_scene_blocked(model.predict_on_batch, batched(patches, 4), MIXER,
-                                           KERNEL, UNIT_STATS, BANDS, halo=7, block_patches=2,
+                                           KERNEL, UNIT_STATS, BANDS, halo=halo, block_patches=2,
                                            blocks_per_batch=2)  # fmt: skip
     np.testing.assert_allclose(
         batched_blocks.probability.astype(np.float32), blocked.probability.astype(np.float32),

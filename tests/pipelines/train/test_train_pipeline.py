@@ -112,7 +112,7 @@ def test_train_writes_models_metrics_and_plots(trained):
     assert test["count"] == 12 and sum(test["confusion"].values()) == 12
     assert {"dam", "bridge", "water_edge", "random"} == set(test["by_kind"])
     assert "against_dams" in test["by_kind"]["bridge"]
-    assert metrics["fcn"]["receptive_field_px"] == 15
+    assert metrics["fcn"]["receptive_field_px"] == 15 + 4  # dilations [1, 2] and a 5 px relief
     # Where each training's time went: steps, validation, the rest, and cores kept busy.
     timing = metrics["fcn"]["timing"]
     assert timing["epochs"] == metrics["fcn"]["epochs_run"] and timing["train_s"] > 0
@@ -128,7 +128,7 @@ def test_train_writes_models_metrics_and_plots(trained):
     assert "Total params" in logs
     fcn_metadata = json.loads((models / "fcn.json").read_text())
     assert fcn_metadata["bands"] == ["B2", "B3", "B4", "NDWI", "AVE"]
-    assert (fcn_metadata["patch_size_px"], fcn_metadata["receptive_field_px"]) == (33, 15)
+    assert (fcn_metadata["patch_size_px"], fcn_metadata["receptive_field_px"]) == (33, 19)
     assert json.loads((models / "classifier.json").read_text())["input_size_px"] == 24
     fcn = TensorFlowModelDataset(filepath=str(models / "fcn.keras")).load()
     assert fcn_metadata["weights_sha256"] == weights_fingerprint(fcn.get_weights())

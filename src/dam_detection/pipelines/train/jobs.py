@@ -12,6 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from dam_detection.bands import ELEVATION_BAND
 from dam_detection.detection import threshold as peaks
 from dam_detection.pipelines.train import metrics, plots
 from dam_detection.pipelines.train.eval_input import as_validation, collect, make_eval_dataset
@@ -241,9 +242,15 @@ def train_fcn_job(
         point_weights=point_weight_table(kind_of, section["kind_weights"]),
     )
 
+    relief = section["elevation_relief"]
+
     def build() -> keras.Model:
-        return dilated_fcn(spec.bands, width=int(section["width"]), dilations=section["dilations"],
-                           stem_stride=int(section["stem_stride"]))  # fmt: skip
+        return dilated_fcn(
+            spec.bands, width=int(section["width"]), dilations=section["dilations"],
+            stem_stride=int(section["stem_stride"]),
+            relief_window=None if relief is None else int(relief["window_px"]),
+            relief_gain=1.0 if relief is None else _relief_gain(spec, float(relief["unit_m"])),
+        )  # fmt: skip
 
     field = receptive_field(build())
     window = min(spec.size, max(crop, field + 2))
@@ -289,6 +296,13 @@ def train_fcn_job(
     }
     scored = (labels["test"], scores["test"])
     return {"model": model, "report": report, "scored": scored}
+
+
+def _relief_gain(spec: PatchSpec, unit_m: float) -> float:
+    """``LocalRelief``'s gain: normalised heights (metres / the band's std) to ``unit_m``."""
+    if ELEVATION_BAND not in spec.bands:
+        return 1.0  # dilated_fcn refuses the relief without the band, naming the setting
+    return spec.std[spec.bands.index(ELEVATION_BAND)] / unit_m
 
 
 def _centre_scores(

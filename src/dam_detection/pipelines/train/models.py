@@ -15,7 +15,13 @@ from typing import Literal
 import keras
 from keras import layers
 
-from dam_detection.model_layers import CropToReference, DilatedConv2D, FusedBatchNormalization
+from dam_detection.bands import ELEVATION_BAND
+from dam_detection.model_layers import (
+    CropToReference,
+    DilatedConv2D,
+    FusedBatchNormalization,
+    LocalRelief,
+)
 
 ClassifierName = Literal["residual_cnn", "plain_cnn", "mobilenet_v2"]
 _BANDS_PREFIX = "bands-"
@@ -166,9 +172,15 @@ def dilated_fcn(
     width: int = 24,
     dilations: Sequence[int] = (1, 2, 4, 8),
     stem_stride: int = 1,
+    relief_window: int | None = None,
+    relief_gain: float = 1.0,
 ) -> keras.Model:
     """Fully convolutional net with dilated residual blocks: ``(H, W, C)`` of any size to an
     ``(H, W, 1)`` sigmoid dam probability at full resolution.
+
+    With ``relief_window`` the elevation band (``AVE``) enters as its height above the mean of
+    the ``relief_window``-pixel square around it, times ``relief_gain``
+    (:class:`~dam_detection.model_layers.LocalRelief`): the model sees no absolute heights.
 
     With ``stem_stride`` 1 every layer runs at full resolution (a 3x3 stem). With ``s`` > 1 the
     stem folds each ``s x s`` block of pixels into ``width`` channels (a ``s x s`` convolution of
@@ -181,10 +193,18 @@ def dilated_fcn(
     The receptive field grows with the dilations without pooling; it is in the model name.
     """
     inputs = bands_input(bands, None)
+    x = inputs
+    if relief_window is not None:
+        if ELEVATION_BAND not in bands:
+            raise ValueError(
+                f"the FCN's elevation relief needs the {ELEVATION_BAND} band, and the bands are "
+                f"{list(bands)}: add it, or set train.fcn.elevation_relief to null"
+            )
+        x = LocalRelief(list(bands).index(ELEVATION_BAND), relief_window, relief_gain)(x)
     if stem_stride == 1:
-        x = _conv_bn_relu(inputs, width)
+        x = _conv_bn_relu(x, width)
     else:
-        x = layers.ReLU()(_norm()(_conv(width, stem_stride, stride=stem_stride)(inputs)))
+        x = layers.ReLU()(_norm()(_conv(width, stem_stride, stride=stem_stride)(x)))
     for dilation in dilations:
         x = _residual_block(x, width, dilation=int(dilation))
     if stem_stride == 1:
@@ -200,7 +220,7 @@ def dilated_fcn(
 
 def receptive_field(model: keras.Model) -> int:
     """Receptive field in pixels of a convolutional chain without pooling, along the longest
-    path (in these residual models, the chain of convolutions).
+    path (in these residual models, the chain of convolutions), and a ``LocalRelief`` in front.
 
     Each convolution adds ``(k - 1) * d`` times the spacing of its input pixels in model-input
     pixels (the spacing grows by each stride); a transposed convolution divides the spacing by
@@ -212,7 +232,9 @@ def receptive_field(model: keras.Model) -> int:
     """
     field, spacing = 1.0, 1.0
     for layer in model.layers:
-        if isinstance(layer, layers.Conv2DTranspose):
+        if isinstance(layer, LocalRelief):
+            field += (layer.window - 1) * spacing
+        elif isinstance(layer, layers.Conv2DTranspose):
             spacing /= layer.strides[0]
             field += (layer.kernel_size[0] - 1) * spacing
         elif isinstance(layer, layers.Conv2D):

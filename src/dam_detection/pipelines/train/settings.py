@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dam_detection.parameters.model import Settings
 
@@ -87,6 +87,22 @@ class ClassifierSettings(Settings):
     last epoch."""
 
 
+class ReliefSettings(Settings):
+    """``train.fcn.elevation_relief``: the elevation band as height above its surroundings."""
+
+    window_px: int = Field(ge=1)
+    """Odd side of the square whose mean height is subtracted, pixels."""
+    unit_m: float = Field(gt=0)
+    """Metres of relief that make one unit of the model's input."""
+
+    @field_validator("window_px")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"must be odd (a square centred on its pixel), got {value}")
+        return value
+
+
 class FCNSettings(Settings):
     """``train.fcn``: the dilated fully convolutional network that segments scenes."""
 
@@ -102,6 +118,9 @@ class FCNSettings(Settings):
     """1: every layer at full resolution (receptive field 3 + 4 * sum of dilations); s: the
     blocks run at 1/s of it, on s x s pixels folded into channels (receptive field
     2s - 1 + 4s * sum), and the head returns to full resolution."""
+    elevation_relief: ReliefSettings | None
+    """The elevation band enters as height above the mean of its surroundings (the receptive
+    field grows by ``window_px - 1``); ``null``: absolute heights."""
     target_radius: float = Field(gt=0)
     """Pixels around a dam point labelled as dam."""
     ignore_radius: float = Field(ge=0)
