@@ -93,27 +93,34 @@ def test_a_model_of_the_layers_loads_back_in_safe_mode(tmp_path):
     np.testing.assert_array_equal(loaded.predict_on_batch(images), model.predict_on_batch(images))
 
 
-def _relief_by_hand(height: np.ndarray, window: int, gain: float) -> np.ndarray:
-    """Height minus the mean of the window's pixels that lie inside the image, times gain."""
+def _relief_by_hand(height: np.ndarray, window: int, gain: float, void: float) -> np.ndarray:
+    """Height minus the mean of the window's pixels that lie inside the image and have a
+    height, times gain; 0 where the pixel has none."""
     half, (rows, cols) = window // 2, height.shape
-    out = np.empty_like(height)
+    valid = (height != 0.0) & (height != void)
+    out = np.zeros_like(height)
     for r in range(rows):
         for c in range(cols):
-            around = height[max(r - half, 0) : r + half + 1, max(c - half, 0) : c + half + 1]
-            out[r, c] = (height[r, c] - around.mean()) * gain
+            box = np.s_[max(r - half, 0) : r + half + 1, max(c - half, 0) : c + half + 1]
+            if valid[r, c]:
+                out[r, c] = (height[r, c] - height[box][valid[box]].mean()) * gain
     return out
 
 
 def test_relief_is_height_above_the_surroundings_whatever_the_land_level():
     images = np.random.default_rng(2).normal(size=(2, 11, 9, 3)).astype(np.float32)
-    layer = LocalRelief(channel=1, window=5, gain=3.0)
+    images[0, 2:4, :, 1] = -5.0  # an elevation void stripe (raw 0, normalised)
+    images[1, :, :3, :] = 0.0  # masked pixels past a scene edge: every channel 0
+    layer = LocalRelief(channel=1, window=5, gain=3.0, no_data=(0.0, -5.0))
     out = layer(images).numpy()
     np.testing.assert_array_equal(out[..., [0, 2]], images[..., [0, 2]])  # others untouched
     for image, relief in zip(images, out, strict=True):
-        np.testing.assert_allclose(relief[..., 1], _relief_by_hand(image[..., 1], 5, 3.0),
+        np.testing.assert_allclose(relief[..., 1], _relief_by_hand(image[..., 1], 5, 3.0, -5.0),
                                    rtol=1e-5, atol=1e-5)  # fmt: skip
+    assert np.abs(out[0, 2:4, :, 1]).max() == 0.0 and np.abs(out[1, :, :3, 1]).max() == 0.0
     raised = images.copy()
-    raised[..., 1] += 7.0  # the whole land 7 units higher: the same relief
+    land = (images[..., 1] != 0.0) & (images[..., 1] != -5.0)
+    raised[..., 1][land] += 7.0  # the whole land 7 units higher: the same relief
     np.testing.assert_allclose(layer(raised).numpy(), out, atol=1e-4)
     with pytest.raises(ValueError, match="odd"):
         LocalRelief(channel=1, window=4, gain=1.0)

@@ -140,9 +140,14 @@ class LocalRelief(layers.Layer):
     and it differs between regions far more than any wall is high: the default scan region lies
     about 150 m below the training region, so a model that sees absolute heights meets values in
     the scan that it never saw in training. Here the elevation channel becomes the pixel's height
-    minus the mean height of the ``window`` x ``window`` square around it (only the pixels inside
-    the image count at its edges), times ``gain``; the other channels pass unchanged. The output
-    is the same wherever the whole land is raised or lowered.
+    minus the mean height of the ``window`` x ``window`` square around it, times ``gain``; the
+    other channels pass unchanged. The output is the same wherever the whole land is raised or
+    lowered.
+
+    Pixels without a height (the channel equals one of ``no_data``, the normalised values of
+    masked pixels and of elevation voids) count in no mean and get relief 0, as do pixels whose
+    window holds no height at all; pixels beyond the image's edge count in no mean either. A
+    void or a scene edge therefore leaves no cliff in the relief.
 
     Args:
         channel: Index of the elevation channel (last axis).
@@ -150,22 +155,38 @@ class LocalRelief(layers.Layer):
             receptive field by ``window - 1`` (``models.receptive_field``).
         gain: Factor on the difference: the channel's normalisation divides heights by the band's
             standard deviation, so ``std / metres`` gives the output in units of ``metres``.
+        no_data: Values of the channel that mean "no height here".
     """
 
-    def __init__(self, channel: int, window: int, gain: float, **kwargs: Any) -> None:
+    #: Channel values closer than this to a ``no_data`` value are no data (float32 rounding).
+    NO_DATA_TOLERANCE = 1e-4
+
+    def __init__(self, channel: int, window: int, gain: float,
+                 no_data: Sequence[float] = (0.0,), **kwargs: Any) -> None:  # fmt: skip
+        # Always float32: under mixed precision a void's normalised height would round off.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if window < 1 or window % 2 == 0:
             raise ValueError(f"LocalRelief window must be an odd number of pixels, got {window}")
         self.channel, self.window, self.gain = int(channel), int(window), float(gain)
+        self.no_data = tuple(float(value) for value in no_data)
+
+    def _mean_around(self, values: Any) -> Any:
+        # Two one-dimensional means (exact for a square: each row mean averages as many pixels);
+        # SAME padding averages only the pixels inside the image.
+        values = tf.nn.avg_pool2d(values, (self.window, 1), 1, "SAME")
+        return tf.nn.avg_pool2d(values, (1, self.window), 1, "SAME")
 
     def call(self, inputs: Any) -> Any:
         """``inputs`` with the elevation channel replaced by its local relief."""
         channel = self.channel % inputs.shape[-1]
         height = inputs[..., channel : channel + 1]
-        # Two one-dimensional means (exact for a square: each row mean averages as many pixels).
-        mean = tf.nn.avg_pool2d(height, (self.window, 1), 1, "SAME")
-        mean = tf.nn.avg_pool2d(mean, (1, self.window), 1, "SAME")
-        relief = (height - mean) * self.gain
+        valid = tf.ones_like(height)
+        for value in self.no_data:
+            valid *= tf.cast(tf.abs(height - value) > self.NO_DATA_TOLERANCE, height.dtype)
+        share = self._mean_around(valid)  # both means over the same pixels: a ratio of sums
+        mean = self._mean_around(height * valid) / tf.maximum(share, 1e-6)
+        relief = tf.where((valid > 0) & (share > 0), (height - mean) * self.gain, 0.0)
         return tf.concat([inputs[..., :channel], relief, inputs[..., channel + 1 :]], axis=-1)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -175,4 +196,4 @@ class LocalRelief(layers.Layer):
     def get_config(self) -> dict[str, Any]:
         """The layer's settings, for saving."""
         return {**super().get_config(), "channel": self.channel, "window": self.window,
-                "gain": self.gain}  # fmt: skip
+                "gain": self.gain, "no_data": list(self.no_data)}  # fmt: skip

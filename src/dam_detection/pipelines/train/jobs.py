@@ -243,13 +243,12 @@ def train_fcn_job(
     )
 
     relief = section["elevation_relief"]
+    relief_args = {} if relief is None else _relief_args(spec, relief)
 
     def build() -> keras.Model:
         return dilated_fcn(
             spec.bands, width=int(section["width"]), dilations=section["dilations"],
-            stem_stride=int(section["stem_stride"]),
-            relief_window=None if relief is None else int(relief["window_px"]),
-            relief_gain=1.0 if relief is None else _relief_gain(spec, float(relief["unit_m"])),
+            stem_stride=int(section["stem_stride"]), **relief_args,
         )  # fmt: skip
 
     field = receptive_field(build())
@@ -298,11 +297,17 @@ def train_fcn_job(
     return {"model": model, "report": report, "scored": scored}
 
 
-def _relief_gain(spec: PatchSpec, unit_m: float) -> float:
-    """``LocalRelief``'s gain: normalised heights (metres / the band's std) to ``unit_m``."""
-    if ELEVATION_BAND not in spec.bands:
-        return 1.0  # dilated_fcn refuses the relief without the band, naming the setting
-    return spec.std[spec.bands.index(ELEVATION_BAND)] / unit_m
+def _relief_args(spec: PatchSpec, relief: Mapping[str, Any]) -> dict[str, Any]:
+    """``dilated_fcn``'s relief arguments in the normalised units the model sees: the gain
+    (heights over the band's std, to ``unit_m``) and the heights that mean no data (0 for masked
+    pixels, and an elevation void, raw 0, as Earth Engine fills masked pixels).
+    """
+    args: dict[str, Any] = {"relief_window": int(relief["window_px"])}
+    if ELEVATION_BAND in spec.bands:  # without it dilated_fcn refuses, naming the setting
+        band = spec.bands.index(ELEVATION_BAND)
+        mean, std = spec.mean[band], spec.std[band]
+        args |= {"relief_gain": std / float(relief["unit_m"]), "relief_no_data": (0.0, -mean / std)}
+    return args
 
 
 def _centre_scores(

@@ -174,13 +174,15 @@ def dilated_fcn(
     stem_stride: int = 1,
     relief_window: int | None = None,
     relief_gain: float = 1.0,
+    relief_no_data: Sequence[float] = (0.0,),
 ) -> keras.Model:
     """Fully convolutional net with dilated residual blocks: ``(H, W, C)`` of any size to an
     ``(H, W, 1)`` sigmoid dam probability at full resolution.
 
     With ``relief_window`` the elevation band (``AVE``) enters as its height above the mean of
-    the ``relief_window``-pixel square around it, times ``relief_gain``
-    (:class:`~dam_detection.model_layers.LocalRelief`): the model sees no absolute heights.
+    the ``relief_window``-pixel square around it, times ``relief_gain``, pixels whose normalised
+    height is one of ``relief_no_data`` left out (:class:`~dam_detection.model_layers.LocalRelief`):
+    the model sees no absolute heights.
 
     With ``stem_stride`` 1 every layer runs at full resolution (a 3x3 stem). With ``s`` > 1 the
     stem folds each ``s x s`` block of pixels into ``width`` channels (a ``s x s`` convolution of
@@ -200,7 +202,8 @@ def dilated_fcn(
                 f"the FCN's elevation relief needs the {ELEVATION_BAND} band, and the bands are "
                 f"{list(bands)}: add it, or set train.fcn.elevation_relief to null"
             )
-        x = LocalRelief(list(bands).index(ELEVATION_BAND), relief_window, relief_gain)(x)
+        channel = list(bands).index(ELEVATION_BAND)
+        x = LocalRelief(channel, relief_window, relief_gain, relief_no_data)(x)
     if stem_stride == 1:
         x = _conv_bn_relu(x, width)
     else:
