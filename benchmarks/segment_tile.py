@@ -62,8 +62,10 @@ def default_fcn(trained: bool):
         keras.utils.set_random_seed(0)  # every step's process builds the same weights
         settings = yaml.safe_load((ROOT / "conf/base/parameters_train.yml").read_text())
         fcn = settings["train"]["fcn"]
+        relief = fcn["elevation_relief"] or {}  # its window widens the field (and the halo)
         model = dilated_fcn(BANDS, width=fcn["width"], dilations=fcn["dilations"],
-                            stem_stride=fcn["stem_stride"])  # fmt: skip
+                            stem_stride=fcn["stem_stride"],
+                            relief_window=relief.get("window_px"))  # fmt: skip
     return model, receptive_field(model)
 
 

@@ -91,8 +91,10 @@ def measure(project: Path) -> dict:
         make_eval_dataset(split_files(shards, "val"), spec, crop_size=2 * int(fcn["crop_size"]),
                           batch_size=int(fcn["batch_size"])), "fcn", radii,
     ).cache()  # fmt: skip
+    relief = fcn["elevation_relief"] or {}  # the default FCN's first layer (timing only)
     model = dilated_fcn(spec.bands, width=int(fcn["width"]), dilations=fcn["dilations"],
-                        stem_stride=int(fcn["stem_stride"]))  # fmt: skip
+                        stem_stride=int(fcn["stem_stride"]),
+                        relief_window=relief.get("window_px"))  # fmt: skip
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
                   jit_compile=jit)  # fmt: skip
     first = time.perf_counter()
