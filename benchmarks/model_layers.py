@@ -60,10 +60,7 @@ def _builders(stock: bool) -> dict:
                 setattr(models, name, layer)
         try:
             if kind == "fcn":
-                relief = fcn["elevation_relief"] or {}  # the default FCN's first layer
-                return models.dilated_fcn(BANDS, width=fcn["width"], dilations=fcn["dilations"],
-                                          stem_stride=fcn["stem_stride"],
-                                          relief_window=relief.get("window_px"))  # fmt: skip
+                return models.fcn_from_settings(BANDS, fcn)
             return models.build_classifier(
                 classifier["architecture"], BANDS, classifier["crop_size"], classifier["width"]
             )

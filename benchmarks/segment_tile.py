@@ -54,7 +54,7 @@ def default_fcn(trained: bool):
     import yaml
 
     from dam_detection import model_layers  # noqa: F401  (registers the models' own layers)
-    from dam_detection.pipelines.train.models import dilated_fcn, receptive_field
+    from dam_detection.pipelines.train.models import fcn_from_settings, receptive_field
 
     if trained:
         model = keras.models.load_model(ROOT / "data/06_models/fcn.keras")
@@ -62,10 +62,7 @@ def default_fcn(trained: bool):
         keras.utils.set_random_seed(0)  # every step's process builds the same weights
         settings = yaml.safe_load((ROOT / "conf/base/parameters_train.yml").read_text())
         fcn = settings["train"]["fcn"]
-        relief = fcn["elevation_relief"] or {}  # its window widens the field (and the halo)
-        model = dilated_fcn(BANDS, width=fcn["width"], dilations=fcn["dilations"],
-                            stem_stride=fcn["stem_stride"],
-                            relief_window=relief.get("window_px"))  # fmt: skip
+        model = fcn_from_settings(BANDS, fcn)
     return model, receptive_field(model)
 
 

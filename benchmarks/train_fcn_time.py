@@ -54,7 +54,7 @@ def measure(project: Path) -> dict:
         make_train_dataset,
         point_weight_table,
     )
-    from dam_detection.pipelines.train.models import dilated_fcn, forward_flops_per_pixel
+    from dam_detection.pipelines.train.models import fcn_from_settings, forward_flops_per_pixel
     from dam_detection.pipelines.train.training import configure_determinism
 
     bootstrap_project(project)
@@ -91,10 +91,7 @@ def measure(project: Path) -> dict:
         make_eval_dataset(split_files(shards, "val"), spec, crop_size=2 * int(fcn["crop_size"]),
                           batch_size=int(fcn["batch_size"])), "fcn", radii,
     ).cache()  # fmt: skip
-    relief = fcn["elevation_relief"] or {}  # the default FCN's first layer (timing only)
-    model = dilated_fcn(spec.bands, width=int(fcn["width"]), dilations=fcn["dilations"],
-                        stem_stride=int(fcn["stem_stride"]),
-                        relief_window=relief.get("window_px"))  # fmt: skip
+    model = fcn_from_settings(spec.bands, fcn, spec.mean, spec.std)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
                   jit_compile=jit)  # fmt: skip
     first = time.perf_counter()

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dam_detection.model_layers import LocalRelief
 from dam_detection.pipelines.train.models import (
     build_classifier,
     dilated_fcn,
+    fcn_from_settings,
     model_bands,
     receptive_field,
 )
@@ -49,6 +51,20 @@ def test_fcn_with_elevation_relief_widens_its_field_and_ignores_the_land_level()
     np.testing.assert_allclose(model(higher), model(image), atol=1e-5)
     with pytest.raises(ValueError, match="elevation_relief to null"):
         dilated_fcn(("B2", "B3", "B4"), width=4, dilations=(1,), relief_window=9)
+
+
+def test_the_settings_give_the_relief_its_units_and_the_void_height():
+    fcn = {"width": 4, "dilations": [1], "stem_stride": 1,
+           "elevation_relief": {"window_px": 9, "unit_m": 10.0}}  # fmt: skip
+    mean, std = (0.1, 0.1, 0.1, 0.0, 800.0), (0.05, 0.05, 0.05, 0.4, 160.0)
+    relief = fcn_from_settings(BANDS, fcn, mean, std).layers[1]
+    assert isinstance(relief, LocalRelief) and relief.channel == BANDS.index("AVE")
+    # normalised heights (metres / 160) to units of 10 m; a void (raw 0) is -800 / 160
+    assert relief.window == 9 and relief.gain == 16.0 and relief.no_data == (0.0, -5.0)
+    assert fcn_from_settings(BANDS, fcn).layers[1].gain == 1.0  # no statistics: timing only
+    plain = fcn_from_settings(BANDS, {**fcn, "elevation_relief": None})
+    assert not any(isinstance(layer, LocalRelief) for layer in plain.layers)
+    assert receptive_field(plain) == 7
 
 
 def test_strided_fcn_keeps_odd_sizes_and_its_stated_field(tmp_path):

@@ -12,7 +12,6 @@ from typing import Any
 import keras
 import numpy as np
 
-from dam_detection.bands import ELEVATION_BAND
 from dam_detection.detection import threshold as peaks
 from dam_detection.pipelines.train import metrics, plots
 from dam_detection.pipelines.train.eval_input import as_validation, collect, make_eval_dataset
@@ -21,7 +20,11 @@ from dam_detection.pipelines.train.input_pipeline import (
     make_train_dataset,
     point_weight_table,
 )
-from dam_detection.pipelines.train.models import build_classifier, dilated_fcn, receptive_field
+from dam_detection.pipelines.train.models import (
+    build_classifier,
+    fcn_from_settings,
+    receptive_field,
+)
 from dam_detection.pipelines.train.sacred_run import config_fingerprint
 from dam_detection.pipelines.train.training import (
     EpochProgress,
@@ -242,14 +245,8 @@ def train_fcn_job(
         point_weights=point_weight_table(kind_of, section["kind_weights"]),
     )
 
-    relief = section["elevation_relief"]
-    relief_args = {} if relief is None else _relief_args(spec, relief)
-
     def build() -> keras.Model:
-        return dilated_fcn(
-            spec.bands, width=int(section["width"]), dilations=section["dilations"],
-            stem_stride=int(section["stem_stride"]), **relief_args,
-        )  # fmt: skip
+        return fcn_from_settings(spec.bands, section, spec.mean, spec.std)
 
     field = receptive_field(build())
     window = min(spec.size, max(crop, field + 2))
@@ -295,19 +292,6 @@ def train_fcn_job(
     }
     scored = (labels["test"], scores["test"])
     return {"model": model, "report": report, "scored": scored}
-
-
-def _relief_args(spec: PatchSpec, relief: Mapping[str, Any]) -> dict[str, Any]:
-    """``dilated_fcn``'s relief arguments in the normalised units the model sees: the gain
-    (heights over the band's std, to ``unit_m``) and the heights that mean no data (0 for masked
-    pixels, and an elevation void, raw 0, as Earth Engine fills masked pixels).
-    """
-    args: dict[str, Any] = {"relief_window": int(relief["window_px"])}
-    if ELEVATION_BAND in spec.bands:  # without it dilated_fcn refuses, naming the setting
-        band = spec.bands.index(ELEVATION_BAND)
-        mean, std = spec.mean[band], spec.std[band]
-        args |= {"relief_gain": std / float(relief["unit_m"]), "relief_no_data": (0.0, -mean / std)}
-    return args
 
 
 def _centre_scores(

@@ -9,8 +9,8 @@ so ``model.summary()`` states it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import keras
 from keras import layers
@@ -219,6 +219,36 @@ def dilated_fcn(
     outputs = layers.Conv2D(1, 1, activation="sigmoid", name="dam_probability", dtype="float32")(x)
     model = keras.Model(inputs, outputs)
     return keras.Model(inputs, outputs, name=f"dilated_fcn_rf{receptive_field(model)}px")
+
+
+def fcn_from_settings(
+    bands: Sequence[str],
+    fcn: Mapping[str, Any],
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> keras.Model:
+    """The FCN that ``train.fcn`` describes (``width``, ``dilations``, ``stem_stride``,
+    ``elevation_relief``), untrained.
+
+    Args:
+        bands: Band names in channel order.
+        fcn: The ``train.fcn`` settings.
+        mean: Per-band means of ``stats.json``, in ``bands`` order, as the inputs are normalised
+            with. With ``std`` they give the elevation relief its units (``unit_m``) and the
+            normalised height of an elevation void (raw 0); without them (timing benchmarks)
+            the relief has gain 1 and leaves out masked pixels only.
+        std: Per-band standard deviations, likewise.
+    """
+    relief = fcn.get("elevation_relief")
+    options: dict[str, Any] = {}
+    if relief:
+        options["relief_window"] = int(relief["window_px"])
+        if mean is not None and std is not None and ELEVATION_BAND in bands:
+            band = list(bands).index(ELEVATION_BAND)
+            options["relief_gain"] = float(std[band]) / float(relief["unit_m"])
+            options["relief_no_data"] = (0.0, -float(mean[band]) / float(std[band]))
+    return dilated_fcn(bands, width=int(fcn["width"]), dilations=fcn["dilations"],
+                       stem_stride=int(fcn["stem_stride"]), **options)  # fmt: skip
 
 
 def receptive_field(model: keras.Model) -> int:
