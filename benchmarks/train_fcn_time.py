@@ -50,6 +50,7 @@ def measure(project: Path) -> dict:
     from dam_detection.pipelines.train.config import split_files
     from dam_detection.pipelines.train.eval_input import as_validation, make_eval_dataset
     from dam_detection.pipelines.train.input_pipeline import (
+        fcn_target_settings,
         make_patch_spec,
         make_train_dataset,
         point_weight_table,
@@ -71,8 +72,7 @@ def measure(project: Path) -> dict:
     fcn = settings["fcn"]
     spec = make_patch_spec(settings["bands"], settings["patch_radius"], stats)
     kind_of = dict(zip(points["point_index"].astype(int), points["kind"].astype(str), strict=True))
-    keys = ("target_radius", "ignore_radius", "positive_weight", "other_dams_ignore_radius")
-    radii = {key: float(fcn[key]) for key in keys}
+    radii = fcn_target_settings(fcn)
     jit = os.environ.get("BENCH_JIT", "0") == "1"
     if jit:
         # Keras turns jit_compile off, with only a warning, while TensorFlow's op determinism
@@ -87,10 +87,11 @@ def measure(project: Path) -> dict:
         fcn_target=radii, anywhere_fraction=float(fcn["anywhere_fraction"]),
         point_weights=point_weight_table(kind_of, fcn["kind_weights"]),
     )  # fmt: skip
-    validation = as_validation(
-        make_eval_dataset(split_files(shards, "val"), spec, crop_size=2 * int(fcn["crop_size"]),
-                          batch_size=int(fcn["batch_size"])), "fcn", radii,
-    ).cache()  # fmt: skip
+    validation = make_eval_dataset(
+        split_files(shards, "val"), spec, crop_size=2 * int(fcn["crop_size"]),
+        batch_size=int(fcn["batch_size"]), autotune=settings["input"]["autotune"],
+    )  # fmt: skip
+    validation = as_validation(validation, "fcn", radii).cache()
     model = fcn_from_settings(spec.bands, fcn, spec.mean, spec.std)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
                   jit_compile=jit)  # fmt: skip

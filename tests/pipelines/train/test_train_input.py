@@ -57,7 +57,9 @@ def _records(path: Path) -> list[dict]:
 def test_eval_stream_matches_numpy_normalisation_and_centre_crop(shards):
     root, stats, files = shards
     spec = make_patch_spec(DEFAULT_BANDS, 16, stats)
-    batch = collect(make_eval_dataset(files["test"][:1], spec, crop_size=9, batch_size=3))
+    batch = collect(
+        make_eval_dataset(files["test"][:1], spec, crop_size=9, batch_size=3, autotune=False)
+    )
     first = _records(Path(files["test"][0][0]))[0]
     image = np.stack([first[b].reshape(33, 33) for b in DEFAULT_BANDS], axis=-1)
     expected = normalize_bands(image, stats["bands"], DEFAULT_BANDS)[12:21, 12:21]
@@ -241,3 +243,21 @@ def test_other_listed_dams_in_a_crop_carry_no_loss() -> None:
     assert weight[0, 16 + 4, 16 - 6] == 0.0 and weight[0, 16 + 4, 16 - 6 + 3] == 1.0
     assert (weight[0] == 0).sum() == 13  # a disk of radius 2
     assert weight[1].min() == 1.0  # no other dam: everything counts
+
+
+@pytest.mark.parametrize("autotune", [False, True])
+def test_train_and_eval_streams_follow_the_autotune_setting(shards, autotune):
+    """``train.input.autotune`` reaches every stream; input ops stay on one thread each."""
+    _, stats, files = shards
+    spec = make_patch_spec(DEFAULT_BANDS, 16, stats)
+    train = make_train_dataset(
+        files["train"], spec, target="label", crop_size=16, jitter=0, batch_size=4, seed=1,
+        input_settings={**SETTINGS["input"], "autotune": autotune},
+        augmentation=SETTINGS["augmentation"],
+    )  # fmt: skip
+    evaluation = make_eval_dataset(files["test"], spec, crop_size=9, batch_size=3,
+                                   autotune=autotune)  # fmt: skip
+    for stream in (train, evaluation):
+        assert stream.options().autotune.enabled is autotune
+        assert stream.options().threading.max_intra_op_parallelism == 1
+    assert SETTINGS["input"]["autotune"] is False  # the default (conf/base)

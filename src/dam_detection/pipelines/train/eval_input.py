@@ -17,6 +17,7 @@ from dam_detection.pipelines.train.input_pipeline import (
     disk_weighted,
     parse_batch,
     read_records,
+    stream_options,
 )
 
 
@@ -26,6 +27,7 @@ def make_eval_dataset(
     *,
     crop_size: int | None,
     batch_size: int,
+    autotune: bool,
 ) -> tf.data.Dataset:
     """Records in file order, centre-cropped, never augmented: for validation and test.
 
@@ -34,6 +36,7 @@ def make_eval_dataset(
         spec: Bands, patch size and normalisation.
         crop_size: Pixels across the centre crop; ``None`` keeps the whole patch.
         batch_size: Records per batch.
+        autotune: ``train.input.autotune`` (:func:`.stream_options`).
 
     Returns:
         Batches of ``{"image", "label", "point_index"}``.
@@ -43,7 +46,7 @@ def make_eval_dataset(
     dataset = dataset.batch(batch_size).map(
         lambda raw: parse_batch(raw, spec, window), num_parallel_calls=AUTOTUNE
     )
-    return dataset.prefetch(AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE).with_options(stream_options(autotune))
 
 
 def as_validation(

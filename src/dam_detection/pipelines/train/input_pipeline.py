@@ -174,6 +174,12 @@ MAX_OTHER_DAMS = 8
 _FAR_PX = 1.0e4
 
 
+def fcn_target_settings(fcn: Mapping[str, Any]) -> dict[str, float]:
+    """The parts of ``train.fcn`` that turn a labelled point into the FCN's targets."""
+    keys = ("target_radius", "ignore_radius", "positive_weight", "other_dams_ignore_radius")
+    return {key: float(fcn[key]) for key in keys}
+
+
 def disk_weighted(target: tf.Tensor, weight: tf.Tensor, radii: Mapping[str, float]) -> tf.Tensor:
     """Per-pixel loss weights with the dam disk weighted ``positive_weight`` times."""
     # A dam's disk is a dozen pixels of a crop of thousands: weighting them up keeps the loss
@@ -237,7 +243,8 @@ def make_train_dataset(
         jitter: Largest shift in pixels of the crop centre from the point.
         batch_size: Examples per batch (global batch under a distribution strategy).
         seed: The run seed; every random step derives its seed from it.
-        input_settings: ``train.input``: ``parallel_reads``, ``shuffle_buffer``, ``cache``.
+        input_settings: ``train.input``: ``parallel_reads``, ``shuffle_buffer``, ``cache``,
+            ``autotune``.
         augmentation: ``train.augmentation``.
         class_weights: Loss weight of a non-dam and of a dam example.
         fcn_target: ``train.fcn``'s ``target_radius``, ``ignore_radius`` and
@@ -303,8 +310,22 @@ def make_train_dataset(
         return images, moved[..., 0:1], pixel_weight
 
     dataset = tf.data.Dataset.zip(dataset, seeds).map(finish, num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE).with_options(stream_options(input_settings["autotune"]))
+
+
+def stream_options(autotune: bool) -> tf.data.Options:
+    """Options of every train and evaluation stream (``train.input.autotune``).
+
+    One thread per input op: the training step owns the cores' intra-op parallelism, and on a
+    small machine input ops that fan out too would steal it (benchmarks/results_train.md).
+
+    With tf.data's autotuning on, destroying an iterator waits for the iterator's autotuning
+    thread, and Keras destroys one at the end of every epoch and of every validation: a third
+    of the FCN's epochs stalled 3-4 s with both cores idle (a native stack of the stalled
+    process shows the wait). Off, ``AUTOTUNE`` parallelism is the core count and prefetch
+    buffers keep their own sizing (benchmarks/train_epochs.py).
+    """
     options = tf.data.Options()
-    # One thread per input op: the training step owns the cores' intra-op parallelism, and on
-    # a small machine input ops that fan out too would steal it (benchmarks/results_train.md).
     options.threading.max_intra_op_parallelism = 1
-    return dataset.prefetch(AUTOTUNE).with_options(options)
+    options.autotune.enabled = bool(autotune)
+    return options

@@ -17,6 +17,7 @@ from dam_detection.pipelines.train import metrics, plots
 from dam_detection.pipelines.train.eval_input import as_validation, collect, make_eval_dataset
 from dam_detection.pipelines.train.input_pipeline import (
     PatchSpec,
+    fcn_target_settings,
     make_train_dataset,
     point_weight_table,
 )
@@ -129,11 +130,14 @@ def train_classifier_job(
     precision = configure_precision(bool(settings["mixed_precision"]))
     strategy = make_strategy(settings["distribute"]["strategy"])
     section = settings["classifier"]
+    autotune = bool(settings["input"]["autotune"])
     train_data, crop, batch = _training_input(
         files, spec, settings, section, strategy, target="label", class_weights=weights
     )
     evaluation = {
-        split: make_eval_dataset(files[split], spec, crop_size=crop, batch_size=batch)
+        split: make_eval_dataset(
+            files[split], spec, crop_size=crop, batch_size=batch, autotune=autotune
+        )  # fmt: skip
         for split in ("val", "test")
     }
 
@@ -187,6 +191,7 @@ def _detection_threshold(
     spec: PatchSpec,
     detection: Mapping[str, Any],
     batch: int,
+    autotune: bool,
 ) -> dict[str, float]:
     """Segment every whole validation patch and choose the peak threshold there
     (:mod:`.peaks`): what ``segment.detection.threshold: validation`` uses on scenes.
@@ -195,7 +200,8 @@ def _detection_threshold(
     distance = int(detection["min_distance_px"])
     smoothing = float(detection["smoothing_px"])
     dams, alarms = [], []
-    for chunk in make_eval_dataset(files, spec, crop_size=None, batch_size=batch):
+    for chunk in make_eval_dataset(files, spec, crop_size=None, batch_size=batch,
+                                   autotune=autotune):  # fmt: skip
         heatmaps = model.predict_on_batch(chunk["image"])[..., 0]
         found, false = peaks.patch_peak_scores(
             np.asarray(heatmaps), chunk["label"].numpy(), tolerance, distance,
@@ -230,8 +236,8 @@ def train_fcn_job(
     precision = configure_precision(bool(settings["mixed_precision"]))
     strategy = make_strategy(settings["distribute"]["strategy"])
     section = settings["fcn"]
-    keys = ("target_radius", "ignore_radius", "positive_weight", "other_dams_ignore_radius")
-    radii = {key: float(section[key]) for key in keys}
+    autotune = bool(settings["input"]["autotune"])
+    radii = fcn_target_settings(section)
     train_data, crop, batch = _training_input(
         files,
         spec,
@@ -251,15 +257,16 @@ def train_fcn_job(
     field = receptive_field(build())
     window = min(spec.size, max(crop, field + 2))
     evaluation = {
-        split: make_eval_dataset(files[split], spec, crop_size=window, batch_size=batch)
+        split: make_eval_dataset(
+            files[split], spec, crop_size=window, batch_size=batch, autotune=autotune
+        )  # fmt: skip
         for split in ("val", "test")
     }
     # The validation loss picks the best epoch: measured on windows twice the training crop,
     # mostly pixels away from the point, it counts the false alarms around a point that a
     # scene is full of, not only the score at the point.
-    validation = make_eval_dataset(
-        files["val"], spec, crop_size=min(spec.size, 2 * crop), batch_size=batch
-    )
+    validation = make_eval_dataset(files["val"], spec, crop_size=min(spec.size, 2 * crop),
+                                   batch_size=batch, autotune=autotune)  # fmt: skip
     model, fitted = _fit(
         "fcn",
         build,
@@ -274,7 +281,9 @@ def train_fcn_job(
     logger.info("%s: receptive field %d x %d pixels (%d m)", model.name, field, field, field * 10)
     labels, scores, test_points = _centre_scores(model, evaluation, batch)
     kinds = _kinds(test_points, kind_of)
-    detection = _detection_threshold(model, files["val"], spec, settings["detection"], batch)
+    detection = _detection_threshold(
+        model, files["val"], spec, settings["detection"], batch, autotune
+    )
     logger.info("%s: detection threshold on whole validation patches %s", model.name, detection)
     report = {
         "precision": precision,

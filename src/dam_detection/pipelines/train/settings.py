@@ -18,6 +18,9 @@ class InputSettings(Settings):
     """Record-level shuffle buffer (windows, not whole patches)."""
     cache: bool
     """Keep parsed windows in memory after the first epoch (inflating gzip is the bottleneck)."""
+    autotune: bool
+    """tf.data's autotuning of parallelism and buffers; off, no iterator waits for its tuning
+    thread when Keras ends an epoch (:func:`.input_pipeline.stream_options`)."""
 
 
 class AugmentationSettings(Settings):

@@ -257,10 +257,15 @@ class EpochTimes(keras.callbacks.Callback):
         total = {key: sum(e[key] for e in self.epochs) for key in ("train_s", "validation_s")}
         total["other_s"] = sum(e["other_s"] for e in self.epochs)
         busy = sum(e["train_cpu_per_wall"] * e["train_s"] for e in self.epochs)
+        # The first epoch also fills the input cache and traces the step: the spread of the
+        # others shows stalls (an epoch far above the median) that totals hide.
+        later = sorted(e["train_s"] for e in self.epochs[1:]) or [self.epochs[0]["train_s"]]
         return {
             **{key: round(value, 1) for key, value in total.items()},
             "epochs": len(self.epochs),
             "train_cores_busy": round(busy / max(total["train_s"], 1e-9), 2),
+            "epoch_train_s_median": round(later[len(later) // 2], 2),
+            "epoch_train_s_max": round(later[-1], 2),
         }
 
 
