@@ -204,3 +204,22 @@ def test_cosine_schedule_sets_the_optimizer_rate_every_epoch(tmp_path):
             model, data, data, epochs=1, checkpoint_dir=tmp_path / "x", verbose=0,
             callback_settings={**CALLBACKS, "learning_rate_schedule": "step"},
         )  # fmt: skip
+
+
+def test_epoch_times_show_a_stalled_epoch_that_totals_hide() -> None:
+    """The training report's timing: totals, cores busy, and the spread of the epochs after
+    the first (which also fills the input cache), where a stall stands out."""
+    from dam_detection.pipelines.train.training import EpochTimes
+
+    times = EpochTimes()
+    for train_s, busy in [(20.0, 1.5), (5.0, 1.8), (4.0, 1.8), (9.0, 1.0), (4.5, 1.8)]:
+        times.epochs.append({"train_s": train_s, "validation_s": 1.0, "other_s": 0.1,
+                             "train_cpu_per_wall": busy})  # fmt: skip
+    summary = times.summary()
+    assert summary["train_s"] == 42.5 and summary["validation_s"] == 5.0
+    assert summary["epochs"] == 5
+    assert summary["epoch_train_s_median"] == 5.0  # of 4.0, 4.5, 5.0, 9.0: the upper middle
+    assert summary["epoch_train_s_max"] == 9.0  # the stall, not the first epoch's 20 s
+    expected_busy = (20 * 1.5 + 5 * 1.8 + 4 * 1.8 + 9 * 1.0 + 4.5 * 1.8) / 42.5
+    assert summary["train_cores_busy"] == round(expected_busy, 2)
+    assert EpochTimes().summary() == {}
