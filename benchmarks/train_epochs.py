@@ -23,6 +23,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from markdown_table import print_table  # benchmarks/, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("train_s", "validation_s", "train_cores_busy", "epoch_train_s_median",
         "epoch_train_s_max")  # fmt: skip
@@ -64,11 +66,7 @@ def main() -> None:
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "all")
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
           f"oneDNN ISA {isa}, {args.epochs} epochs")  # fmt: skip
-    header = ["autotune", "node_wall_s", *KEYS]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(str(row[key]) for key in header) + " |")
+    print_table(rows, ["autotune", "node_wall_s", *KEYS])
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from markdown_table import print_table  # benchmarks/, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -163,10 +165,7 @@ def main() -> None:
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs")
     keys = ["threads", "input_s", "forward_s", "step_s", "steps_per_epoch_s", "epoch_s",
             "validation_s", "step_gflops", "matmul_gflops"]  # fmt: skip
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for row in rows:
-        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+    print_table(rows, keys)
 
 
 if __name__ == "__main__":
