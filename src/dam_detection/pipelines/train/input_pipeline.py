@@ -322,8 +322,8 @@ def stream_options(autotune: bool) -> tf.data.Options:
     With tf.data's autotuning on, destroying an iterator waits for the iterator's autotuning
     thread, and Keras destroys one at the end of every epoch and of every validation: a third
     of the FCN's epochs stalled 3-4 s with both cores idle (a native stack of the stalled
-    process shows the wait). Off, ``AUTOTUNE`` parallelism is the core count and prefetch
-    buffers keep their own sizing (benchmarks/train_epochs.py).
+    process shows the wait). Off, the streams still kept the steps fed on the default data:
+    epochs of steps only, 1.7-1.8 cores busy (benchmarks/train_epochs.py).
     """
     options = tf.data.Options()
     options.threading.max_intra_op_parallelism = 1
