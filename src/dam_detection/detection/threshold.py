@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from dam_detection.detection.peaks import find_peaks
+from dam_detection.detection.settings import DetectionSettings
 
 #: Peaks below this never count (they could not be chosen as a threshold anyway).
 PEAK_FLOOR = 0.01
@@ -93,19 +94,19 @@ def detection_threshold(dam_scores: np.ndarray, alarm_scores: np.ndarray) -> dic
     return best
 
 
-def validation_threshold(train_metrics: Mapping[str, Any], smoothing_px: float,
+def validation_threshold(train_metrics: Mapping[str, Any], detection: DetectionSettings,
                          setting: str) -> float:  # fmt: skip
     """The FCN's peak threshold that ``train`` chose on whole validation patches.
 
     Args:
         train_metrics: ``train_metrics.json``.
-        smoothing_px: ``detection.smoothing_px`` of this run: the threshold is only valid for
-            peaks of maps smoothed the same way.
+        detection: ``detection`` of this run: the threshold is only valid for peaks of maps
+            smoothed and averaged over views (``smoothing_px``, ``views``) as train's were.
         setting: The parameter that asked for it, for the error messages.
 
     Raises:
         KeyError: If ``train_metrics`` has no FCN detection threshold.
-        ValueError: If it was chosen with another smoothing.
+        ValueError: If it was chosen with another smoothing or number of views.
     """
     try:
         chosen = train_metrics["fcn"]["detection"]
@@ -115,11 +116,16 @@ def validation_threshold(train_metrics: Mapping[str, Any], smoothing_px: float,
             f"{setting} is 'validation' but train_metrics has no {exc}: re-run the train "
             "pipeline or set a number"
         ) from exc
-    trained = float(chosen.get("smoothing_px", 0.0))  # metrics from before the setting: none
-    if trained != float(smoothing_px):
-        raise ValueError(
-            f"{setting} is 'validation' but train chose its threshold on heatmaps smoothed with "
-            f"detection.smoothing_px {trained}, and this run smooths with {smoothing_px}: re-run "
-            "the train pipeline with this setting, or set the threshold as a number"
-        )
+    # Metrics from before a setting existed were chosen without it: no smoothing, one view.
+    for key, before, now in (
+        ("smoothing_px", 0.0, float(detection.smoothing_px)),
+        ("views", 1, int(detection.views)),
+    ):
+        trained = type(now)(chosen.get(key, before))
+        if trained != now:
+            raise ValueError(
+                f"{setting} is 'validation' but train chose its threshold on heatmaps with "
+                f"detection.{key} {trained}, and this run uses {now}: re-run the train "
+                "pipeline with this setting, or set the threshold as a number"
+            )
     return threshold

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -10,6 +11,7 @@ import rasterio
 from matplotlib.image import imread
 from scipy import ndimage
 
+from dam_detection.detection.views import averaged_over_views
 from dam_detection.pipelines.scan.merge import merge_tile_detections
 from dam_detection.pipelines.scan.store import TileStore
 from dam_detection.pipelines.scan.tile_scan import (
@@ -70,6 +72,27 @@ def test_four_tiles_give_what_one_big_tile_gives(tmp_path):
     np.testing.assert_allclose(four["score"], one["score"], atol=2e-3)
     # Every detection has its chip.
     assert all(small_store.chip_path(i).exists() for i in four["detection_id"])
+
+
+def test_a_tile_is_averaged_over_the_views_its_job_asks_for(tmp_path):
+    job = tile_job(tiny_fcn(), block_px=64)
+    eight = dataclasses.replace(job, views=8)
+    stores = {views: TileStore(tmp_path / str(views)) for views in (1, 8)}
+    scan_tile(BIG, ListedPoints(), stores[1], job)
+    scan_tile(BIG, ListedPoints(), stores[8], eight)
+    halo, window = job.halo, BIG.window_px
+    picture = job.reader(BIG.epsg, BIG.window_col - halo, BIG.window_top + halo,
+                         window + 2 * halo, window + 2 * halo)  # fmt: skip
+    posed = averaged_over_views(predictor_for(job.model, threads=1), 8)
+    expected = predict_array(posed, picture, halo, job.block_px, STATS, BANDS)
+    o, size = BIG.overlap_px, BIG.size_px
+    with (
+        rasterio.open(stores[1].heatmap_path("big")) as one,
+        rasterio.open(stores[8].heatmap_path("big")) as averaged,
+    ):
+        written = averaged.read(1)
+        np.testing.assert_allclose(written, expected[o : o + size, o : o + size], atol=2e-3)
+        assert np.abs(written - one.read(1)).max() > 0.01  # the untrained model is not symmetric
 
 
 def test_a_thin_river_does_not_join_two_reservoirs():

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from dam_detection.detection.settings import DetectionSettings
 from dam_detection.mixer import MixerError
 from dam_detection.model_metadata import model_metadata
 from dam_detection.pipelines.segment.nodes import (
@@ -28,6 +29,7 @@ from tests.pipelines.segment.scenes import (
 )
 from tests.settings import base_settings
 
+DETECTION = base_settings(DetectionSettings, "detection")
 HALF_X, HALF_Y = KERNEL[0] // 2, KERNEL[1] // 2
 CORE = np.s_[HALF_Y : HALF_Y + MIXER.height_px, HALF_X : HALF_X + MIXER.width_px]
 
@@ -63,11 +65,16 @@ def test_position_model_stitches_to_the_exact_map(tmp_path):
     scene = write_scene(tmp_path, "grid", padded)
 
     maps = predict_heatmaps({"grid": scene}, first_channel_model(), FCN_METADATA,
-                            {"bands": UNIT_STATS}, _segment(batch_size=3))  # fmt: skip
+                            {"bands": UNIT_STATS}, _segment(batch_size=3), DETECTION)  # fmt: skip
 
     heatmap = maps["grid"].probability
     assert heatmap.shape == (MIXER.height_px, MIXER.width_px)
     np.testing.assert_array_equal(heatmap, padded[CORE][..., 0].astype(np.float16))
+    # A per-pixel model sees each pixel in all eight poses: averaged, the very same map.
+    eight = predict_heatmaps({"grid": scene}, first_channel_model(), FCN_METADATA,
+                             {"bands": UNIT_STATS}, _segment(batch_size=3),
+                             DETECTION.model_copy(update={"views": 8}))  # fmt: skip
+    np.testing.assert_array_equal(eight["grid"].probability, heatmap)
     assert maps["grid"].preview is not None and maps["grid"].preview.dtype == np.uint8
 
 
@@ -114,7 +121,7 @@ def test_mixer_mismatch_in_the_files_surfaces_through_the_node(tmp_path):
     scene = write_scene(tmp_path, "short", padded_mosaic(), drop_last=True)
     with pytest.raises(MixerError, match="totalPatches 4"):
         predict_heatmaps({"short": scene}, first_channel_model(), FCN_METADATA,
-                         {"bands": UNIT_STATS}, _segment(batch_size=2))  # fmt: skip
+                         {"bands": UNIT_STATS}, _segment(batch_size=2), DETECTION)  # fmt: skip
 
 
 def centre_value_classifier(crop: int) -> keras.Model:
@@ -153,11 +160,11 @@ def test_bands_are_checked_by_name_and_order_before_predicting(tmp_path):
     reordered = _segment(bands=list(reversed(BANDS)))  # same count, another order
     with pytest.raises(ValueError, match="same bands in another order.*set segment.bands to"):
         predict_heatmaps({"grid": scene}, first_channel_model(), FCN_METADATA,
-                         {"bands": UNIT_STATS}, reordered)  # fmt: skip
+                         {"bands": UNIT_STATS}, reordered, DETECTION)  # fmt: skip
     wide = {**FCN_METADATA, "receptive_field_px": 127}
     with pytest.raises(ValueError, match="scene grid: patches overlap by .* needs 63"):
         predict_heatmaps({"grid": scene}, first_channel_model(), wide,
-                         {"bands": UNIT_STATS}, _segment())  # fmt: skip
+                         {"bands": UNIT_STATS}, _segment(), DETECTION)  # fmt: skip
 
 
 def test_non_finite_pixels_are_no_data_counted_and_never_reach_an_output(tmp_path):
@@ -166,7 +173,7 @@ def test_non_finite_pixels_are_no_data_counted_and_never_reach_an_output(tmp_pat
     padded[HALF_Y + 30, HALF_X + 30, 0] = np.inf  # and one more
     scene = write_scene(tmp_path, "torn", padded)
     maps = predict_heatmaps({"torn": scene}, first_channel_model(), FCN_METADATA,
-                            {"bands": UNIT_STATS}, _segment())  # fmt: skip
+                            {"bands": UNIT_STATS}, _segment(), DETECTION)  # fmt: skip
     score_map = maps["torn"]
     assert score_map.non_finite_pixels == 41
     assert np.isfinite(score_map.probability.astype(np.float32)).all()

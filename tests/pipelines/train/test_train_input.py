@@ -206,6 +206,7 @@ def test_settings_validation_and_class_weights():
         "tolerance_px": 15.0,
         "min_distance_px": 10,
         "smoothing_px": 0.0,
+        "views": 1,
     }
     with pytest.raises(ValueError, match="crop_size 64 is larger than the 33 px patches"):
         resolve_settings(base_settings(TrainSettings, "train"), 1, DEFAULT_BANDS, 16, DETECTION)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from dam_detection.detection.settings import DetectionSettings
 from dam_detection.detection.threshold import (
     detection_threshold,
     patch_peak_scores,
@@ -78,12 +79,18 @@ def test_a_peak_on_another_listed_dam_is_no_false_alarm():
     assert found.tolist() == [0.875] and alarms.tolist() == [0.25]
 
 
-def test_a_threshold_chosen_on_other_smoothing_is_refused():
-    chosen = {"fcn": {"detection": {"threshold": 0.4, "smoothing_px": 3.0}}}
-    assert validation_threshold(chosen, 3.0, "scan.threshold") == 0.4
-    with pytest.raises(ValueError, match=r"smoothed with detection.smoothing_px 3.0.*re-run"):
-        validation_threshold(chosen, 0.0, "scan.threshold")
-    # Metrics written before the setting existed were not smoothed.
-    assert validation_threshold({"fcn": {"detection": {"threshold": 0.7}}}, 0.0, "x") == 0.7
+def test_a_threshold_chosen_on_other_smoothing_or_views_is_refused():
+    def detection(smoothing_px: float = 0.0, views: int = 1) -> DetectionSettings:
+        return DetectionSettings(min_distance_px=10, smoothing_px=smoothing_px, views=views,
+                                 tolerance_m=150.0)  # fmt: skip
+
+    chosen = {"fcn": {"detection": {"threshold": 0.4, "smoothing_px": 3.0, "views": 4}}}
+    assert validation_threshold(chosen, detection(3.0, 4), "scan.threshold") == 0.4
+    with pytest.raises(ValueError, match=r"detection.smoothing_px 3.0, and this run uses 0.0"):
+        validation_threshold(chosen, detection(0.0, 4), "scan.threshold")
+    with pytest.raises(ValueError, match=r"detection.views 4, and this run uses 1.*re-run"):
+        validation_threshold(chosen, detection(3.0, 1), "scan.threshold")
+    # Metrics written before the settings existed were neither smoothed nor averaged.
+    assert validation_threshold({"fcn": {"detection": {"threshold": 0.7}}}, detection(), "x") == 0.7
     with pytest.raises(KeyError, match="re-run the train pipeline"):
-        validation_threshold({"fcn": {}}, 0.0, "scan.threshold")
+        validation_threshold({"fcn": {}}, detection(), "scan.threshold")

@@ -75,7 +75,7 @@ def scan_threshold(params: ScanSettings, train_metrics: Mapping[str, Any],
     """The peak threshold: from validation patches (``train_metrics``) or the parameters."""
     if params.threshold != "validation":
         return float(params.threshold)
-    return validation_threshold(train_metrics, detection.smoothing_px, "scan.threshold")
+    return validation_threshold(train_metrics, detection, "scan.threshold")
 
 
 def _listed_near(tile: Any, inventory: gpd.GeoDataFrame, xy: np.ndarray) -> ListedPoints:
@@ -125,7 +125,7 @@ def scan_tiles_on_dask(
         "stats": band_stats["bands"], "halo": halo, "block_px": params.block_px,
         "blocks_per_batch": params.blocks_per_batch,
         "threshold": threshold, "min_distance_px": detection.min_distance_px,
-        "smoothing_px": detection.smoothing_px,
+        "smoothing_px": detection.smoothing_px, "views": detection.views,
         "water_ndwi": params.matching.water_ndwi, "reach_px": reach_px,
         "chips": params.chips.model_dump(),
     }  # fmt: skip
@@ -137,7 +137,7 @@ def scan_tiles_on_dask(
         smoothing_px=float(detection.smoothing_px), water_ndwi=params.matching.water_ndwi,
         reservoir_reach_px=reach_px, chip_px=params.chips.size_px, chip_scale=params.chips.scale,
         threads=params.cluster.threads_per_worker, blocks_per_batch=params.blocks_per_batch,
-        fingerprint=fingerprint,
+        views=detection.views, fingerprint=fingerprint,
     )  # fmt: skip
     tiles = tiles_from_frame(scan_tiles)
     todo = [tile for tile in tiles if not scan_store.finished(tile.tile_id, fingerprint)]

@@ -22,6 +22,7 @@ from scipy import ndimage
 
 from dam_detection.bands import RGB_BANDS
 from dam_detection.detection.peaks import find_peaks
+from dam_detection.detection.views import averaged_over_views
 from dam_detection.pipelines.scan.store import TileStore
 from dam_detection.pipelines.scan.tiling import PIXEL_M, ScanTile
 from dam_detection.pipelines.segment.blocks import predict_windows
@@ -94,6 +95,7 @@ class TileJob:
         halo: Context pixels the model's receptive field needs around each block.
         block_px: Side of the blocks the FCN predicts.
         blocks_per_batch: Blocks of one shape predicted together.
+        views: Poses of each block predicted and averaged (``detection.views``).
         threshold: Lowest peak score kept.
         min_distance_px: Peaks at least this far apart.
         smoothing_px: Gaussian sigma the heatmap is smoothed with before its peaks are found.
@@ -121,6 +123,7 @@ class TileJob:
     chip_scale: int
     threads: int = 1
     blocks_per_batch: int = 1
+    views: int = 1
     fingerprint: str = field(default="")
 
 
@@ -241,7 +244,7 @@ def scan_tile(tile: ScanTile, listed: ListedPoints, store: TileStore, job: TileJ
     image = job.reader(tile.epsg, tile.window_col - halo, tile.window_top + halo,
                        window + 2 * halo, window + 2 * halo)  # fmt: skip
     read_s = time.perf_counter() - start
-    predict = predictor_for(job.model, job.threads)
+    predict = averaged_over_views(predictor_for(job.model, job.threads), job.views)
     heat = predict_array(predict, image, halo, job.block_px, job.band_stats, job.bands,
                          job.blocks_per_batch)  # fmt: skip
     predict_s = time.perf_counter() - start - read_s

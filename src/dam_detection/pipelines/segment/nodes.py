@@ -22,6 +22,7 @@ from dam_detection.datasets.geotiff import GeoRaster
 from dam_detection.datasets.scene_predictions import ScenePrediction
 from dam_detection.detection.settings import DetectionSettings
 from dam_detection.detection.threshold import validation_threshold
+from dam_detection.detection.views import averaged_over_views
 from dam_detection.model_metadata import check_bands, check_overlap
 from dam_detection.pipelines.segment.blocks import (
     computed_area_ratio,
@@ -42,6 +43,7 @@ def predict_heatmaps(
     fcn_metadata: Mapping[str, Any],
     band_stats: Mapping[str, Any],
     params: SegmentSettings,
+    detection: DetectionSettings,
 ) -> dict[str, ScoreMap]:
     """Run the FCN over every scene, patch batch by patch batch, and stitch the heatmaps.
 
@@ -51,6 +53,7 @@ def predict_heatmaps(
         fcn_metadata: Its metadata (bands by name and order, receptive field), checked first.
         band_stats: ``stats.json`` content.
         params: ``params:segment``.
+        detection: ``params:detection`` (the views each batch is averaged over).
 
     Returns:
         Scene name to its float16 heatmap with an RGB preview.
@@ -63,7 +66,7 @@ def predict_heatmaps(
 
     maps = {}
     # Normalisation folded into the convolutions: the same function, a pass less per layer.
-    predictor = keras_predictor(fold_batch_norm(fcn_model))
+    predictor = averaged_over_views(keras_predictor(fold_batch_norm(fcn_model)), detection.views)
     for name, scene in sorted(scenes.items()):
         batches = scene.iter_patches(bands=names, batch_size=params.batch_size)
         if params.block_patches is None:
@@ -191,7 +194,7 @@ def resolve_detection(
         fixed = {"threshold": float(threshold), "source": "parameters"}
         return {**fixed, **fcn_peaks}, {**fixed, **grid_peaks}
     setting = "segment.detection.threshold"
-    fcn = validation_threshold(train_metrics, detection.smoothing_px, setting)
+    fcn = validation_threshold(train_metrics, detection, setting)
     try:
         classifier = float(train_metrics["classifier"]["threshold"])
     except KeyError as exc:

@@ -28,7 +28,14 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
         [
             Node(
                 nodes.predict_heatmaps,
-                ["scenes", "fcn_model", "fcn_model_metadata", "band_stats", "params:segment"],
+                [
+                    "scenes",
+                    "fcn_model",
+                    "fcn_model_metadata",
+                    "band_stats",
+                    "params:segment",
+                    "params:detection",
+                ],
                 "score_maps",
                 name="predict_heatmaps",
             ),

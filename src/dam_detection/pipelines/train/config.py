@@ -47,6 +47,7 @@ def resolve_settings(
         "tolerance_px": float(detection.tolerance_m) / PIXEL_SIZE_M,
         "min_distance_px": int(detection.min_distance_px),
         "smoothing_px": float(detection.smoothing_px),
+        "views": int(detection.views),
     }
     size = 2 * int(patch_radius) + 1
     for model in ("classifier", "fcn"):

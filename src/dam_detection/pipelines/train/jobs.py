@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from dam_detection.detection import threshold as peaks
+from dam_detection.detection.views import averaged_over_views
 from dam_detection.pipelines.train import metrics, plots
 from dam_detection.pipelines.train.eval_input import as_validation, collect, make_eval_dataset
 from dam_detection.pipelines.train.input_pipeline import (
@@ -199,10 +200,12 @@ def _detection_threshold(
     tolerance = float(detection["tolerance_px"])
     distance = int(detection["min_distance_px"])
     smoothing = float(detection["smoothing_px"])
+    views = int(detection["views"])
+    predict = averaged_over_views(model.predict_on_batch, views)
     dams, alarms = [], []
     for chunk in make_eval_dataset(files, spec, crop_size=None, batch_size=batch,
                                    autotune=autotune):  # fmt: skip
-        heatmaps = model.predict_on_batch(chunk["image"])[..., 0]
+        heatmaps = predict(chunk["image"].numpy())[..., 0]
         found, false = peaks.patch_peak_scores(
             np.asarray(heatmaps), chunk["label"].numpy(), tolerance, distance,
             other_dams=chunk["other_dams"].numpy(), smoothing_px=smoothing,
@@ -211,7 +214,7 @@ def _detection_threshold(
         alarms.append(false)
     chosen = peaks.detection_threshold(np.concatenate(dams), np.concatenate(alarms))
     return {**chosen, "tolerance_px": tolerance, "min_distance_px": distance,
-            "smoothing_px": smoothing}  # fmt: skip
+            "smoothing_px": smoothing, "views": views}  # fmt: skip
 
 
 def train_fcn_job(
