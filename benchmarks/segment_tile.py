@@ -1,11 +1,11 @@
 """Benchmark: a true 10,980 x 10,980 Sentinel-2 tile through the FCN, today's per-patch path and
 the block path side by side, with the machine's own arithmetic ceiling measured in the same run.
 
-The tile is exported whole as 30 x 30 patches of 366 px with ``kernelSize`` 128 (366 x 30 =
-10,980: no border dropped), written to disk in Earth Engine's image-export format (synthetic
-values that are a function of the pixel's place, so each patch's buffer holds its neighbours'
-pixels as in a real export; uncompressed). Each figure runs in its own child process, one after the
-other, so each peak RSS is that step's own:
+The tile is exported whole as 30 x 30 patches of 366 px with the scenes' ``kernelSize``
+(``conf/base``: 160; 366 x 30 = 10,980: no border dropped), written to disk in Earth Engine's
+image-export format (synthetic values that are a function of the pixel's place, so each patch's
+buffer holds its neighbours' pixels as in a real export; uncompressed). Each figure runs in its
+own child process, one after the other, so each peak RSS is that step's own:
 
 - ``decode``: reading and decoding every record, nothing else;
 - ``per_patch``: today's code path, each buffered patch predicted alone by the trained model;
@@ -44,7 +44,18 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 BANDS = ("B2", "B3", "B4", "NDWI", "AVE")
-KERNEL = 128
+
+
+def scene_kernel() -> int:
+    """The overlap scenes are exported with (``gee_export.scene_export.kernel_size``): at least
+    the default FCN's receptive field, as the per-patch path needs."""
+    import yaml
+
+    settings = yaml.safe_load((ROOT / "conf/base/parameters_gee_export.yml").read_text())
+    return int(settings["gee_export"]["scene_export"]["kernel_size"][0])
+
+
+KERNEL = scene_kernel()
 STATS = {band: {"mean": 0.1, "std": 0.05} for band in BANDS}
 
 
