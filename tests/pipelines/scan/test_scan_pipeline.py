@@ -55,8 +55,10 @@ def write_inputs(project, bbox: list[float]) -> gpd.GeoDataFrame:
     (data / "05_model_input").mkdir(parents=True, exist_ok=True)
     (data / "05_model_input" / "stats.json").write_text(json.dumps({"bands": STATS}))
     (data / "08_reporting").mkdir(parents=True, exist_ok=True)
+    # The threshold train chose, on heatmaps averaged over as many views as this run uses.
+    views = base_parameters("test")["detection"]["views"]
     (data / "08_reporting" / "train_metrics.json").write_text(
-        json.dumps({"fcn": {"detection": {"threshold": 0.6}}})
+        json.dumps({"fcn": {"detection": {"threshold": 0.6, "views": views}}})
     )
     region = build_scan_region(RegionSettings(name="test_region", bbox=bbox, file=None))
     VectorPointsDataset(filepath=str(data / "03_primary/scan_region.geojson")).save(region)

@@ -22,6 +22,7 @@ from tests.pipelines.segment.test_segment_stitch import (
     centre_value_classifier,
     first_channel_model,
 )
+from tests.settings import base_parameters
 
 #: Mosaic pixels (row, col) of the two dam walls: one inside a patch, one on a patch corner.
 DAMS_PX = [(40, 24), (64, 64)]
@@ -92,11 +93,12 @@ def test_segment_run_writes_and_evaluates_every_scene(kedro_project):
     (data / "05_model_input").mkdir(parents=True)
     (data / "05_model_input" / "stats.json").write_text(json.dumps({"bands": UNIT_STATS}))
     # The thresholds `train` chose on validation data, which `detection.threshold: validation`
-    # (the base setting) uses.
+    # (the base setting) uses; train chose the FCN's on maps averaged over this run's views.
+    views = base_parameters("test")["detection"]["views"]
     (data / "08_reporting").mkdir(parents=True)
-    (data / "08_reporting" / "train_metrics.json").write_text(
-        json.dumps({"fcn": {"detection": {"threshold": 0.3}}, "classifier": {"threshold": 0.3}})
-    )
+    chosen = {"fcn": {"detection": {"threshold": 0.3, "views": views}},
+              "classifier": {"threshold": 0.3}}  # fmt: skip
+    (data / "08_reporting" / "train_metrics.json").write_text(json.dumps(chosen))
     (data / "03_primary").mkdir(parents=True)
     far = gpd.points_from_xy([10.0], [50.0], crs="EPSG:4326")  # a dam in another scene
     gpd.GeoDataFrame(

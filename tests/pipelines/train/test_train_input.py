@@ -200,13 +200,14 @@ def test_settings_validation_and_class_weights():
     with pytest.raises(ValidationError, match="architecture"):
         base_settings(TrainSettings, "train", classifier={"architecture": "vgg"})
     reordered = base_settings(TrainSettings, "train", bands=["AVE", "B2"])
-    settings = resolve_settings(reordered, 1, DEFAULT_BANDS, 128, DETECTION)
+    two_views = DETECTION.model_copy(update={"views": 2})
+    settings = resolve_settings(reordered, 1, DEFAULT_BANDS, 128, two_views)
     assert settings["bands"] == ["AVE", "B2"] and settings["seed"] == 1
     assert settings["detection"] == {
         "tolerance_px": 15.0,
         "min_distance_px": 10,
         "smoothing_px": 0.0,
-        "views": 1,
+        "views": 2,
     }
     with pytest.raises(ValueError, match="crop_size 64 is larger than the 33 px patches"):
         resolve_settings(base_settings(TrainSettings, "train"), 1, DEFAULT_BANDS, 16, DETECTION)
