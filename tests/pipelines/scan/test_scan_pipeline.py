@@ -119,6 +119,9 @@ def test_scan_run_writes_candidates_review_page_metrics_and_resumes(kedro_projec
     metrics = json.loads((project / "data/08_reporting/scan_metrics.json").read_text())
     assert metrics["tiles_scanned"] == len(tiles) and metrics["tiles_skipped"] == 0
     assert metrics["workers"] == 1
+    detection = base_parameters("test")["detection"]
+    assert (metrics["views"], metrics["smoothing_px"]) == (detection["views"],
+                                                           detection["smoothing_px"])  # fmt: skip
     evaluation = metrics["evaluation"]
     assert (evaluation["dams"], evaluation["listed_dams"], evaluation["unlisted_dams"]) == (2, 1, 1)
     assert evaluation["candidates"] == len(candidates)

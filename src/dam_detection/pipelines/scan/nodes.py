@@ -270,6 +270,9 @@ def evaluate(sorted_detections: gpd.GeoDataFrame, planet_truth: gpd.GeoDataFrame
     account = {
         "region": params.region.name,
         "threshold": scan_run["threshold"],
+        # What made the heatmaps the threshold cut: runs are compared knowing these.
+        "views": detection.views,
+        "smoothing_px": detection.smoothing_px,
         "tiles": scan_run["tiles"],
         "tiles_scanned": scan_run["tiles_scanned"],
         "tiles_skipped": scan_run["tiles_skipped"],
