@@ -79,6 +79,7 @@ def make_job(project: Path):
         threshold=float(metrics["fcn"]["detection"]["threshold"]),
         min_distance_px=float(params["detection"]["min_distance_px"]),
         smoothing_px=float(params["detection"]["smoothing_px"]),
+        views=int(params["detection"]["views"]),  # as the default run's scan predicts
         water_ndwi=scan.matching.water_ndwi,
         reservoir_reach_px=scan.matching.reservoir_reach_m / 10,
         chip_px=scan.chips.size_px, chip_scale=scan.chips.scale, fingerprint="benchmark",
