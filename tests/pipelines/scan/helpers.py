@@ -37,7 +37,8 @@ def tile_job(model, *, threshold: float = 0.5, block_px: int = 48, halo: int = 7
     return TileJob(
         reader=reader, bands=BANDS, band_stats=STATS, model=ModelPayload.of(model), halo=halo,
         block_px=block_px, threshold=threshold, min_distance_px=4.0, smoothing_px=0.0,
-        water_ndwi=0.0, reservoir_reach_px=6.0, chip_px=16, chip_scale=2, fingerprint="test",
+        water_ndwi=0.0, reservoir_reach_px=6.0, chip_px=16, chip_scale=2, blocks_per_batch=1,
+        views=1, fingerprint="test",
     )  # fmt: skip
 
 

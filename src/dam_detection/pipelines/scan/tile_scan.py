@@ -121,9 +121,11 @@ class TileJob:
     reservoir_reach_px: float
     chip_px: int
     chip_scale: int
+    # No defaults for what the parameters decide: a caller that forgets one (a benchmark once
+    # predicted one view while the scan it measured used four) fails instead of drifting.
+    blocks_per_batch: int
+    views: int
     threads: int = 1
-    blocks_per_batch: int = 1
-    views: int = 1
     fingerprint: str = field(default="")
 
 
