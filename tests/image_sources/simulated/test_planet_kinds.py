@@ -83,3 +83,39 @@ def test_the_tile_cache_keeps_kinds_and_lookalikes(tmp_path) -> None:
     for layout in (first, stored):
         assert [d.kind for d in layout.dams] == [d.kind for d in compose_tile(fresh, KEYS[0]).dams]
         assert layout.lookalikes == compose_tile(fresh, KEYS[0]).lookalikes
+
+
+def test_only_a_dam_holds_a_lake() -> None:
+    """A bridge deck in a reservoir's way drowns instead of holding the lake back: a deck with
+    water standing metres higher on one side is a dam the truth does not list (before this
+    rule, 11 of these 23 bridges were such dams)."""
+    planet = Planet(seed=7, tile_px=512, density=Density(dams=40.0, bridges=40.0))
+    bridges = stepped = 0
+    for layout in _layouts(planet):
+        canvas = layout.canvas
+        for x, y in layout.bridges:
+            col, row = int(x), int(y)
+            near = (slice(max(row - 6, 0), row + 7), slice(max(col - 6, 0), col + 7))
+            assert (canvas.structure[near] > 0).any()  # every listed bridge still stands
+            levels = canvas.water[near][canvas.is_water()[near]]
+            bridges += 1
+            stepped += bool(levels.size) and float(levels.max() - levels.min()) > 3.0
+    assert bridges >= 10
+    # Two lakes that meet (a reservoir against a natural lake's shore) may still differ in
+    # level beside a deck; a deck holding a reservoir back was every other bridge.
+    assert stepped <= 0.1 * bridges
+
+
+def test_a_lake_reaching_past_its_valley_spills_sideways() -> None:
+    from dam_detection.image_sources.simulated.dams import _spills_sideways
+
+    lake = np.zeros((8, 8), bool)
+    lake[2:6, 2:5] = True
+    valley = np.ones((8, 8), bool)
+    valley[:, 5:] = False  # the next valley begins right of the lake's shore
+    low = np.ones((8, 8), bool)  # ground under the lake's level everywhere
+    assert _spills_sideways(lake, valley, low)
+    high = low.copy()
+    high[:, 5:] = False  # a ridge above the lake's level along the valley's edge
+    assert not _spills_sideways(lake, valley, high)
+    assert not _spills_sideways(np.zeros((8, 8), bool), valley, low)

@@ -129,6 +129,7 @@ def draw_dam(
     seeds = [(int(p[1]), int(p[0])) for p in seed_points]
     allowed = np.ones(canvas.shape, bool) if domain is None else domain
     impounded = canvas.notes.setdefault("impounded", np.zeros(canvas.shape, bool))
+    walls = canvas.notes.setdefault("walls", np.zeros(canvas.shape, bool))
 
     # A dam whose lake would spill round its ends is lowered until it holds (or gives up and
     # keeps only the upstream side).
@@ -154,15 +155,17 @@ def draw_dam(
         blocked = np.zeros(canvas.shape, bool)
         blocked[rows_sl, cols_sl] = span & (offset > -thickness / 2.0) & (offset < 12.0)
         # Another dam's lake is not flooded again (it would change that lake's level), and
-        # another dam's wall holds: a lake ends at the foot of the next dam upstream.
-        held = impounded | (canvas.structure > 0)
+        # another dam's wall holds: a lake ends at the foot of the next dam upstream. Only a
+        # dam's works hold water: a bridge deck or a levee in the way drowns (a deck that
+        # held a lake would be a dam, with a step in the water across it).
+        held = impounded | walls
         candidate = (canvas.terrain < level) & ~blocked & allowed & ~held
         reservoir = component_at(candidate, seeds)
         beyond = np.zeros(canvas.shape, bool)
         beyond[rows_sl, cols_sl] = (offset > thickness / 2.0 + 2.0) & (np.abs(u) < _WINDOW)
         cut = interior is not None and bool((reservoir & ~interior).any())
         leaks = bool((reservoir & beyond).any() or (reservoir & (field.s > s_dam + 80)).any())
-        leaks = leaks or cut
+        leaks = leaks or cut or _spills_sideways(reservoir, allowed, canvas.terrain < level)
         if not leaks:
             upstream = ~blocked
             break
@@ -188,6 +191,7 @@ def draw_dam(
         wall_height = np.clip(crest - ground, 1.0, None)
         cover = np.full(window_shape, cv.CONCRETE)
     apply_window(canvas, rows_sl, cols_sl, wall, cover, wall_height)
+    walls[rows_sl, cols_sl] |= wall
     if not weir:
         _drawdown_ring(canvas, reservoir, upstream, level, rng)
     canvas.add_water(reservoir, level)
@@ -214,6 +218,22 @@ def draw_dam(
             canvas, centre, tangent, normal, right if rng.random() < 0.5 else -left, thickness, rng
         )
     return truth
+
+
+def _spills_sideways(reservoir: np.ndarray, allowed: np.ndarray, below: np.ndarray) -> bool:
+    """Whether a lake meets the edge of its valley's domain where the ground beyond lies
+    under its level: the water would run into the next valley, and a lake cut there would
+    end in a straight shore with a step in the water, a wall no one built.
+    """
+    rows, cols = np.nonzero(reservoir)
+    if rows.size == 0:
+        return False
+    box = (
+        slice(max(int(rows.min()) - 1, 0), int(rows.max()) + 2),
+        slice(max(int(cols.min()) - 1, 0), int(cols.max()) + 2),
+    )
+    edge = ndimage.binary_dilation(reservoir[box]) & ~reservoir[box]
+    return bool((edge & ~allowed[box] & below[box]).any())
 
 
 def apply_window(
@@ -266,5 +286,6 @@ def _spillway(
 ) -> None:
     start = centre + normal * u_at * 0.8 + tangent * thickness / 2.0
     chute = np.vstack([start, start + tangent * rng.uniform(15, 40)])
-    mask = stamp_polyline(canvas.shape, chute, float(rng.uniform(0.8, 2.0)))
-    canvas.add_structure(mask & ~canvas.is_water(), cv.CONCRETE, 1.0)
+    mask = stamp_polyline(canvas.shape, chute, float(rng.uniform(0.8, 2.0))) & ~canvas.is_water()
+    canvas.add_structure(mask, cv.CONCRETE, 1.0)
+    canvas.notes["walls"] |= mask

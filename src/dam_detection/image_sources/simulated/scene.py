@@ -216,6 +216,13 @@ def compose_scene(
                 layout.lookalikes.append(
                     ("levee", float(cols_at[middle]) + 0.5, float(rows_at[middle]) + 0.5)
                 )
+    # A bridge or levee that a reservoir built after it drowned is no longer there to see.
+    layout.bridges = [bridge for bridge in layout.bridges if _wall_standing(canvas, bridge)]
+    layout.lookalikes = [
+        (kind, x, y)
+        for kind, x, y in layout.lookalikes
+        if kind != "levee" or _wall_standing(canvas, (x, y))
+    ]
     landcover.add_towns(canvas, float(opts["towns"]))
     landcover.add_roads(canvas, int(opts["roads"]))
     # A dam drowned by the reservoir of the next dam downstream is no longer a dam to find.

@@ -57,7 +57,8 @@ class Density:
 
     Attributes:
         dams: Dams across valleys (concrete and earth walls holding reservoirs).
-        bridges: Bridges over rivers.
+        bridges: Bridges over rivers; one that a reservoir reaches drowns (only dams hold
+            lakes), so fewer stand where dams are dense.
         lakes: Natural lakes with outlets (look-alike reservoirs without a wall).
         levees: Stretches of embankment along a bank (look-alike walls along the water).
         towns: Settlements per 250 x 250 pixels.
