@@ -89,4 +89,7 @@ def component_at(mask: np.ndarray, seeds: list[tuple[int, int]]) -> np.ndarray:
     keep = {int(labels[r, c]) for r, c in seeds if 0 <= r < rows and 0 <= c < cols and labels[r, c]}
     if not keep:
         return np.zeros_like(mask)
-    return np.isin(labels, list(keep))
+    # A lookup by label is one gather: np.isin sorts the whole label image.
+    wanted = np.zeros(int(labels.max()) + 1, bool)
+    wanted[list(keep)] = True
+    return wanted[labels]
