@@ -8,6 +8,7 @@ import json
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
 import rasterio
 import shapely
 
@@ -126,6 +127,12 @@ def test_scan_run_writes_candidates_review_page_metrics_and_resumes(kedro_projec
     assert (evaluation["dams"], evaluation["listed_dams"], evaluation["unlisted_dams"]) == (2, 1, 1)
     assert evaluation["candidates"] == len(candidates)
     assert metrics["computed_over_output_area"] > 1.0
+    spent = metrics["tile_seconds"]
+    assert spent["reading"] >= 0 and spent["predicting"] > 0 and spent["other"] >= 0
+    assert spent["reading"] + spent["predicting"] + spent["other"] == pytest.approx(
+        spent["total"], abs=0.05
+    )
+    assert 0 < spent["slowest_tile"] <= spent["total"] <= metrics["wall_seconds"]
     summary = json.loads((project / "data/08_reporting/scan_summary.json").read_text())
     assert f"{len(candidates)} candidates" in summary["text"]
 

@@ -259,6 +259,25 @@ def review_page(sorted_detections: gpd.GeoDataFrame, scan_store: TileStore,
     return build_review_page(sorted_detections, chips, scan_id, params.region.name)
 
 
+def _tile_seconds(per_tile: list[dict[str, Any]]) -> dict[str, float] | None:
+    """Where the tiles' time went, summed over the tiles this run scanned: reading the image,
+    predicting (every view), the rest (peaks, chips, writing), and the slowest tile. Their sum
+    over the workers against ``wall_seconds`` is what starting the cluster and the models cost.
+    """
+    if not per_tile:
+        return None
+    total = sum(t["seconds"] for t in per_tile)
+    reading = sum(t["read_seconds"] for t in per_tile)
+    predicting = sum(t["predict_seconds"] for t in per_tile)
+    return {
+        "total": round(total, 2),
+        "reading": round(reading, 2),
+        "predicting": round(predicting, 2),
+        "other": round(max(total - reading - predicting, 0.0), 2),
+        "slowest_tile": round(max(t["seconds"] for t in per_tile), 2),
+    }
+
+
 def evaluate(sorted_detections: gpd.GeoDataFrame, planet_truth: gpd.GeoDataFrame,
              planet_lookalikes: gpd.GeoDataFrame, scan_region: gpd.GeoDataFrame,
              scan_run: Mapping[str, Any], detection: DetectionSettings, params: ScanSettings,
@@ -290,6 +309,7 @@ def evaluate(sorted_detections: gpd.GeoDataFrame, planet_truth: gpd.GeoDataFrame
             else None
         ),
         "peak_rss_mb_per_worker": max((t["peak_rss_mb"] for t in per_tile), default=None),
+        "tile_seconds": _tile_seconds(per_tile),
         "detections": int(len(sorted_detections)),
         "known": int((sorted_detections["status"] == STATUS_KNOWN).sum()),
         "on_listed_bridges": int((sorted_detections["status"] == STATUS_BRIDGE).sum()),
