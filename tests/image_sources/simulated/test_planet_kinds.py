@@ -4,6 +4,8 @@ the tile cache, and added without changing the rest of the world."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy import ndimage
 
@@ -119,3 +121,44 @@ def test_a_lake_reaching_past_its_valley_spills_sideways() -> None:
     high[:, 5:] = False  # a ridge above the lake's level along the valley's edge
     assert not _spills_sideways(lake, valley, high)
     assert not _spills_sideways(np.zeros((8, 8), bool), valley, low)
+
+
+def _compose_when_all_are_ready(planet: Planet, barrier, log: str) -> None:
+    from dam_detection.image_sources.simulated import world
+
+    compose = world._compose
+
+    def counted(*args):
+        with open(log, "a") as out:
+            out.write("composed\n")
+        return compose(*args)
+
+    world._compose = counted
+    barrier.wait()
+    compose_tile(planet, KEYS[0])
+
+
+def test_processes_wanting_the_same_tile_compose_it_once(tmp_path) -> None:
+    """The scan's workers meet at shared planet tiles: one composes a missing tile, the
+    others wait for it and read what it saved (before the lock, each composed its own)."""
+    import multiprocessing
+
+    planet = Planet(seed=4, tile_px=512, cache_dir=str(tmp_path / "tiles"))
+    log = str(tmp_path / "composed.txt")
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(3)
+    compose_tile.cache_clear()  # the children must not inherit this process's copy
+    workers = [
+        context.Process(target=_compose_when_all_are_ready, args=(planet, barrier, log))
+        for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    assert Path(log).read_text().count("composed") == 1
+    compose_tile.cache_clear()
+    fresh = Planet(seed=4, tile_px=512)
+    np.testing.assert_array_equal(compose_tile(planet, KEYS[0]).canvas.terrain,
+                                  compose_tile(fresh, KEYS[0]).canvas.terrain)  # fmt: skip

@@ -9,15 +9,20 @@ so a tile read back renders the very same pixels as one composed afresh.
 Entries live under ``<folder>/<planet fingerprint>/``. The fingerprint covers the planet's
 settings and the source code of every module that composes a tile, so a change to either
 starts a new folder instead of reading stale tiles. Writes go to a temporary file renamed into
-place, so concurrent processes never read half a tile.
+place, so concurrent processes never read half a tile. Processes that want the same missing
+tile at once (the scan's workers at a shared edge) take turns through a lock file: one
+composes it, the others read what it saved.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +63,25 @@ def planet_folder(planet: Planet) -> Path | None:
 def _path(planet: Planet, key: TileKey) -> Path | None:
     folder = planet_folder(planet)
     return None if folder is None else folder / f"{key.epsg}_{key.ix}_{key.iy}.npz"
+
+
+@contextmanager
+def composing(planet: Planet, key: TileKey) -> Iterator[None]:
+    """Hold the tile's lock while composing it (no-op without a cache folder).
+
+    ``flock`` locks are released by the kernel when their process dies, so a killed worker
+    never leaves a tile locked. On a file system without ``flock`` (some network mounts) two
+    processes may compose the same tile: the result is the same, only the time is lost.
+    """
+    path = _path(planet, key)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.stem}.lock"), "a") as lock:
+        with suppress(OSError):  # no locks on this file system: compose regardless
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def load(planet: Planet, key: TileKey) -> SceneLayout | None:

@@ -266,8 +266,13 @@ def compose_tile(planet: Planet, key: TileKey) -> SceneLayout:
     cached = tile_cache.load(planet, key)
     if cached is not None:
         return cached
-    layout = _compose(planet, key)
-    tile_cache.save(planet, key, layout)
+    with tile_cache.composing(planet, key):
+        # Another process may have composed it while this one waited for the lock.
+        cached = tile_cache.load(planet, key)
+        if cached is not None:
+            return cached
+        layout = _compose(planet, key)
+        tile_cache.save(planet, key, layout)
     return layout
 
 
