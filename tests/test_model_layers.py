@@ -1,6 +1,13 @@
 """The faster layers compute what Keras' own layers compute, the relief layer sees no absolute
 height, and all load back in safe mode."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -47,6 +54,38 @@ def test_dilated_convolution_equals_keras_conv2d_with_its_gradients(
         _values_and_gradients(theirs, images, training),
         1e-5,
     )
+
+
+def test_the_default_fcn_trains_where_oneDNN_is_off_as_on_most_AVX2_CPUs():
+    # TensorFlow turns oneDNN on by default only on AVX-512-class CPUs; without it its Conv2D
+    # kernel has no gradient for a dilated convolution, so the layer must train on Keras' path
+    script = textwrap.dedent(
+        """
+        import json, keras, numpy as np, yaml
+        from dam_detection import model_layers
+        from dam_detection.pipelines.train.models import fcn_from_settings
+        fcn = yaml.safe_load(open("conf/base/parameters_train.yml"))["train"]["fcn"]
+        keras.utils.set_random_seed(0)
+        model = fcn_from_settings(("B2", "B3", "B4", "NDWI", "AVE"), fcn)
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        rng = np.random.default_rng(0)
+        images = rng.normal(size=(2, 48, 48, 5)).astype(np.float32)
+        target = (rng.uniform(size=(2, 48, 48, 1)) > 0.9).astype(np.float32)
+        before = [w.copy() for w in model.get_weights()]
+        loss = float(model.train_on_batch(images, target))
+        moved = sum(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+        print(json.dumps({"trains": model_layers.dilated_kernel_trains(), "loss": loss,
+                          "moved": moved, "weights": len(before)}))
+        """
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["trains"] is False  # Eigen's kernel: the layer knows it cannot use it
+    assert np.isfinite(report["loss"]) and report["moved"] > report["weights"] // 2
 
 
 @pytest.mark.parametrize("gpu", [False, True])

@@ -53,6 +53,32 @@ def onednn_has_avx512() -> bool:
 
 
 @functools.cache
+def dilated_kernel_trains() -> bool:
+    """Whether TensorFlow's own ``Conv2D`` kernel has a gradient for a dilated convolution here.
+
+    oneDNN's (x86) and cuDNN's (NVIDIA GPUs) have one; Eigen's, TensorFlow's CPU kernels where
+    oneDNN is off, has none ("Current CPU implementations do not yet support dilation rates
+    larger than 1"). TensorFlow turns oneDNN on by default only on CPUs with AVX-512-class
+    features, so on most AVX2-only CPUs (``TF_ENABLE_ONEDNN_OPTS`` unset or ``0``) only Keras'
+    space-to-batch path trains. Answered by running both gradient kernels once, eagerly, on a
+    5 x 5 image (the ops themselves: ``init_scope`` pauses gradient tapes).
+    """
+    options = {"strides": [1, 1, 1, 1], "padding": "SAME", "dilations": [1, 2, 2, 1]}
+    with tf.init_scope():  # eager even when called while a training function is traced
+        image, kernel = tf.ones((1, 5, 5, 1)), tf.ones((3, 3, 1, 1))
+        try:
+            tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=[1, 5, 5, 1], filter=kernel, out_backprop=image, **options
+            )
+            tf.raw_ops.Conv2DBackpropFilter(
+                input=image, filter_sizes=[3, 3, 1, 1], out_backprop=image, **options
+            )
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            return False
+    return True
+
+
+@functools.cache
 def gpus_visible() -> bool:
     """Whether TensorFlow places work on a GPU in this process."""
     return bool(tf.config.list_logical_devices("GPU"))
@@ -70,13 +96,18 @@ class DilatedConv2D(layers.Conv2D):
     direct kernel makes a training step of the default FCN 2.2x faster with AVX-512 and 1.35x
     with AVX2 only, and predicting one large image 2x faster with AVX-512, but 3.3x *slower* with
     AVX2 only (oneDNN's AVX2 kernel for a dilated convolution of a single image). So it is used
-    in training, for batches of more than one image, and with AVX-512; Keras' path otherwise.
+    in training, for batches of more than one image, and with AVX-512; Keras' path otherwise,
+    and always where TensorFlow's kernel cannot train (``dilated_kernel_trains``: oneDNN off).
     """
 
     def call(self, inputs: Any, training: Any = None) -> Any:
         """The layer's output, on the kernel that is faster for this call."""
         batch = inputs.shape[0]
-        direct = self.dilation_rate != (1, 1) and self.data_format == "channels_last"
+        direct = (
+            self.dilation_rate != (1, 1)
+            and self.data_format == "channels_last"
+            and dilated_kernel_trains()
+        )
         if not (direct and (training or (batch is not None and batch > 1) or onednn_has_avx512())):
             return super().call(inputs)
         outputs = tf.nn.conv2d(
