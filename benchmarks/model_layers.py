@@ -12,11 +12,13 @@ before them), and times, interleaved round by round so the machine's noise falls
   one image, as a scan worker computes it.
 
 Each ``--isa`` value runs in its own process with ``ONEDNN_MAX_CPU_ISA`` set (oneDNN fixes its
-instruction set when it starts): ``ALL`` is what the CPU has, ``AVX2`` what most laptops have.
+instruction set when it starts): ``ALL`` is what the CPU has, ``AVX2`` what most laptops have;
+``off`` runs with oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``: TensorFlow's Eigen kernels, its default
+on CPUs without AVX-512-class features, where ``DilatedConv2D`` takes Keras' path).
 
 Usage::
 
-    .venv/bin/python benchmarks/model_layers.py [--isa ALL,AVX2] [--rounds 5]
+    .venv/bin/python benchmarks/model_layers.py [--isa ALL,AVX2,off] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -114,7 +116,8 @@ def measure(rounds: int) -> dict:
             predict(block).numpy()
             if round_:
                 times[name]["block"].append(time.perf_counter() - start)
-    result = {"isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL")}
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0"
+    result = {"isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL") if onednn else "off"}
     for name, kinds in times.items():
         result[f"{name}_fcn_step_ms"] = round(statistics.median(kinds["fcn"]) * 1e3, 1)
         result[f"{name}_classifier_step_ms"] = round(
@@ -131,7 +134,7 @@ def measure(rounds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--isa", default="ALL,AVX2", help="ONEDNN_MAX_CPU_ISA values, one process each"
+        "--isa", default="ALL,AVX2,off", help="ONEDNN_MAX_CPU_ISA values, one process each"
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -143,7 +146,8 @@ def main() -> None:
     for isa in args.isa.split(","):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT / "src")}
         env.pop("ONEDNN_MAX_CPU_ISA", None)
-        if isa != "ALL":
+        env["TF_ENABLE_ONEDNN_OPTS"] = "0" if isa == "off" else "1"
+        if isa not in ("ALL", "off"):
             env["ONEDNN_MAX_CPU_ISA"] = isa
         command = [sys.executable, __file__, "--child", "--rounds", str(args.rounds)]
         out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
