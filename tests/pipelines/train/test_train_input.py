@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from dam_detection.bands import DEFAULT_BANDS, normalize_bands
 from dam_detection.detection.settings import DetectionSettings
 from dam_detection.pipelines.train.augmentation import (
+    add_clouds,
     anywhere_offsets,
     crop_batch,
     flip_rotate,
@@ -111,6 +112,30 @@ def test_masked_edges_are_zero_strips_from_the_left():
     assert np.all(masked[mask == 1] == 0) and np.all(masked[mask == 0] == 1)
     unchanged, none = mask_edges(images, tf.constant([3, 4], tf.int64), 0.0)
     assert float(tf.reduce_sum(none)) == 0 and np.all(unchanged.numpy() == 1)
+
+
+def test_clouds_brighten_reflectance_lower_water_ndwi_and_leave_elevation_and_masks():
+    # raw B3, NDWI, AVE of open water at 120 m; one crop in four fully masked (all zeros)
+    mean, std = (0.1, 0.0, 500.0), (0.05, 0.4, 100.0)
+    raw = np.broadcast_to(np.float32([0.085, 0.55, 620.0]), (32, 24, 24, 3)).copy()
+    images = (raw - np.float32(mean)) / np.float32(std)
+    images[::4, ..., 0] = 0.0  # masked reflectance: normalised 0
+    seed = tf.constant([7, 1], tf.int64)
+    out = add_clouds(tf.constant(images), seed, 0.5, mean, std, (0,), 0, 1).numpy()
+    back = out * np.float32(std) + np.float32(mean)
+    np.testing.assert_array_equal(out[..., 2], images[..., 2])  # elevation sees through cloud
+    np.testing.assert_array_equal(out[::4], images[::4])  # masked pixels stay masked
+    touched = np.abs(out - images).max(axis=(1, 2, 3)) > 1e-4
+    assert 0 < touched.sum() < 32  # about half the crops carry a cloud
+    cloudy = np.abs(back[..., 0] - 0.085) > 0.05  # pixels under a fair thickness of cloud
+    assert cloudy.any() and (~cloudy[touched]).any()  # clouds have edges inside the crop
+    assert back[..., 0][cloudy].min() > 0.085 and back[..., 0].max() <= 0.5  # brighter, <= cloud
+    assert back[..., 1][cloudy].max() < 0.3  # water under cloud no longer reads as water
+    assert len(np.unique(back[touched][..., 0].max(axis=(1, 2)).round(3))) > 1  # many clouds
+    unchanged = add_clouds(tf.constant(images), seed, 0.0, mean, std, (0,), 0, 1).numpy()
+    np.testing.assert_array_equal(unchanged, images)
+    again = add_clouds(tf.constant(images), seed, 0.5, mean, std, (0,), 0, 1).numpy()
+    np.testing.assert_array_equal(again, out)  # seeded
 
 
 def test_train_stream_is_seeded_and_reshuffled_every_epoch(shards):

@@ -12,7 +12,15 @@ from collections.abc import Mapping, Sequence
 import tensorflow as tf
 
 # Offsets added to the batch seed so each random step draws an independent stream.
-_CROP, _FLIP, _ROTATE, _BRIGHTNESS, _CONTRAST, _NOISE, _ANYWHERE, _MASK = range(8)
+_CROP, _FLIP, _ROTATE, _BRIGHTNESS, _CONTRAST, _NOISE, _ANYWHERE, _MASK, _CLOUD = range(9)
+
+#: Reflectance of residual cloud in a Sentinel-2 composite: drawn per cloud from this range, the
+#: near infrared a little brighter (thick cloud is white, slightly brighter in the NIR).
+CLOUD_REFLECTANCE = (0.3, 0.5)
+CLOUD_NIR_EXCESS = 0.02
+#: Cells across the random field a cloud's outline is cut from: a few per crop, so an edge
+#: crosses a 64-pixel crop as a gentle curve, as a kilometre-wide cloud's edge does.
+_CLOUD_CELLS = 4
 
 
 def _seed_for(seed: tf.Tensor, step: int) -> tf.Tensor:
@@ -95,6 +103,75 @@ def mask_edges(images: tf.Tensor, seed: tf.Tensor, rate: float) -> tuple[tf.Tens
     mask = tf.cast(columns < strip[:, tf.newaxis, tf.newaxis, tf.newaxis], images.dtype)
     mask = tf.broadcast_to(mask, tf.concat([tf.shape(images)[:3], [1]], axis=0))
     return images * (1.0 - mask), mask
+
+
+def add_clouds(
+    images: tf.Tensor,
+    seed: tf.Tensor,
+    rate: float,
+    mean: Sequence[float],
+    std: Sequence[float],
+    reflectance: Sequence[int],
+    green: int | None,
+    ndwi: int | None,
+) -> tf.Tensor:
+    """Lay a synthetic cloud over a ``rate`` share of normalised crops.
+
+    A residual cloud's edge across a river ends the water abruptly, which is how a dam's wall
+    looks: in the region scans most false alarms lay on cloud edges, which the training data
+    show too rarely. Each chosen crop gets a soft blob (a random field of a few cells, cut at a
+    random cover of 20-70% and opacity 0.5-0.95) blended in reflectance towards a cloud's
+    (:data:`CLOUD_REFLECTANCE`). NDWI is recomputed from the blended green and near infrared
+    (the NIR recovered from NDWI and green), so thin cloud over water lowers NDWI as it does in
+    a real composite. Elevation (a surface model sees through cloud) and masked pixels (0 in
+    every reflectance channel) are left as they are; labels too: a dam under a cloud is still
+    a dam, as in the exports.
+
+    Args:
+        images: ``(B, H, W, C)`` normalised crops.
+        seed: ``[2]`` int64 batch seed.
+        rate: Share of crops with a cloud.
+        mean: Per channel mean of the normalisation.
+        std: Per channel standard deviation of the normalisation.
+        reflectance: Channels that are reflectance bands.
+        green: The green band's channel (B3), or ``None``; NDWI is blended as it is without it.
+        ndwi: The NDWI channel, or ``None``.
+    """
+    if rate <= 0 or not reflectance:
+        return images
+    batch, height, width = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
+    draws = tf.random.stateless_uniform([batch, 4], _seed_for(seed, _CLOUD))
+    cells = tf.random.stateless_uniform(
+        [batch, _CLOUD_CELLS, _CLOUD_CELLS, 1], _seed_for(seed, _CLOUD + 100)
+    )
+    field = tf.image.resize(cells, tf.stack([height, width]), method="bicubic")
+    cover = 0.2 + 0.5 * draws[:, 1]
+    opacity = tf.where(draws[:, 0] < rate, 0.5 + 0.45 * draws[:, 2], 0.0)
+    low, high = CLOUD_REFLECTANCE
+    bright = low + (high - low) * draws[:, 3]
+    shape = [-1, 1, 1, 1]
+    alpha = tf.clip_by_value((field - (1.0 - tf.reshape(cover, shape))) / 0.1, 0.0, 1.0)
+    masked = tf.reduce_all(tf.gather(images, list(reflectance), axis=-1) == 0.0, axis=-1)
+    alpha *= tf.reshape(opacity, shape) * tf.cast(~masked, images.dtype)[..., tf.newaxis]
+    cloud = tf.reshape(bright, shape)
+    mean_t, std_t = tf.constant(mean, images.dtype), tf.constant(std, images.dtype)
+    raw = images * std_t + mean_t
+    channels = [images[..., c : c + 1] for c in range(images.shape[-1])]
+    for c in reflectance:
+        blended = raw[..., c : c + 1] * (1.0 - alpha) + cloud * alpha
+        channels[c] = (blended - mean[c]) / std[c]
+    if ndwi is not None:
+        index = raw[..., ndwi : ndwi + 1]
+        if green is not None:
+            g = raw[..., green : green + 1]
+            nir = g * (1.0 - index) / tf.maximum(1.0 + index, 1e-3)
+            g2 = g * (1.0 - alpha) + cloud * alpha
+            nir2 = nir * (1.0 - alpha) + (cloud + CLOUD_NIR_EXCESS) * alpha
+            blended = (g2 - nir2) / tf.maximum(g2 + nir2, 1e-6)
+        else:
+            blended = index * (1.0 - alpha) - CLOUD_NIR_EXCESS / (2 * high) * alpha
+        channels[ndwi] = (blended - mean[ndwi]) / std[ndwi]
+    return tf.concat(channels, axis=-1)
 
 
 def point_maps(

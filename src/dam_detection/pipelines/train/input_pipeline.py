@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from dam_detection.bands import (
     LABEL_KEY,
+    NDWI_BAND,
     OPTICAL_BANDS,
     OTHER_DAMS_KEY,
     POINT_INDEX_KEY,
@@ -25,6 +26,7 @@ from dam_detection.bands import (
     PatchGeometry,
 )
 from dam_detection.pipelines.train.augmentation import (
+    add_clouds,
     anywhere_offsets,
     augment_batch,
     crop_batch,
@@ -67,6 +69,10 @@ class PatchSpec:
     def optical(self) -> tuple[bool, ...]:
         """Per channel, whether photometric augmentation may touch it."""
         return tuple(band in OPTICAL_BANDS for band in self.bands)
+
+    def channel(self, band: str) -> int | None:
+        """The channel of ``band``, or ``None`` where the bands leave it out."""
+        return self.bands.index(band) if band in self.bands else None
 
     @property
     def reflectance(self) -> tuple[int, ...]:
@@ -282,6 +288,9 @@ def make_train_dataset(
         if anywhere > 0:
             offsets = anywhere_offsets(offsets, window, crop_size, anywhere, batch_seed)
         images = crop_batch(images, crop_size, offsets)
+        images = add_clouds(images, batch_seed, float(augmentation["clouds"]), spec.mean,
+                            spec.std, spec.reflectance, spec.channel("B3"),
+                            spec.channel(NDWI_BAND))  # fmt: skip
         images, masked = mask_edges(images, batch_seed, float(augmentation["masked_edge"]))
         example_weight = tf.gather(weights, tf.cast(labels > 0.5, tf.int32))
         if point_weights is not None:

@@ -38,6 +38,8 @@ class AugmentationSettings(Settings):
     """Gaussian noise, in band standard deviations."""
     masked_edge: float = Field(ge=0, le=1)
     """Share of crops with a masked (0) strip along one side, as past a scene's edge."""
+    clouds: float = Field(ge=0, le=1)
+    """Share of crops with a synthetic residual cloud (``augmentation.add_clouds``)."""
 
 
 Schedule = Literal["plateau", "cosine"]
