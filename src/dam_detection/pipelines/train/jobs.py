@@ -135,9 +135,15 @@ def train_classifier_job(
     train_data, crop, batch = _training_input(
         files, spec, settings, section, strategy, target="label", class_weights=weights
     )
+    cache = bool(settings["input"]["cache"])
     evaluation = {
         split: make_eval_dataset(
-            files[split], spec, crop_size=crop, batch_size=batch, autotune=autotune
+            files[split],
+            spec,
+            crop_size=crop,
+            batch_size=batch,
+            autotune=autotune,
+            cache=cache and split == "val",
         )  # fmt: skip
         for split in ("val", "test")
     }
@@ -269,7 +275,8 @@ def train_fcn_job(
     # mostly pixels away from the point, it counts the false alarms around a point that a
     # scene is full of, not only the score at the point.
     validation = make_eval_dataset(files["val"], spec, crop_size=min(spec.size, 2 * crop),
-                                   batch_size=batch, autotune=autotune)  # fmt: skip
+                                   batch_size=batch, autotune=autotune,
+                                   cache=bool(settings["input"]["cache"]))  # fmt: skip
     model, fitted = _fit(
         "fcn",
         build,
