@@ -1,6 +1,5 @@
 """The tf.data input pipeline: normalisation, exact crops, seeded augmentation, block shuffle."""
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -68,29 +67,6 @@ def test_eval_stream_matches_numpy_normalisation_and_centre_crop(shards):
     np.testing.assert_allclose(batch["image"][0], expected, rtol=1e-5, atol=1e-5)
     assert batch["point_index"][0] == int(first["point_index"][0])
     assert batch["label"][0] == first["label"][0]
-
-
-def test_a_cached_validation_stream_reads_its_records_once(tmp_path, shards):
-    # validation passes over its split every epoch: with the cache the second pass comes from
-    # memory, so it neither re-inflates the records nor notices they are gone
-    root, stats, files = shards
-    spec = make_patch_spec(DEFAULT_BANDS, 16, stats)
-    copied = []
-    for path, compression in files["test"]:
-        copied.append((str(tmp_path / Path(path).name), compression))
-        shutil.copy(path, copied[-1][0])
-    stream = make_eval_dataset(copied, spec, crop_size=9, batch_size=3, autotune=False,
-                               cache=True)  # fmt: skip
-    first = collect(stream)
-    for path, _ in copied:
-        Path(path).unlink()
-    second = collect(stream)
-    np.testing.assert_array_equal(first["image"], second["image"])
-    np.testing.assert_array_equal(first["point_index"], second["point_index"])
-    assert len(first["label"]) == 8
-    uncached = make_eval_dataset(copied, spec, crop_size=9, batch_size=3, autotune=False)
-    with pytest.raises(tf.errors.NotFoundError):
-        collect(uncached)
 
 
 def test_masked_pixels_normalise_to_zero_in_train_as_in_segment(shards):

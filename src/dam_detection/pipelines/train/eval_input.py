@@ -28,7 +28,6 @@ def make_eval_dataset(
     crop_size: int | None,
     batch_size: int,
     autotune: bool,
-    cache: bool = False,
 ) -> tf.data.Dataset:
     """Records in file order, centre-cropped, never augmented: for validation and test.
 
@@ -38,9 +37,6 @@ def make_eval_dataset(
         crop_size: Pixels across the centre crop; ``None`` keeps the whole patch.
         batch_size: Records per batch.
         autotune: ``train.input.autotune`` (:func:`.stream_options`).
-        cache: Keep the parsed crops in memory after the first pass (``train.input.cache``):
-            validation reads its split every epoch, and inflating the gzip records, on one
-            thread, costs more than the forward pass over the crops.
 
     Returns:
         Batches of ``{"image", "label", "point_index"}``.
@@ -50,8 +46,6 @@ def make_eval_dataset(
     dataset = dataset.batch(batch_size).map(
         lambda raw: parse_batch(raw, spec, window), num_parallel_calls=AUTOTUNE
     )
-    if cache:
-        dataset = dataset.cache()
     return dataset.prefetch(AUTOTUNE).with_options(stream_options(autotune))
 
 

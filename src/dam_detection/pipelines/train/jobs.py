@@ -135,15 +135,9 @@ def train_classifier_job(
     train_data, crop, batch = _training_input(
         files, spec, settings, section, strategy, target="label", class_weights=weights
     )
-    cache = bool(settings["input"]["cache"])
     evaluation = {
         split: make_eval_dataset(
-            files[split],
-            spec,
-            crop_size=crop,
-            batch_size=batch,
-            autotune=autotune,
-            cache=cache and split == "val",
+            files[split], spec, crop_size=crop, batch_size=batch, autotune=autotune
         )  # fmt: skip
         for split in ("val", "test")
     }
@@ -275,8 +269,7 @@ def train_fcn_job(
     # mostly pixels away from the point, it counts the false alarms around a point that a
     # scene is full of, not only the score at the point.
     validation = make_eval_dataset(files["val"], spec, crop_size=min(spec.size, 2 * crop),
-                                   batch_size=batch, autotune=autotune,
-                                   cache=bool(settings["input"]["cache"]))  # fmt: skip
+                                   batch_size=batch, autotune=autotune)  # fmt: skip
     model, fitted = _fit(
         "fcn",
         build,
