@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -50,14 +51,16 @@ def test_kedro_jupyter_notebook_serves_the_project_kernel(kedro_project, noteboo
         ["kedro", "jupyter", "notebook", "--no-browser", "--ip", "127.0.0.1",
          f"--port={port}", f"--IdentityProvider.token={TOKEN}", "--allow-root"],
         cwd=kedro_project, env=notebook_home,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
         specs = _get_json(
             f"http://127.0.0.1:{port}/api/kernelspecs?token={TOKEN}", time.monotonic() + 60
         )
     finally:
-        server.terminate()
+        # `kedro jupyter notebook` runs the server as its child: stop the whole group, or the
+        # server outlives the test.
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     # New notebooks open in the project's kernel, which loads the Kedro extension itself.
     assert specs["default"] == "kedro_dam_detection"
