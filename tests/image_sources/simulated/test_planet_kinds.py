@@ -162,3 +162,25 @@ def test_processes_wanting_the_same_tile_compose_it_once(tmp_path) -> None:
     fresh = Planet(seed=4, tile_px=512)
     np.testing.assert_array_equal(compose_tile(planet, KEYS[0]).canvas.terrain,
                                   compose_tile(fresh, KEYS[0]).canvas.terrain)  # fmt: skip
+
+
+def test_a_scan_composes_ahead_exactly_the_tiles_its_blocks_read(tmp_path) -> None:
+    """The scan composes the planet tiles its windows need on the rendering pool before its
+    workers start: those tiles and no others, once, with the pixels unchanged."""
+    from dam_detection.image_sources.simulated import tile_cache
+    from dam_detection.image_sources.simulated.region import PlanetBlockReader
+
+    planet = Planet(seed=4, tile_px=512, cache_dir=str(tmp_path / "tiles"))
+    reader = PlanetBlockReader(planet, 7, ("B3", "NDWI"))
+    # a 30 px window across the corner of four tiles: (120, 820), its east and south neighbours
+    first_col, top_north, side = 120 * 512 + 500, 820 * 512 + 10, 30
+    compose_tile.cache_clear()
+    assert reader.compose_ahead(32612, [(first_col, top_north, side)], workers=1) == 4
+    held = {(ix, iy) for ix in range(118, 124) for iy in range(817, 823)
+            if tile_cache.holds(planet, TileKey(32612, ix, iy))}  # fmt: skip
+    assert held == {(120, 820), (121, 820), (120, 819), (121, 819)}
+    assert reader.compose_ahead(32612, [(first_col, top_north, side)], workers=1) == 0
+    fresh = PlanetBlockReader(Planet(seed=4, tile_px=512), 7, ("B3", "NDWI"))
+    assert fresh.compose_ahead(32612, [(first_col, top_north, side)], workers=1) == 0  # no cache
+    np.testing.assert_array_equal(reader(32612, first_col, top_north, side, side),
+                                  fresh(32612, first_col, top_north, side, side))  # fmt: skip

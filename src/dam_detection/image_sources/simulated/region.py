@@ -16,9 +16,11 @@ from pyproj import Transformer
 from dam_detection.image_sources.simulated.world import (
     PIXEL_M,
     Planet,
+    compose_ahead,
     keep_tile_images,
     sample_block,
     sample_lonlat,
+    tiles_covering,
     zone_epsg,
 )
 
@@ -39,6 +41,23 @@ class PlanetBlockReader:
     planet: Planet
     month: int
     bands: tuple[str, ...]
+
+    def compose_ahead(self, epsg: int, windows: list[tuple[int, int, int]], workers: int) -> int:
+        """Compose into the tile cache, on the rendering pool, the planet tiles that blocks of
+        ``windows`` (``(first_col, top_north, side)`` squares of zone ``epsg``'s grid) will
+        read; those of neighbouring zones, read only across a zone edge, are left to the reader.
+
+        Returns:
+            How many tiles were composed now.
+        """
+        keys = []
+        for first_col, top_north, side in windows:
+            centres = (  # of the window's corner pixels: no tile beyond its edge
+                (first_col + 0.5) * PIXEL_M, (top_north - side + 1.5) * PIXEL_M,
+                (first_col + side - 0.5) * PIXEL_M, (top_north + 0.5) * PIXEL_M,
+            )  # fmt: skip
+            keys.extend(tiles_covering(self.planet, epsg, centres))
+        return compose_ahead(self.planet, keys, workers)
 
     def __call__(self, epsg: int, first_col: int, top_north: int, width: int,
                  height: int) -> np.ndarray:  # fmt: skip

@@ -84,6 +84,12 @@ def composing(planet: Planet, key: TileKey) -> Iterator[None]:
         yield
 
 
+def holds(planet: Planet, key: TileKey) -> bool:
+    """Whether the tile is in the cache (``False`` without a cache folder)."""
+    path = _path(planet, key)
+    return path is not None and path.exists()
+
+
 def load(planet: Planet, key: TileKey) -> SceneLayout | None:
     """The cached tile, or ``None`` when it is not cached (or no cache is configured)."""
     path = _path(planet, key)

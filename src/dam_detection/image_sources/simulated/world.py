@@ -331,6 +331,30 @@ def prefetch_features(planet: Planet, keys: Sequence[TileKey], workers: int) -> 
         _remember(planet, key, features)
 
 
+def compose_ahead(planet: Planet, keys: Sequence[TileKey], workers: int) -> int:
+    """Compose the tiles of ``keys`` that the tile cache lacks, on the rendering pool
+    (``workers`` processes), into the cache, for other processes to read.
+
+    Returns:
+        How many were composed; 0 without a cache folder (nothing could be shared).
+    """
+    if tile_cache.planet_folder(planet) is None:
+        return 0
+    missing = [key for key in dict.fromkeys(keys) if not tile_cache.holds(planet, key)]
+    if workers <= 1 or len(missing) < 2:
+        for key in missing:
+            compose_tile(planet, key)
+        return len(missing)
+    from dam_detection.image_sources.simulated.patches import pool_map
+
+    pool_map(_compose_task, [(planet, key) for key in missing], workers)
+    return len(missing)
+
+
+def _compose_task(job: tuple[Planet, TileKey]) -> None:
+    compose_tile(*job)  # into the cache: a layout is too large to send back
+
+
 def _features_task(job: tuple[Planet, TileKey]) -> TileFeatures:
     return _compute_features(*job)
 
@@ -640,6 +664,7 @@ __all__ = [
     "TileImage",
     "TILE_IMAGES_KEPT",
     "TileKey",
+    "compose_ahead",
     "compose_tile",
     "prefetch_features",
     "sample_block",

@@ -148,6 +148,16 @@ def scan_tiles_on_dask(
         reader = export_tile_imagery(source, reader, todo, halo, scan_store.imagery_path,
                                      window, seed)  # fmt: skip
         job = replace(job, reader=reader)
+    if hasattr(reader, "compose_ahead") and todo:
+        # A planet tile beyond the published regions costs a Dask worker about twice what it
+        # costs the rendering pool, with the other worker predicting beside it
+        # (benchmarks/results_scan.md): compose them all before the workers start.
+        started = time.perf_counter()
+        windows = [(t.window_col - halo, t.window_top + halo, t.window_px + 2 * halo)
+                   for t in todo]  # fmt: skip
+        composed = reader.compose_ahead(todo[0].epsg, windows, int(getattr(source, "workers", 1)))
+        logger.info("scan: %d planet tiles composed ahead in %.1f s", composed,
+                    time.perf_counter() - started)  # fmt: skip
     xy = grid_xy(inventory_dams, tiles[0].epsg if tiles else 4326)
     tasks = [(t.tile_id, (t, _listed_near(t, inventory_dams, xy), scan_store)) for t in todo]
     start = time.perf_counter()
