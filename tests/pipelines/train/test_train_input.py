@@ -132,6 +132,12 @@ def test_clouds_brighten_reflectance_lower_water_ndwi_and_leave_elevation_and_ma
     assert back[..., 0][cloudy].min() > 0.085 and back[..., 0].max() <= 0.5  # brighter, <= cloud
     assert back[..., 1][cloudy].max() < 0.3  # water under cloud no longer reads as water
     assert len(np.unique(back[touched][..., 0].max(axis=(1, 2)).round(3))) > 1  # many clouds
+    # without the green band NDWI blends linearly towards the cloud's own (slightly negative)
+    # NDWI: thick cloud still hides the water, thin cloud less than with the green band
+    no_green = add_clouds(tf.constant(images), seed, 0.5, mean, std, (0,), None, 1).numpy()
+    ndwi = no_green[..., 1] * std[1] + mean[1]
+    thick = back[..., 0] > 0.28
+    assert thick.any() and ndwi[thick].max() < 0.3 and ndwi.min() > -0.05
     unchanged = add_clouds(tf.constant(images), seed, 0.0, mean, std, (0,), 0, 1).numpy()
     np.testing.assert_array_equal(unchanged, images)
     again = add_clouds(tf.constant(images), seed, 0.5, mean, std, (0,), 0, 1).numpy()

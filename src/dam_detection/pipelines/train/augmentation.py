@@ -118,8 +118,9 @@ def add_clouds(
     """Lay a synthetic cloud over a ``rate`` share of normalised crops.
 
     A residual cloud's edge across a river ends the water abruptly, which is how a dam's wall
-    looks: in the region scans most false alarms lay on cloud edges, which the training data
-    show too rarely. Each chosen crop gets a soft blob (a random field of a few cells, cut at a
+    looks: in one default run's region scan most false alarms lay on cloud edges (off by
+    default all the same: on a second planet it made every figure worse; results_scan.md).
+    Each chosen crop gets a soft blob (a random field of a few cells, cut at a
     random cover of 20-70% and opacity 0.5-0.95) blended in reflectance towards a cloud's
     (:data:`CLOUD_REFLECTANCE`). NDWI is recomputed from the blended green and near infrared
     (the NIR recovered from NDWI and green), so thin cloud over water lowers NDWI as it does in
@@ -134,7 +135,8 @@ def add_clouds(
         mean: Per channel mean of the normalisation.
         std: Per channel standard deviation of the normalisation.
         reflectance: Channels that are reflectance bands.
-        green: The green band's channel (B3), or ``None``; NDWI is blended as it is without it.
+        green: The green band's channel (B3), or ``None``: NDWI is then blended linearly
+            towards the cloud's own NDWI.
         ndwi: The NDWI channel, or ``None``.
     """
     if rate <= 0 or not reflectance:
@@ -169,7 +171,8 @@ def add_clouds(
             nir2 = nir * (1.0 - alpha) + (cloud + CLOUD_NIR_EXCESS) * alpha
             blended = (g2 - nir2) / tf.maximum(g2 + nir2, 1e-6)
         else:
-            blended = index * (1.0 - alpha) - CLOUD_NIR_EXCESS / (2 * high) * alpha
+            cloud_ndwi = -CLOUD_NIR_EXCESS / (2.0 * cloud + CLOUD_NIR_EXCESS)
+            blended = index * (1.0 - alpha) + cloud_ndwi * alpha
         channels[ndwi] = (blended - mean[ndwi]) / std[ndwi]
     return tf.concat(channels, axis=-1)
 
