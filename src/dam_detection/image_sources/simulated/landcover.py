@@ -81,10 +81,13 @@ def _parcels(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarr
     """A rotated grid of fields, each with its own crop state and brightness."""
     angle = rng.uniform(0, np.pi)
     width, height = rng.uniform(15, 50), rng.uniform(10, 35)
-    y, x = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+    # One row of x and one column of y, broadcast: the same products as full coordinate grids.
+    x = np.arange(shape[1], dtype=np.float32)[None, :]
+    y = np.arange(shape[0], dtype=np.float32)[:, None]
     u = x * np.cos(angle) + y * np.sin(angle)
     v = -x * np.sin(angle) + y * np.cos(angle)
-    iu, iv = np.floor(u / width).astype(np.int64), np.floor(v / height).astype(np.int64)
+    # int32 holds the hash for any canvas up to ~20,000 pixels across, and divides faster.
+    iu, iv = np.floor(u / width).astype(np.int32), np.floor(v / height).astype(np.int32)
     ids = (iu * 7919 + iv * 104729) % 1021
     table_cover = rng.choice(
         [cv.CROPS, cv.DRY_CROPS, cv.BARE_SOIL, cv.GRASS], size=1021, p=[0.45, 0.25, 0.15, 0.15]

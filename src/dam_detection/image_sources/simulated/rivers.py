@@ -149,26 +149,33 @@ def river_field(shape: tuple[int, int], vertices: np.ndarray, margin: int = 64) 
     inside = (px >= 0) & (px < coarse_cols) & (py >= 0) & (py < coarse_rows)
     if not inside.any():
         raise ValueError("the river does not cross the canvas or its margin")
-    owner = np.full((coarse_rows, coarse_cols), -1, np.int64)
+    owner = np.full((coarse_rows, coarse_cols), -1, np.int32)
     owner[py[inside], px[inside]] = np.nonzero(inside)[0]
-    _, (iy, ix) = ndimage.distance_transform_edt(owner < 0, return_indices=True)
+    iy, ix = ndimage.distance_transform_edt(owner < 0, return_distances=False, return_indices=True)
     coarse = owner[iy, ix]
+    # Each coarse cell covers 2 x 2 pixels: a vertex quantity is gathered on the coarse grid
+    # (a quarter of the pixels) and spread by two takes along the axes, the same values as a
+    # gather at every pixel. Vertex quantities are cast to float32 first (as they end up).
     full_rows = (np.arange(rows) + margin) // 2
     full_cols = (np.arange(cols) + margin) // 2
-    nearest = coarse[full_rows[:, None], full_cols[None, :]]
-    y, x = np.mgrid[0:rows, 0:cols].astype(np.float32)
-    x += 0.5
-    y += 0.5
-    dx = x - dense_vertices[nearest, 0].astype(np.float32)
-    dy = y - dense_vertices[nearest, 1].astype(np.float32)
-    tx = tangents[nearest, 0].astype(np.float32)
-    ty = tangents[nearest, 1].astype(np.float32)
+
+    def at_pixels(per_vertex: np.ndarray) -> np.ndarray:
+        on_coarse = np.take(per_vertex, coarse)
+        return np.take(np.take(on_coarse, full_rows, axis=0), full_cols, axis=1)
+
+    # Pixel centres broadcast from one row and one column.
+    x = np.arange(cols, dtype=np.float32)[None, :] + np.float32(0.5)
+    y = np.arange(rows, dtype=np.float32)[:, None] + np.float32(0.5)
+    dx = x - at_pixels(dense_vertices[:, 0].astype(np.float32))
+    dy = y - at_pixels(dense_vertices[:, 1].astype(np.float32))
+    tx = at_pixels(tangents[:, 0].astype(np.float32))
+    ty = at_pixels(tangents[:, 1].astype(np.float32))
     cross = tx * dy - ty * dx
     along = tx * dx + ty * dy
     return RiverField(
         distance=np.hypot(dx, dy),
-        s=(s_values[nearest] + along).astype(np.float32),
-        side=np.where(cross >= 0, 1.0, -1.0).astype(np.float32),
+        s=(at_pixels(s_values) + along).astype(np.float32),
+        side=np.where(cross >= 0, np.float32(1.0), np.float32(-1.0)),
         tangent=(tx, ty),
     )
 
@@ -195,12 +202,24 @@ def valley_terrain(field: RiverField, valley: Valley, hills: np.ndarray) -> np.n
         Elevation in metres (float32). The channel floor sits 2 m under the water level.
     """
     d = field.distance
-    width = valley.half_width * (1.0 + 0.25 * hills)
-    rise = 1.0 - np.exp(-((d / width) ** 2))
-    walls = valley.depth * rise + valley.roughness * hills * rise
-    floor = np.float32(valley.level(field.s))
-    channel = np.clip(1.0 - d / max(valley.river_width / 2.0, 0.5), 0, 1) * 2.0
-    return (floor + walls - channel).astype(np.float32)
+    # rise = 1 - exp(-(d / width)^2), in place where the dtype cannot change: the same steps
+    # in the same order and precision as the plain expression (float64 where the valley's
+    # width is a NumPy float64), without a fresh canvas-sized array for each.
+    rise = d / (valley.half_width * (1.0 + 0.25 * hills))
+    np.multiply(rise, rise, out=rise)
+    np.negative(rise, out=rise)
+    np.exp(rise, out=rise)
+    np.subtract(1.0, rise, out=rise)
+    terrain = valley.depth * rise
+    terrain += (valley.roughness * hills) * rise  # the walls
+    channel = np.subtract(1.0, d / max(valley.river_width / 2.0, 0.5))
+    np.clip(channel, 0, 1, out=channel)
+    channel *= 2.0
+    # The walls may be float64 (a valley's width can be a NumPy float64): the floor joins
+    # them in their precision, and the sum is rounded once, at the end, as it always was.
+    terrain += np.float32(valley.level(field.s))
+    terrain -= channel
+    return terrain.astype(np.float32, copy=False)
 
 
 def draw_river(

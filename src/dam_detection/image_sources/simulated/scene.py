@@ -149,11 +149,7 @@ def compose_scene(
             roughness=drawn.roughness,
         )
         rivers.append((path, river_field(shape, path), valley))
-    distances = np.stack([f.distance for _, f, _ in rivers])
-    owner = np.argmin(distances, axis=0)
-    canvas.terrain = np.min(
-        np.stack([valley_terrain(f, v, hills) for _, f, v in rivers]), axis=0
-    ).astype(np.float32)
+    owner, canvas.terrain = _nearest_river_and_lowest_valley(rivers, hills)
     margin = 60
     narrowing = np.ones(shape, np.float32)
     interior = None
@@ -229,6 +225,25 @@ def compose_scene(
     layout.dams = [dam for dam in layout.dams if _wall_standing(canvas, dam.wall_centre)]
     _build_small_works(layout, rivers, owner, opts, works_rng or rng, margin, interior)
     return layout
+
+
+def _nearest_river_and_lowest_valley(
+    rivers: list, hills: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, the index of the nearest river (the first on a tie, as ``argmin``) and the
+    lowest of the rivers' valley terrains: running minima, not a stack of every river's
+    canvas-sized fields.
+    """
+    _, first, valley = rivers[0]
+    nearest = first.distance.copy()
+    owner = np.zeros(nearest.shape, np.intp)
+    terrain = valley_terrain(first, valley, hills)
+    for index, (_, river, valley) in enumerate(rivers[1:], start=1):
+        closer = river.distance < nearest
+        owner[closer] = index
+        np.minimum(nearest, river.distance, out=nearest)
+        np.minimum(terrain, valley_terrain(river, valley, hills), out=terrain)
+    return owner, terrain.astype(np.float32, copy=False)
 
 
 def _build_small_works(

@@ -84,12 +84,14 @@ def sample(array: np.ndarray, x: np.ndarray, y: np.ndarray, outside: float) -> n
 
 def component_at(mask: np.ndarray, seeds: list[tuple[int, int]]) -> np.ndarray:
     """The connected parts of ``mask`` that contain any of the ``(row, col)`` seeds."""
-    labels, _ = ndimage.label(mask)
+    labels, count = ndimage.label(mask)
     rows, cols = mask.shape
     keep = {int(labels[r, c]) for r, c in seeds if 0 <= r < rows and 0 <= c < cols and labels[r, c]}
     if not keep:
         return np.zeros_like(mask)
+    if len(keep) == 1:  # the usual case: one comparison is cheaper than a gather
+        return labels == keep.pop()
     # A lookup by label is one gather: np.isin sorts the whole label image.
-    wanted = np.zeros(int(labels.max()) + 1, bool)
+    wanted = np.zeros(count + 1, bool)
     wanted[list(keep)] = True
     return wanted[labels]
