@@ -19,7 +19,11 @@ from tests.settings import base_settings
 
 BANDS = ("B2", "B3", "B4", "NDWI", "AVE")
 CALLBACKS = base_settings(
-    CallbackSettings, "train.callbacks", early_stopping_patience=50, reduce_lr_patience=50
+    CallbackSettings,
+    "train.callbacks",
+    early_stopping_patience=50,
+    reduce_lr_patience=50,
+    validate_after=0.0,
 ).model_dump() | {"learning_rate_schedule": "plateau"}
 
 
@@ -204,6 +208,33 @@ def test_cosine_schedule_sets_the_optimizer_rate_every_epoch(tmp_path):
             model, data, data, epochs=1, checkpoint_dir=tmp_path / "x", verbose=0,
             callback_settings={**CALLBACKS, "learning_rate_schedule": "step"},
         )  # fmt: skip
+
+
+def test_validation_starts_after_its_share_of_the_epochs_and_changes_no_weight(tmp_path, recwarn):
+    from dam_detection.pipelines.train.training import validation_epochs
+
+    assert validation_epochs(35, 0.5) == list(range(18, 36))  # the default FCN
+    assert validation_epochs(15, 0.5) == list(range(8, 16))  # the default classifier
+    assert validation_epochs(4, 0.0) == [1, 2, 3, 4]
+    assert validation_epochs(1, 0.9) == [1]  # the last epoch always validates
+    with pytest.raises(ValueError, match="validate_after"):
+        validation_epochs(4, 1.0)
+    runs = {}
+    for share in (0.0, 0.5):
+        model, data = _tiny()
+        settings = {**CALLBACKS, "learning_rate_schedule": "cosine", "validate_after": share}
+        runs[share] = fit_resumable(
+            model, data, data, epochs=4, checkpoint_dir=tmp_path / str(share),
+            callback_settings=settings, verbose=0,
+        )  # fmt: skip
+    every, later = runs[0.0]["history"], runs[0.5]["history"]
+    # One entry per epoch in every series, None before the first validation.
+    assert later["val_loss"][:2] == [None, None] and len(later["loss"]) == 4
+    # Validating ranks epochs and changes nothing else: the same losses, bit for bit.
+    assert later["loss"] == every["loss"] and later["val_loss"][2:] == every["val_loss"][2:]
+    assert runs[0.5]["best_epoch"] == 2 + int(np.argmin(later["val_loss"][2:]))
+    assert runs[0.5]["epochs_run"] == 4  # early stopping waits for validations, not epochs
+    assert not [w for w in recwarn if "conditioned on metric" in str(w.message)]
 
 
 def test_epoch_times_show_a_stalled_epoch_that_totals_hide() -> None:

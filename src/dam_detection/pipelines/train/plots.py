@@ -24,7 +24,9 @@ def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> F
         loss_axis, rate_axis = axes[0, column], axes[1, column]
         for key, values in history.items():
             if key.endswith("loss"):
-                loss_axis.plot(np.arange(1, len(values) + 1), values, label=key)
+                # None (an epoch without validation) becomes a gap in the curve.
+                points = np.array(values, dtype=float)
+                loss_axis.plot(np.arange(1, len(points) + 1), points, label=key)
         loss_axis.set(title=name, xlabel="epoch", ylabel="loss")
         loss_axis.legend()
         rate = history.get("learning_rate", [])

@@ -226,7 +226,8 @@ def _record_results(recorder: RunRecorder, name: str, results: Mapping[str, Any]
     report = results["report"]
     for key, values in report["history"].items():
         for epoch, value in enumerate(values):
-            recorder.log_scalar(key, float(value), epoch)
+            if value is not None:  # None: an epoch before the first validation
+                recorder.log_scalar(key, float(value), epoch)
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"):
         if report["test"].get(key) is not None:
             recorder.log_scalar(f"test_{key}", float(report["test"][key]), 0)

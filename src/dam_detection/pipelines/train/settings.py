@@ -58,6 +58,9 @@ class CallbackSettings(Settings):
     """``plateau``: factor applied to the rate."""
     min_learning_rate: float = Field(gt=0)
     """Lowest learning rate."""
+    validate_after: float = Field(ge=0, lt=1)
+    """Share of a model's epochs trained before its first validation (0: every epoch). Epochs
+    without one count for nothing in early stopping, the plateau schedule or the best epoch."""
 
 
 class DistributeSettings(Settings):

@@ -117,7 +117,7 @@ class KeepBest(keras.callbacks.Callback):
         state = json.loads(state_path.read_text()) if state_path.exists() else {}
         self.best = float(state.get("best", float("inf")))
         self.best_epoch = int(state.get("best_epoch", -1))
-        self.history: dict[str, list[float]] = state.get("history", {})
+        self.history: dict[str, list[float | None]] = state.get("history", {})
 
     @property
     def weights_path(self) -> Path:
@@ -127,9 +127,14 @@ class KeepBest(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         """Record the epoch's logs; keep its weights if it is the best so far."""
         logs = dict(logs or {})
-        for key, value in logs.items():
-            self.history.setdefault(key, [])[epoch:] = [float(value)]
-        value = float(logs.get(self.monitor, float("inf")))
+        for key in dict.fromkeys([*self.history, *logs]):
+            # One entry per epoch in every series: None where the epoch did not log the key
+            # (validation starts after ``validate_after``); a resumed epoch replaces its own.
+            series = self.history.setdefault(key, [])
+            del series[epoch:]
+            series.extend([None] * (epoch - len(series)))
+            series.append(float(logs[key]) if key in logs else None)
+        value = float(logs.get(self.monitor, float("inf")))  # no validation this epoch: inf
         if value < self.best:
             self.best, self.best_epoch = value, epoch
             partial = self.folder / "best.partial.weights.h5"
@@ -200,8 +205,9 @@ class EpochProgress(keras.callbacks.Callback):
         if self.progress is None:
             return
         self.progress.done = epoch  # counts from a resumed epoch too
-        value = float((logs or {}).get(self.monitor, float("nan")))
-        self.progress.label = f"train {self.label} ({self.monitor} {value:.5g})"
+        value = (logs or {}).get(self.monitor)
+        shown = "not validated" if value is None else f"{float(value):.5g}"
+        self.progress.label = f"train {self.label} ({self.monitor} {shown})"
         self.progress.update()
 
 
@@ -269,6 +275,20 @@ class EpochTimes(keras.callbacks.Callback):
         }
 
 
+def validation_epochs(epochs: int, validate_after: float) -> list[int]:
+    """The epochs (1-based, as Keras' ``validation_freq`` counts them) that validate: every
+    epoch after the first ``validate_after`` share of ``epochs``, the last one always.
+
+    Validation only ranks epochs; it changes no weight. With a cosine schedule the early
+    epochs, at large rates, are not where the best one lies, and the FCN's validation (a
+    forward pass over windows twice its training crop) costs a quarter of an epoch.
+    """
+    if not 0.0 <= validate_after < 1.0:
+        raise ValueError(f"validate_after must be in [0, 1), got {validate_after}")
+    first = int(math.floor(validate_after * epochs)) + 1
+    return list(range(min(first, epochs), epochs + 1))
+
+
 def fit_resumable(
     model: keras.Model,
     train_data: tf.data.Dataset,
@@ -293,8 +313,9 @@ def fit_resumable(
         epochs: Most epochs to train.
         checkpoint_dir: Folder of this training's checkpoints.
         callback_settings: ``train.callbacks`` (``monitor``, ``early_stopping_patience``,
-            ``reduce_lr_patience``, ``reduce_lr_factor``, ``min_learning_rate``) with the
-            model's ``learning_rate_schedule`` (``plateau`` or ``cosine``; see
+            ``reduce_lr_patience``, ``reduce_lr_factor``, ``min_learning_rate``,
+            ``validate_after``: see :func:`validation_epochs`) with the model's
+            ``learning_rate_schedule`` (``plateau`` or ``cosine``; see
             :func:`learning_rate_callback`).
         verbose: Keras progress output (``2``: one line per epoch; ``1``: progress bar).
         extra_callbacks: More callbacks.
@@ -331,9 +352,14 @@ def fit_resumable(
     with warnings.catch_warnings():
         # Epochs are one pass over finite shards of unknown length; Keras says so once.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
+        # Before the first validation the monitor is missing by design, every epoch.
+        warnings.filterwarnings("ignore", message=".*conditioned on metric")
         model.fit(
             train_data,
             validation_data=validation_data,
+            validation_freq=validation_epochs(
+                int(epochs), float(callback_settings.get("validate_after", 0.0))
+            ),
             epochs=int(epochs),
             callbacks=callbacks,
             verbose=verbose,
