@@ -127,14 +127,6 @@ class KeepBest(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         """Record the epoch's logs; keep its weights if it is the best so far."""
         logs = dict(logs or {})
-        if self.monitor not in logs and any(key.startswith("val_") for key in logs):
-            # A validated epoch without the monitor: a mistyped name, which Keras' own
-            # warning (silenced for the epochs before the first validation) would not stop.
-            raise ValueError(
-                f"train.callbacks.monitor {self.monitor!r} is not logged; the epoch logged "
-                f"{sorted(logs)}: set it to one of these (val_loss ranks epochs by the "
-                "validation loss)"
-            )
         for key in dict.fromkeys([*self.history, *logs]):
             # One entry per epoch in every series: None where the epoch did not log the key
             # (validation starts after ``validate_after``); a resumed epoch replaces its own.
@@ -366,7 +358,7 @@ def fit_resumable(
             train_data,
             validation_data=validation_data,
             validation_freq=validation_epochs(
-                int(epochs), float(callback_settings["validate_after"])
+                int(epochs), float(callback_settings.get("validate_after", 0.0))
             ),
             epochs=int(epochs),
             callbacks=callbacks,
