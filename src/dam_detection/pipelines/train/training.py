@@ -352,13 +352,14 @@ def fit_resumable(
     with warnings.catch_warnings():
         # Epochs are one pass over finite shards of unknown length; Keras says so once.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
-        # Before the first validation the monitor is missing by design, every epoch.
+        # Before the first validation the monitor is missing by design, every epoch (a
+        # mistyped monitor still stops: Keras' EarlyStopping raises on a name it cannot rank).
         warnings.filterwarnings("ignore", message=".*conditioned on metric")
         model.fit(
             train_data,
             validation_data=validation_data,
             validation_freq=validation_epochs(
-                int(epochs), float(callback_settings.get("validate_after", 0.0))
+                int(epochs), float(callback_settings["validate_after"])
             ),
             epochs=int(epochs),
             callbacks=callbacks,
