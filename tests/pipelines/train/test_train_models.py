@@ -233,7 +233,16 @@ def test_validation_starts_after_its_share_of_the_epochs_and_changes_no_weight(t
     # Validating ranks epochs and changes nothing else: the same losses, bit for bit.
     assert later["loss"] == every["loss"] and later["val_loss"][2:] == every["val_loss"][2:]
     assert runs[0.5]["best_epoch"] == 2 + int(np.argmin(later["val_loss"][2:]))
-    assert runs[0.5]["epochs_run"] == 4  # early stopping waits for validations, not epochs
+    # Early stopping counts validations, not epochs: with a patience of 1 and validation from
+    # epoch 4 of 6, epochs 1-3 (no val_loss) must not stop the training.
+    model, data = _tiny()
+    impatient = {**CALLBACKS, "learning_rate_schedule": "cosine", "validate_after": 0.5,
+                 "early_stopping_patience": 1}  # fmt: skip
+    stopped = fit_resumable(
+        model, data, data, epochs=6, checkpoint_dir=tmp_path / "impatient",
+        callback_settings=impatient, verbose=0,
+    )  # fmt: skip
+    assert stopped["epochs_run"] >= 5 and stopped["history"]["val_loss"][:3] == [None] * 3
     assert not [w for w in recwarn if "conditioned on metric" in str(w.message)]
 
 

@@ -243,7 +243,7 @@ def _nearest_river_and_lowest_valley(
         owner[closer] = index
         np.minimum(nearest, river.distance, out=nearest)
         np.minimum(terrain, valley_terrain(river, valley, hills), out=terrain)
-    return owner, terrain.astype(np.float32, copy=False)
+    return owner, terrain  # float32, as valley_terrain returns it
 
 
 def _build_small_works(
