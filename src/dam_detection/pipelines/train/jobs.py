@@ -26,6 +26,7 @@ from dam_detection.pipelines.train.models import (
     build_classifier,
     fcn_from_settings,
     receptive_field,
+    relief_from_settings,
 )
 from dam_detection.pipelines.train.sacred_run import config_fingerprint
 from dam_detection.pipelines.train.training import (
@@ -149,6 +150,8 @@ def train_classifier_job(
             crop,
             width=int(section["width"]),
             dropout=float(section["dropout"]),
+            relief=relief_from_settings(spec.bands, section["elevation_relief"], spec.mean,
+                                        spec.std),  # fmt: skip
         )
 
     model, fitted = _fit(

@@ -10,6 +10,7 @@ so ``model.summary()`` states it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import keras
@@ -24,6 +25,7 @@ from dam_detection.model_layers import (
 )
 
 ClassifierName = Literal["residual_cnn", "plain_cnn", "mobilenet_v2"]
+_CLASSIFIER_RELIEF = "train.classifier.elevation_relief"
 _BANDS_PREFIX = "bands-"
 # Trainings here are a few hundred steps: Keras' default 0.99 leaves the moving statistics far
 # from the data's, and validation sees a different network than training did.
@@ -33,6 +35,62 @@ _BN_MOMENTUM = 0.9
 def bands_input(bands: Sequence[str], size: int | None) -> keras.KerasTensor:
     """Model input for ``(size, size, len(bands))`` images; ``None`` for any size."""
     return keras.Input(shape=(size, size, len(bands)), name=_BANDS_PREFIX + "-".join(bands))
+
+
+@dataclass(frozen=True)
+class Relief:
+    """The elevation band as height above its surroundings (:class:`LocalRelief`'s arguments).
+
+    Attributes:
+        window: Odd side of the square whose mean height is subtracted, pixels.
+        gain: Factor on the normalised difference (``std / unit_m``: units of ``unit_m``).
+        no_data: Normalised heights that mean "no height here" (masked pixels, voids).
+    """
+
+    window: int
+    gain: float = 1.0
+    no_data: tuple[float, ...] = (0.0,)
+
+
+def relief_from_settings(bands: Sequence[str], relief: Mapping[str, Any] | None,
+                         mean: Sequence[float] | None = None,
+                         std: Sequence[float] | None = None) -> Relief | None:  # fmt: skip
+    """The :class:`Relief` an ``elevation_relief`` setting (``window_px``, ``unit_m``) asks for.
+
+    Args:
+        bands: Band names in channel order.
+        relief: The setting; ``None`` (absolute heights) gives ``None``.
+        mean: Per-band means of ``stats.json``, in ``bands`` order, as the inputs are normalised
+            with. With ``std`` they give the relief its units (``unit_m``) and the normalised
+            height of an elevation void (raw 0); without them (timing benchmarks) the relief
+            has gain 1 and leaves out masked pixels only.
+        std: Per-band standard deviations, likewise.
+    """
+    if not relief:
+        return None
+    if mean is None or std is None or ELEVATION_BAND not in bands:
+        return Relief(int(relief["window_px"]))
+    band = list(bands).index(ELEVATION_BAND)
+    return Relief(int(relief["window_px"]), gain=float(std[band]) / float(relief["unit_m"]),
+                  no_data=(0.0, -float(mean[band]) / float(std[band])))  # fmt: skip
+
+
+def _with_relief(inputs: keras.KerasTensor, bands: Sequence[str], relief: Relief | None,
+                 setting: str) -> keras.KerasTensor:  # fmt: skip
+    """``inputs`` with the elevation channel replaced by its local relief (``None``: as is).
+
+    Raises:
+        ValueError: If there is no elevation band to take the relief of.
+    """
+    if relief is None:
+        return inputs
+    if ELEVATION_BAND not in bands:
+        raise ValueError(
+            f"the elevation relief needs the {ELEVATION_BAND} band, and the bands are "
+            f"{list(bands)}: add it, or set {setting} to null"
+        )
+    channel = list(bands).index(ELEVATION_BAND)
+    return LocalRelief(channel, relief.window, relief.gain, relief.no_data)(inputs)
 
 
 def model_bands(model: keras.Model) -> tuple[str, ...]:
@@ -100,14 +158,15 @@ def _head(x: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
 
 
 def residual_cnn(
-    bands: Sequence[str], crop_size: int, width: int = 16, dropout: float = 0.2
+    bands: Sequence[str], crop_size: int, width: int = 16, dropout: float = 0.2,
+    relief: Relief | None = None,
 ) -> keras.Model:
     """Compact residual CNN: a stem and three residual stages (``width``, 2x, 4x filters), the
     last two halving the resolution, then average pooling over the centre of the feature map
     (where the point is) and a sigmoid.
     """
     inputs = bands_input(bands, crop_size)
-    x = _conv_bn_relu(inputs, width)
+    x = _conv_bn_relu(_with_relief(inputs, bands, relief, _CLASSIFIER_RELIEF), width)
     for stage, factor in enumerate((1, 2, 4)):
         x = _residual_block(x, width * factor, stride=1 if stage == 0 else 2)
         x = _residual_block(x, width * factor)
@@ -115,11 +174,12 @@ def residual_cnn(
 
 
 def plain_cnn(
-    bands: Sequence[str], crop_size: int, width: int = 16, dropout: float = 0.2
+    bands: Sequence[str], crop_size: int, width: int = 16, dropout: float = 0.2,
+    relief: Relief | None = None,
 ) -> keras.Model:
     """The seed study's kind of model: conv-BN-ReLU-pool stages without shortcuts."""
     inputs = bands_input(bands, crop_size)
-    x = inputs
+    x = _with_relief(inputs, bands, relief, _CLASSIFIER_RELIEF)
     for factor in (1, 2, 4):
         x = _conv_bn_relu(x, width * factor)
         x = layers.MaxPooling2D()(x)
@@ -127,7 +187,8 @@ def plain_cnn(
 
 
 def mobilenet_v2(
-    bands: Sequence[str], crop_size: int, width: int = 16, dropout: float = 0.2
+    bands: Sequence[str], crop_size: int, width: int = 16, dropout: float = 0.2,
+    relief: Relief | None = None,
 ) -> keras.Model:
     """Keras' MobileNetV2 (untrained, ``alpha=0.35``) on any number of bands; crops >= 32 px.
 
@@ -138,7 +199,8 @@ def mobilenet_v2(
     backbone = keras.applications.MobileNetV2(
         input_shape=(crop_size, crop_size, len(bands)), alpha=0.35, include_top=False, weights=None
     )
-    return keras.Model(inputs, _head(backbone(inputs), dropout), name="mobilenet_v2")
+    x = _with_relief(inputs, bands, relief, _CLASSIFIER_RELIEF)
+    return keras.Model(inputs, _head(backbone(x), dropout), name="mobilenet_v2")
 
 
 CLASSIFIERS: dict[str, Callable[..., keras.Model]] = {
@@ -154,8 +216,10 @@ def build_classifier(
     crop_size: int,
     width: int = 16,
     dropout: float = 0.2,
+    relief: Relief | None = None,
 ) -> keras.Model:
-    """Build a patch classifier by name.
+    """Build a patch classifier by name; with ``relief`` the elevation band enters as height
+    above its surroundings (:func:`relief_from_settings`), as the FCN's does.
 
     Raises:
         ValueError: If ``architecture`` is unknown.
@@ -164,7 +228,7 @@ def build_classifier(
         raise ValueError(
             f"unknown classifier architecture {architecture!r}: choose one of {sorted(CLASSIFIERS)}"
         )
-    return CLASSIFIERS[architecture](bands, crop_size, width=width, dropout=dropout)
+    return CLASSIFIERS[architecture](bands, crop_size, width=width, dropout=dropout, relief=relief)
 
 
 def dilated_fcn(
@@ -195,15 +259,10 @@ def dilated_fcn(
     The receptive field grows with the dilations without pooling; it is in the model name.
     """
     inputs = bands_input(bands, None)
-    x = inputs
+    relief = None
     if relief_window is not None:
-        if ELEVATION_BAND not in bands:
-            raise ValueError(
-                f"the FCN's elevation relief needs the {ELEVATION_BAND} band, and the bands are "
-                f"{list(bands)}: add it, or set train.fcn.elevation_relief to null"
-            )
-        channel = list(bands).index(ELEVATION_BAND)
-        x = LocalRelief(channel, relief_window, relief_gain, relief_no_data)(x)
+        relief = Relief(relief_window, relief_gain, tuple(relief_no_data))
+    x = _with_relief(inputs, bands, relief, "train.fcn.elevation_relief")
     if stem_stride == 1:
         x = _conv_bn_relu(x, width)
     else:
@@ -233,20 +292,14 @@ def fcn_from_settings(
     Args:
         bands: Band names in channel order.
         fcn: The ``train.fcn`` settings.
-        mean: Per-band means of ``stats.json``, in ``bands`` order, as the inputs are normalised
-            with. With ``std`` they give the elevation relief its units (``unit_m``) and the
-            normalised height of an elevation void (raw 0); without them (timing benchmarks)
-            the relief has gain 1 and leaves out masked pixels only.
+        mean: Per-band means of ``stats.json``, in ``bands`` order (:func:`relief_from_settings`).
         std: Per-band standard deviations, likewise.
     """
-    relief = fcn.get("elevation_relief")
+    relief = relief_from_settings(bands, fcn.get("elevation_relief"), mean, std)
     options: dict[str, Any] = {}
-    if relief:
-        options["relief_window"] = int(relief["window_px"])
-        if mean is not None and std is not None and ELEVATION_BAND in bands:
-            band = list(bands).index(ELEVATION_BAND)
-            options["relief_gain"] = float(std[band]) / float(relief["unit_m"])
-            options["relief_no_data"] = (0.0, -float(mean[band]) / float(std[band]))
+    if relief is not None:
+        options = {"relief_window": relief.window, "relief_gain": relief.gain,
+                   "relief_no_data": relief.no_data}  # fmt: skip
     return dilated_fcn(bands, width=int(fcn["width"]), dilations=fcn["dilations"],
                        stem_stride=int(fcn["stem_stride"]), **options)  # fmt: skip
 

@@ -70,6 +70,22 @@ class DistributeSettings(Settings):
     """``none``; ``mirrored`` (all local GPUs); ``multi_worker`` (machines in ``TF_CONFIG``)."""
 
 
+class ReliefSettings(Settings):
+    """``elevation_relief`` of either model: the elevation band as height above its surroundings."""
+
+    window_px: int = Field(ge=1)
+    """Odd side of the square whose mean height is subtracted, pixels."""
+    unit_m: float = Field(gt=0)
+    """Metres of relief that make one unit of the model's input."""
+
+    @field_validator("window_px")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"must be odd (a square centred on its pixel), got {value}")
+        return value
+
+
 class ClassifierSettings(Settings):
     """``train.classifier``: the patch classifier."""
 
@@ -83,6 +99,9 @@ class ClassifierSettings(Settings):
     """Filters of the first layer."""
     dropout: float = Field(ge=0, lt=1)
     """Dropout before the head."""
+    elevation_relief: ReliefSettings | None
+    """The elevation band enters as height above the mean of its surroundings, as the FCN's
+    does; ``null``: absolute heights."""
     batch_size: int = Field(ge=1)
     """Crops per step."""
     epochs: int = Field(ge=1)
@@ -93,22 +112,6 @@ class ClassifierSettings(Settings):
     """``plateau``: halve after ``callbacks.reduce_lr_patience`` epochs without progress;
     ``cosine``: a cosine from ``learning_rate`` down to ``callbacks.min_learning_rate`` at the
     last epoch."""
-
-
-class ReliefSettings(Settings):
-    """``train.fcn.elevation_relief``: the elevation band as height above its surroundings."""
-
-    window_px: int = Field(ge=1)
-    """Odd side of the square whose mean height is subtracted, pixels."""
-    unit_m: float = Field(gt=0)
-    """Metres of relief that make one unit of the model's input."""
-
-    @field_validator("window_px")
-    @classmethod
-    def _odd(cls, value: int) -> int:
-        if value % 2 == 0:
-            raise ValueError(f"must be odd (a square centred on its pixel), got {value}")
-        return value
 
 
 class FCNSettings(Settings):
