@@ -12,6 +12,7 @@ from dam_detection.pipelines.train.models import (
     fcn_from_settings,
     model_bands,
     receptive_field,
+    relief_from_settings,
 )
 from dam_detection.pipelines.train.settings import CallbackSettings
 from dam_detection.pipelines.train.training import configure_determinism, fit_resumable
@@ -69,6 +70,36 @@ def test_the_settings_give_the_relief_its_units_and_the_void_height():
     plain = fcn_from_settings(BANDS, {**fcn, "elevation_relief": None})
     assert not any(isinstance(layer, LocalRelief) for layer in plain.layers)
     assert receptive_field(plain) == 7
+
+
+@pytest.mark.parametrize("architecture", ["residual_cnn", "plain_cnn"])
+def test_a_classifier_with_elevation_relief_ignores_the_land_level(tmp_path, architecture):
+    # The step across a wall is what the relief shows; the land's absolute height never counts.
+    mean, std = (0.1, 0.1, 0.1, 0.0, 800.0), (0.05, 0.05, 0.05, 0.4, 160.0)
+    relief = relief_from_settings(BANDS, {"window_px": 9, "unit_m": 10.0}, mean, std)
+    keras.utils.set_random_seed(0)
+    model = build_classifier(architecture, BANDS, 32, width=4, dropout=0.0, relief=relief)
+    image = np.random.default_rng(0).normal(size=(1, 32, 32, 5)).astype(np.float32)
+    higher = image.copy()
+    higher[..., BANDS.index("AVE")] += 3.0  # the whole crop 480 m higher
+    np.testing.assert_allclose(model(higher), model(image), atol=1e-5)
+    steeper = image.copy()
+    steeper[:, :16, :, BANDS.index("AVE")] += 3.0  # a 480 m step across the crop: seen
+    assert not np.allclose(model(steeper), model(image), atol=1e-5)
+    model.save(tmp_path / "m.keras")  # the relief layer loads in safe mode with the model
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded(image), model(image), rtol=1e-5)
+    with pytest.raises(ValueError, match="train.classifier.elevation_relief to null"):
+        build_classifier(architecture, BANDS[:3], 32, relief=relief)
+
+
+def test_every_classifier_takes_the_relief_and_none_without_it():
+    relief = relief_from_settings(BANDS, {"window_px": 9, "unit_m": 10.0})
+    for architecture in ("residual_cnn", "plain_cnn", "mobilenet_v2"):
+        with_relief = build_classifier(architecture, BANDS, 32, width=4, relief=relief)
+        plain = build_classifier(architecture, BANDS, 32, width=4)
+        assert sum(isinstance(layer, LocalRelief) for layer in with_relief.layers) == 1
+        assert not any(isinstance(layer, LocalRelief) for layer in plain.layers)
 
 
 def test_strided_fcn_keeps_odd_sizes_and_its_stated_field(tmp_path):

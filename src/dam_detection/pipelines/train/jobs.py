@@ -150,8 +150,9 @@ def train_classifier_job(
             crop,
             width=int(section["width"]),
             dropout=float(section["dropout"]),
-            relief=relief_from_settings(spec.bands, section["elevation_relief"], spec.mean,
-                                        spec.std),  # fmt: skip
+            relief=relief_from_settings(
+                spec.bands, section["elevation_relief"], spec.mean, spec.std
+            ),  # fmt: skip
         )
 
     model, fitted = _fit(

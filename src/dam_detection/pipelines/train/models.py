@@ -158,7 +158,10 @@ def _head(x: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
 
 
 def residual_cnn(
-    bands: Sequence[str], crop_size: int, width: int = 16, dropout: float = 0.2,
+    bands: Sequence[str],
+    crop_size: int,
+    width: int = 16,
+    dropout: float = 0.2,
     relief: Relief | None = None,
 ) -> keras.Model:
     """Compact residual CNN: a stem and three residual stages (``width``, 2x, 4x filters), the
@@ -174,7 +177,10 @@ def residual_cnn(
 
 
 def plain_cnn(
-    bands: Sequence[str], crop_size: int, width: int = 16, dropout: float = 0.2,
+    bands: Sequence[str],
+    crop_size: int,
+    width: int = 16,
+    dropout: float = 0.2,
     relief: Relief | None = None,
 ) -> keras.Model:
     """The seed study's kind of model: conv-BN-ReLU-pool stages without shortcuts."""
@@ -187,7 +193,10 @@ def plain_cnn(
 
 
 def mobilenet_v2(
-    bands: Sequence[str], crop_size: int, width: int = 16, dropout: float = 0.2,
+    bands: Sequence[str],
+    crop_size: int,
+    width: int = 16,
+    dropout: float = 0.2,
     relief: Relief | None = None,
 ) -> keras.Model:
     """Keras' MobileNetV2 (untrained, ``alpha=0.35``) on any number of bands; crops >= 32 px.
