@@ -14,7 +14,7 @@ from dam_detection.pipelines.segment.blocks import (
     predict_scene_blocked,
 )
 from dam_detection.pipelines.segment.predict import batched, predict_scene
-from dam_detection.pipelines.train.models import dilated_fcn, receptive_field
+from dam_detection.pipelines.train.models import Relief, dilated_fcn, receptive_field
 from tests.pipelines.segment.scenes import BANDS, UNIT_STATS, buffered_patches, padded_mosaic
 
 KERNEL = (16, 16)
@@ -26,7 +26,7 @@ MIXER = Mixer("EPSG:32614", (10.0, 0.0, 500000.0, 0.0, -10.0, 4480000.0), 16, 16
 def model(request: pytest.FixtureRequest) -> keras.Model:
     keras.utils.set_random_seed(4)
     if request.param == "with_relief":  # 7 px of convolutions and the relief's window: 11
-        return dilated_fcn(BANDS, width=6, dilations=(1,), relief_window=5)
+        return dilated_fcn(BANDS, width=6, dilations=(1,), relief=Relief(5))
     return dilated_fcn(BANDS, width=6, dilations=(1, 2))  # receptive field 15: halo 7 < 8
 
 

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from dam_detection.model_layers import LocalRelief
 from dam_detection.pipelines.train.models import (
+    Relief,
     build_classifier,
     dilated_fcn,
     fcn_from_settings,
@@ -48,14 +49,14 @@ def test_fcn_maps_any_size_and_states_its_receptive_field():
 
 def test_fcn_with_elevation_relief_widens_its_field_and_ignores_the_land_level():
     keras.utils.set_random_seed(0)
-    model = dilated_fcn(BANDS, width=4, dilations=(1, 2, 4), relief_window=9, relief_gain=2.0)
+    model = dilated_fcn(BANDS, width=4, dilations=(1, 2, 4), relief=Relief(9, gain=2.0))
     assert receptive_field(model) == 31 + 8 and model.name == "dilated_fcn_rf39px"
     image = np.random.default_rng(0).normal(size=(1, 41, 41, 5)).astype(np.float32)
     higher = image.copy()
     higher[..., BANDS.index("AVE")] += 3.0  # the whole region 3 standard deviations higher
     np.testing.assert_allclose(model(higher), model(image), atol=1e-5)
     with pytest.raises(ValueError, match="elevation_relief to null"):
-        dilated_fcn(("B2", "B3", "B4"), width=4, dilations=(1,), relief_window=9)
+        dilated_fcn(("B2", "B3", "B4"), width=4, dilations=(1,), relief=Relief(9))
 
 
 def test_the_settings_give_the_relief_its_units_and_the_void_height():

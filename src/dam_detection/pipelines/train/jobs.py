@@ -152,7 +152,7 @@ def train_classifier_job(
             dropout=float(section["dropout"]),
             relief=relief_from_settings(
                 spec.bands, section["elevation_relief"], spec.mean, spec.std
-            ),  # fmt: skip
+            ),
         )
 
     model, fitted = _fit(

@@ -245,17 +245,15 @@ def dilated_fcn(
     width: int = 24,
     dilations: Sequence[int] = (1, 2, 4, 8),
     stem_stride: int = 1,
-    relief_window: int | None = None,
-    relief_gain: float = 1.0,
-    relief_no_data: Sequence[float] = (0.0,),
+    relief: Relief | None = None,
 ) -> keras.Model:
     """Fully convolutional net with dilated residual blocks: ``(H, W, C)`` of any size to an
     ``(H, W, 1)`` sigmoid dam probability at full resolution.
 
-    With ``relief_window`` the elevation band (``AVE``) enters as its height above the mean of
-    the ``relief_window``-pixel square around it, times ``relief_gain``, pixels whose normalised
-    height is one of ``relief_no_data`` left out (:class:`~dam_detection.model_layers.LocalRelief`):
-    the model sees no absolute heights.
+    With ``relief`` (:func:`relief_from_settings`) the elevation band (``AVE``) enters as its
+    height above the mean of the ``relief.window``-pixel square around it, times
+    ``relief.gain``, pixels whose normalised height is one of ``relief.no_data`` left out
+    (:class:`~dam_detection.model_layers.LocalRelief`): the model sees no absolute heights.
 
     With ``stem_stride`` 1 every layer runs at full resolution (a 3x3 stem). With ``s`` > 1 the
     stem folds each ``s x s`` block of pixels into ``width`` channels (a ``s x s`` convolution of
@@ -268,9 +266,6 @@ def dilated_fcn(
     The receptive field grows with the dilations without pooling; it is in the model name.
     """
     inputs = bands_input(bands, None)
-    relief = None
-    if relief_window is not None:
-        relief = Relief(relief_window, relief_gain, tuple(relief_no_data))
     x = _with_relief(inputs, bands, relief, "train.fcn.elevation_relief")
     if stem_stride == 1:
         x = _conv_bn_relu(x, width)
@@ -305,12 +300,8 @@ def fcn_from_settings(
         std: Per-band standard deviations, likewise.
     """
     relief = relief_from_settings(bands, fcn.get("elevation_relief"), mean, std)
-    options: dict[str, Any] = {}
-    if relief is not None:
-        options = {"relief_window": relief.window, "relief_gain": relief.gain,
-                   "relief_no_data": relief.no_data}  # fmt: skip
     return dilated_fcn(bands, width=int(fcn["width"]), dilations=fcn["dilations"],
-                       stem_stride=int(fcn["stem_stride"]), **options)  # fmt: skip
+                       stem_stride=int(fcn["stem_stride"]), relief=relief)  # fmt: skip
 
 
 def receptive_field(model: keras.Model) -> int:
