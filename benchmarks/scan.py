@@ -83,6 +83,8 @@ def make_job(project: Path):
         water_ndwi=scan.matching.water_ndwi,
         reservoir_reach_px=scan.matching.reservoir_reach_m / 10,
         chip_px=scan.chips.size_px, chip_scale=scan.chips.scale, fingerprint="benchmark",
+        # The tiles are scanned without inventory points (ListedPoints()): nothing to confirm.
+        confirm_threshold=None, confirm_reach_px=0.0,
     )  # fmt: skip
     return job, scan, params
 

@@ -7,6 +7,13 @@ exactly as ``segment`` finds them (:func:`~dam_detection.detection.peaks.find_pe
 and the threshold is the one with the best detection F1: a dam patch's dam is found by its
 highest peak within the tolerance of the point; every other peak, in every patch, is a false
 alarm.
+
+The same heatmaps choose a second, lower threshold for the scan: the **confirmation**
+threshold, at which a peak within an inventory's radius of a listed dam confirms that dam
+(:func:`centre_peak_scores`, :func:`confirmation_threshold`). An inventory point is evidence of
+a dam, so a weaker peak beside one is likelier a dam than the same peak anywhere; the threshold
+is the best F1 of telling dam patches' points (their highest peak near the centre) from
+non-dam patches' points (theirs), the question a listed point asks.
 """
 
 from __future__ import annotations
@@ -69,6 +76,39 @@ def patch_peak_scores(
     return np.asarray(dams, np.float64), np.concatenate([np.zeros(0), *alarms]).astype(np.float64)
 
 
+def centre_peak_scores(
+    heatmaps: Sequence[np.ndarray] | np.ndarray,
+    tolerance_px: float,
+    min_distance_px: int,
+    smoothing_px: float = 0.0,
+) -> np.ndarray:
+    """Per patch, the highest peak within ``tolerance_px`` of its centre (0 where none): how
+    strongly the heatmap says the patch's point is a dam.
+    """
+    best = []
+    for heatmap in heatmaps:
+        rows, cols, scores = find_peaks(heatmap, PEAK_FLOOR, min_distance_px, smoothing_px)
+        near = np.hypot(rows - heatmap.shape[0] // 2, cols - heatmap.shape[1] // 2)
+        near = near <= tolerance_px
+        best.append(float(scores[near].max()) if near.any() else 0.0)
+    return np.asarray(best, np.float64)
+
+
+def confirmation_threshold(dam_scores: np.ndarray, non_dam_scores: np.ndarray) -> dict[str, Any]:
+    """The peak threshold that best tells listed dams from places that are none (best F1).
+
+    Args:
+        dam_scores: Per dam patch, its dam's score (:func:`patch_peak_scores`).
+        non_dam_scores: Per non-dam patch, its centre's score (:func:`centre_peak_scores`).
+
+    Returns:
+        ``threshold``, ``precision``, ``recall``, ``f1``, and ``false_alarms``: non-dam points
+        a peak at or above it would confirm, of ``non_dam_points``.
+    """
+    chosen = detection_threshold(dam_scores, non_dam_scores)
+    return {**chosen, "non_dam_points": int(len(non_dam_scores))}
+
+
 def detection_threshold(dam_scores: np.ndarray, alarm_scores: np.ndarray) -> dict[str, float]:
     """The peak threshold with the best detection F1 (the highest of equals).
 
@@ -95,22 +135,25 @@ def detection_threshold(dam_scores: np.ndarray, alarm_scores: np.ndarray) -> dic
 
 
 def validation_threshold(train_metrics: Mapping[str, Any], detection: DetectionSettings,
-                         setting: str) -> float:  # fmt: skip
-    """The FCN's peak threshold that ``train`` chose on whole validation patches.
+                         setting: str, which: str = "detection") -> float:  # fmt: skip
+    """A peak threshold that ``train`` chose on whole validation patches.
 
     Args:
         train_metrics: ``train_metrics.json``.
         detection: ``detection`` of this run: the threshold is only valid for peaks of maps
             smoothed and averaged over views (``smoothing_px``, ``views``) as train's were.
         setting: The parameter that asked for it, for the error messages.
+        which: ``detection`` (:func:`detection_threshold`) or ``confirmation``
+            (:func:`confirmation_threshold`).
 
     Raises:
-        KeyError: If ``train_metrics`` has no FCN detection threshold.
+        KeyError: If ``train_metrics`` has no such FCN threshold.
         ValueError: If it was chosen with another smoothing or number of views.
     """
     try:
         chosen = train_metrics["fcn"]["detection"]
-        threshold = float(chosen["threshold"])
+        block = chosen if which == "detection" else chosen[which]
+        threshold = float(block["threshold"])
     except KeyError as exc:
         raise KeyError(
             f"{setting} is 'validation' but train_metrics has no {exc}: re-run the train "

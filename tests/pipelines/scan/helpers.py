@@ -31,14 +31,23 @@ def small_planet() -> SimulatedEarth:
     return SimulatedEarth(seed=5, tile_px=256, tile_cache=None)
 
 
-def tile_job(model, *, threshold: float = 0.5, block_px: int = 48, halo: int = 7) -> TileJob:
+def tile_job(
+    model,
+    *,
+    threshold: float = 0.5,
+    block_px: int = 48,
+    halo: int = 7,
+    confirm_threshold: float | None = None,
+    confirm_reach_px: float = 30.0,
+) -> TileJob:
     """A scan job on the small planet."""
     reader = small_planet().block_reader(COMPOSITE, BANDS)
     return TileJob(
         reader=reader, bands=BANDS, band_stats=STATS, model=ModelPayload.of(model), halo=halo,
         block_px=block_px, threshold=threshold, min_distance_px=4.0, smoothing_px=0.0,
         water_ndwi=0.0, reservoir_reach_px=6.0, chip_px=16, chip_scale=2, blocks_per_batch=1,
-        views=1, fingerprint="test",
+        views=1, confirm_threshold=confirm_threshold, confirm_reach_px=confirm_reach_px,
+        fingerprint="test",
     )  # fmt: skip
 
 

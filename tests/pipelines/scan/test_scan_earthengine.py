@@ -43,7 +43,7 @@ COMPOSITE = base_settings(CompositeWindowSettings, "gee_export.composite")
 
 def scan(source: ImageSourceSettings, store: TileStore, model) -> dict:
     params = base_settings(
-        ScanSettings, "scan", env="test", threshold=0.5,
+        ScanSettings, "scan", env="test", threshold=0.5, matching={"confirm_threshold": None},
         region={"name": "t", "bbox": BBOX, "file": None},
         tiles={"size_px": 300, "overlap_px": 8, "epsg": None},
     )  # fmt: skip

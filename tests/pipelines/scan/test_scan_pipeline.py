@@ -56,10 +56,11 @@ def write_inputs(project, bbox: list[float]) -> gpd.GeoDataFrame:
     (data / "05_model_input").mkdir(parents=True, exist_ok=True)
     (data / "05_model_input" / "stats.json").write_text(json.dumps({"bands": STATS}))
     (data / "08_reporting").mkdir(parents=True, exist_ok=True)
-    # The threshold train chose, on heatmaps averaged over as many views as this run uses.
+    # The thresholds train chose, on heatmaps averaged over as many views as this run uses.
     views = base_parameters("test")["detection"]["views"]
+    chosen = {"threshold": 0.6, "views": views, "confirmation": {"threshold": 0.3}}
     (data / "08_reporting" / "train_metrics.json").write_text(
-        json.dumps({"fcn": {"detection": {"threshold": 0.6, "views": views}}})
+        json.dumps({"fcn": {"detection": chosen}})
     )
     region = build_scan_region(RegionSettings(name="test_region", bbox=bbox, file=None))
     VectorPointsDataset(filepath=str(data / "03_primary/scan_region.geojson")).save(region)

@@ -135,3 +135,41 @@ def test_metrics_by_kind_of_dam_and_false_candidates_by_look_alike():
         "weir": {"dams": 1, "listed_recall": None, "discovery_recall": 0.0},
     }
     assert metrics["false_candidates_on"] == {"elsewhere": 1, "quarry": 1}
+
+
+def test_a_weaker_peak_confirms_a_listed_dam_and_never_becomes_a_candidate():
+    # 0.9 and 0.4 beside nat:1 (the weak one nearer); 0.35 40 m from nat:2, which no detection
+    # took; 0.3 far from every listed dam; 0.45 on the reservoir of nat:3, 900 m off.
+    found = detections([(0, 0), (100, 0), (2000, 40), (5000, 0), (8000, 0)],
+                       [0.9, 0.4, 0.35, 0.3, 0.45], reservoir_ids={4: ["nat:3"]})  # fmt: skip
+    inventory = points([(X0 + 120, Y0), (X0 + 2000, Y0), (X0 + 8900, Y0)],
+                       point_id=["nat:1", "nat:2", "nat:3"], source=["national"] * 3,
+                       name=[None] * 3)  # fmt: skip
+    out = sort_detections(found, inventory, EPSG, {"default": 300.0}, threshold=0.5)
+    assert out["detection_id"].tolist() == ["t_000", "t_002"]
+    assert out["rank"].tolist() == [1, 2]
+    rows = out.set_index("detection_id")
+    # The detection proper keeps its dam although a weaker peak lies nearer the point.
+    assert rows.loc["t_000", ["status", "matched_id", "match_rule"]].tolist() == [
+        "known", "nat:1", "radius"]  # fmt: skip
+    assert rows.loc["t_002", ["status", "matched_id", "match_rule"]].tolist() == [
+        "known", "nat:2", "confirmed"]  # fmt: skip
+    assert rows.loc["t_002", "distance_m"] == pytest.approx(40.0, abs=0.1)
+    # Without a threshold every peak is a detection: the nearer weak peak takes nat:1 and the
+    # others are candidates.
+    plain = sort_detections(found, inventory, EPSG, {"default": 300.0}).set_index("detection_id")
+    assert plain.loc["t_001", "matched_id"] == "nat:1" and plain.loc["t_000", "status"] == (
+        "candidate")  # fmt: skip
+    assert plain.loc["t_004", "match_rule"] == "reservoir" and len(plain) == 5
+
+
+def test_metrics_report_listed_recall_with_and_without_confirmations():
+    truth = points([(X0, Y0), (X0 + 1000, Y0), (X0 + 2000, Y0)], dam_id=[0, 1, 2],
+                   listed=[True, True, False])  # fmt: skip
+    found = detections([(10, 0), (1000, 30)], [0.9, 0.35])
+    found = found.assign(status="known", match_rule=["radius", "confirmed"])
+    metrics = evaluate_scan(found, truth, EPSG, 150.0, top_k=[1], calibration_bins=2,
+                            bootstrap=0, seed=0)  # fmt: skip
+    assert metrics["listed_recall"] == 1.0
+    assert metrics["listed_recall_at_threshold"] == 0.5
+    assert metrics["confirmed"] == 1

@@ -145,6 +145,28 @@ def test_a_listed_point_on_the_lake_beside_a_detection_is_reported(tmp_path, lis
     assert all(d["reservoir_ids"] == (["nat:1"] if listed_on_lake else []) for d in beside)
 
 
+def test_a_peak_below_the_threshold_is_kept_only_beside_a_listed_dam(tmp_path):
+    every = tile_job(tiny_fcn(), threshold=0.01)
+    scan_tile(BIG, ListedPoints(), TileStore(tmp_path / "every"), every)
+    peaks = TileStore(tmp_path / "every").detections("big")
+    scores = sorted(d["score"] for d in peaks)
+    threshold = scores[len(scores) // 2]  # half the tile's peaks are below it
+    weak = [d for d in peaks if d["score"] < threshold]
+    listed = ListedPoints(("nat:1",), (weak[0]["x"] + 20.0,), (weak[0]["y"],))
+    job = dataclasses.replace(every, threshold=threshold, confirm_threshold=0.01,
+                              confirm_reach_px=3.0)  # fmt: skip
+    kept = {}
+    for name, points in (("listed", listed), ("none", ListedPoints())):
+        scan_tile(BIG, points, TileStore(tmp_path / name), job)
+        kept[name] = {(d["x"], d["y"]) for d in TileStore(tmp_path / name).detections("big")}
+    strong = {(d["x"], d["y"]) for d in peaks if d["score"] >= threshold}
+    assert kept["none"] == strong
+    # The weak peaks within 30 m of the listed point (20 m from the first) join the strong.
+    near = {(d["x"], d["y"]) for d in weak
+            if np.hypot(d["x"] - listed.x[0], d["y"] - listed.y[0]) <= 30.0}  # fmt: skip
+    assert kept["listed"] == strong | near and (weak[0]["x"], weak[0]["y"]) in near
+
+
 def test_blocks_split_evenly():
     from dam_detection.pipelines.scan.tile_scan import block_sides
 

@@ -5,6 +5,8 @@ import pytest
 
 from dam_detection.detection.settings import DetectionSettings
 from dam_detection.detection.threshold import (
+    centre_peak_scores,
+    confirmation_threshold,
     detection_threshold,
     patch_peak_scores,
     validation_threshold,
@@ -94,3 +96,22 @@ def test_a_threshold_chosen_on_other_smoothing_or_views_is_refused():
     assert validation_threshold({"fcn": {"detection": {"threshold": 0.7}}}, detection(), "x") == 0.7
     with pytest.raises(KeyError, match="re-run the train pipeline"):
         validation_threshold({"fcn": {}}, detection(), "scan.threshold")
+
+
+def test_confirmation_threshold_tells_dam_points_from_non_dam_points():
+    land = np.zeros((41, 41), np.float32)
+    land[20, 22], land[5, 5] = 0.34375, 0.9  # weak near the centre; strong far from it
+    bare = np.zeros((41, 41), np.float32)
+    assert centre_peak_scores([land, bare], 3.0, 4).tolist() == [0.34375, 0.0]
+    dams = np.array([0.875, 0.375, 0.3125, 0.0])  # the last dam had no peak near its point
+    chosen = confirmation_threshold(dams, centre_peak_scores([land, bare], 3.0, 4))
+    # 0.3125 confirms three of four dams and one non-dam point (F1 0.75); 0.375 two dams and
+    # none (0.667). The land patch's strong peak far from its point does not count.
+    assert chosen["threshold"] == 0.3125 and chosen["false_alarms"] == 1
+    assert chosen["f1"] == pytest.approx(0.75) and chosen["non_dam_points"] == 2
+    metrics = {"fcn": {"detection": {"threshold": 0.7, "views": 1, "confirmation": chosen}}}
+    settings = DetectionSettings(min_distance_px=10, smoothing_px=0.0, views=1, tolerance_m=150.0)
+    assert validation_threshold(metrics, settings, "x", "confirmation") == 0.3125
+    del metrics["fcn"]["detection"]["confirmation"]
+    with pytest.raises(KeyError, match="x is 'validation' but train_metrics has no 'confirm"):
+        validation_threshold(metrics, settings, "x", "confirmation")

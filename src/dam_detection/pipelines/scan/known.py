@@ -8,6 +8,12 @@ the dam). Each inventory point explains at most one detection (the nearest), so 
 beside a listed one stays a candidate. Everything else is a candidate: a dam no inventory lists,
 or a false alarm, for a person to review, except a detection on a listed bridge
 (:func:`mark_bridges`): a structure over water that the bridge inventory already explains.
+
+An inventory point is evidence of a dam. A peak too weak to be a detection on its own (below
+the scan's threshold, at or above ``scan.matching.confirm_threshold``) is kept by the tile only
+near a listed point; here, after every detection proper has been sorted, it confirms a listed
+dam still unmatched within that inventory's radius (``match_rule`` ``confirmed``) or is dropped:
+it never becomes a candidate.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from dam_detection.pipelines.scan.tiling import grid_xy
 STATUS_KNOWN = "known"
 STATUS_CANDIDATE = "candidate"
 STATUS_BRIDGE = "bridge"
+#: ``match_rule`` of a listed dam confirmed by a peak below the detection threshold.
+CONFIRMED = "confirmed"
 
 
 def _radius(radius_m: Mapping[str, float], source: str) -> float:
@@ -30,7 +38,8 @@ def _radius(radius_m: Mapping[str, float], source: str) -> float:
 
 
 def sort_detections(detections: gpd.GeoDataFrame, inventory: gpd.GeoDataFrame, epsg: int,
-                    radius_m: Mapping[str, float]) -> gpd.GeoDataFrame:  # fmt: skip
+                    radius_m: Mapping[str, float],
+                    threshold: float | None = None) -> gpd.GeoDataFrame:  # fmt: skip
     """Add ``status``, ``matched_id``, ``inventory``, ``distance_m``, ``match_rule`` and the
     nearest listed dam (``nearest_id``, ``nearest_inventory``, ``nearest_distance_m``).
 
@@ -39,6 +48,14 @@ def sort_detections(detections: gpd.GeoDataFrame, inventory: gpd.GeoDataFrame, e
         inventory: Listed dams: ``point_id``, ``source``, ``name``, EPSG:4326 points.
         epsg: The scan grid's CRS.
         radius_m: Match radius per inventory (``default`` for the rest).
+        threshold: The scan's detection threshold. Detections scoring below it were kept only
+            to confirm listed dams (``scan.matching.confirm_threshold``): after every detection
+            at or above it has been matched, each may take a listed point still unmatched
+            within that point's radius (``match_rule`` ``confirmed``); the rest are dropped.
+            ``None``: every detection is a detection.
+
+    Returns:
+        The detections kept, in their order (``rank`` renumbered from 1 where present).
     """
     out = detections.copy()
     n = len(out)
@@ -50,6 +67,9 @@ def sort_detections(detections: gpd.GeoDataFrame, inventory: gpd.GeoDataFrame, e
     nearest_id = np.full(n, None, dtype=object)
     nearest_source = np.full(n, None, dtype=object)
     nearest_distance = np.full(n, np.nan)
+    weak = np.zeros(n, bool)
+    if threshold is not None and n:
+        weak = out["score"].to_numpy(float) < threshold
     if n and len(inventory):
         listed_xy = grid_xy(inventory, epsg)
         found_xy = out[["x", "y"]].to_numpy(float)
@@ -58,23 +78,28 @@ def sort_detections(detections: gpd.GeoDataFrame, inventory: gpd.GeoDataFrame, e
         radii = np.array([_radius(radius_m, s) for s in sources])
         gap, nearest = cKDTree(listed_xy).query(found_xy)
         nearest_id, nearest_source, nearest_distance = ids[nearest], sources[nearest], gap
-        # Pairs within each point's radius, closest first; each side used once.
-        pairs = cKDTree(found_xy).query_ball_tree(cKDTree(listed_xy), r=float(radii.max()))
-        candidates = [
-            (float(np.hypot(*(found_xy[d] - listed_xy[p]))), d, p)
-            for d, points in enumerate(pairs)
-            for p in points
-        ]
         used: set[int] = set()
-        for dist, d, p in sorted(candidates):
-            if dist > radii[p] or status[d] == STATUS_KNOWN or p in used:
-                continue
-            used.add(p)
-            status[d], matched[d], source[d], distance[d], rule[d] = (
-                STATUS_KNOWN, ids[p], sources[p], dist, "radius")  # fmt: skip
+
+        def match_within_radius(allowed: np.ndarray, how: str) -> None:
+            # Pairs within each point's radius, closest first; each side used once.
+            pairs = cKDTree(found_xy).query_ball_tree(cKDTree(listed_xy), r=float(radii.max()))
+            options = [
+                (float(np.hypot(*(found_xy[d] - listed_xy[p]))), d, p)
+                for d, points in enumerate(pairs)
+                if allowed[d]
+                for p in points
+            ]
+            for dist, d, p in sorted(options):
+                if dist > radii[p] or status[d] == STATUS_KNOWN or p in used:
+                    continue
+                used.add(p)
+                status[d], matched[d], source[d], distance[d], rule[d] = (
+                    STATUS_KNOWN, ids[p], sources[p], dist, how)  # fmt: skip
+
+        match_within_radius(~weak, "radius")
         by_id = {point_id: i for i, point_id in enumerate(ids)}
         for d, reservoir_ids in enumerate(out["reservoir_ids"]):
-            if status[d] == STATUS_KNOWN:
+            if status[d] == STATUS_KNOWN or weak[d]:
                 continue
             # The nearest listed point on this detection's water body not yet used.
             options = [
@@ -90,11 +115,17 @@ def sort_detections(detections: gpd.GeoDataFrame, inventory: gpd.GeoDataFrame, e
                     "reservoir",
                 )
                 distance[d] = float(np.hypot(*(found_xy[d] - listed_xy[p])))
-    return out.assign(
+        match_within_radius(weak, CONFIRMED)
+    out = out.assign(
         status=status, matched_id=matched, inventory=source, distance_m=np.round(distance, 1),
         match_rule=rule, nearest_id=nearest_id, nearest_inventory=nearest_source,
         nearest_distance_m=np.round(nearest_distance, 1),
     )  # fmt: skip
+    # A weak peak that confirmed nothing was never a detection.
+    out = out[~weak | (status == STATUS_KNOWN)].reset_index(drop=True)
+    if "rank" in out:
+        out = out.assign(rank=np.arange(1, len(out) + 1))
+    return out
 
 
 def mark_bridges(sorted_detections: gpd.GeoDataFrame, bridges: gpd.GeoDataFrame, epsg: int,

@@ -6,7 +6,9 @@ Three questions, at the shared ``detection.tolerance_m``:
   called known does not count: the reviewer never sees it);
 - candidate precision: of the candidates, the share that are dams (listed or not: both are
   real, though only the unlisted ones are discoveries);
-- listed recall: of the listed dams, the share any detection found.
+- listed recall: of the listed dams, the share any detection found, confirmations of listed
+  dams by weaker peaks included (``scan.matching.confirm_threshold``); without them, at the
+  detection threshold alone, as ``listed_recall_at_threshold``.
 
 Each is a point estimate with a 95% bootstrap interval (resampling the dams, or the candidates).
 For the reviewer: precision of the first k candidates, reviews per real discovery, and a
@@ -24,7 +26,12 @@ import geopandas as gpd
 import numpy as np
 
 from dam_detection.detection.matching import match_points
-from dam_detection.pipelines.scan.known import STATUS_BRIDGE, STATUS_CANDIDATE, STATUS_KNOWN
+from dam_detection.pipelines.scan.known import (
+    CONFIRMED,
+    STATUS_BRIDGE,
+    STATUS_CANDIDATE,
+    STATUS_KNOWN,
+)
 from dam_detection.pipelines.scan.tiling import grid_xy
 
 
@@ -74,6 +81,13 @@ def evaluate_scan(sorted_detections: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, 
     candidate_is_discovery = candidate_is_dam & ~listed[np.maximum(dam_of[is_candidate], 0)]
     discovery = found_by_candidate[~listed]
     listed_found = found_any[listed]
+    # The same question for the detections proper: without the confirming peaks, matched anew.
+    confirmed = np.zeros(len(found_xy), bool)
+    if "match_rule" in sorted_detections:
+        confirmed = (sorted_detections["match_rule"] == CONFIRMED).to_numpy(bool)
+    alone = np.zeros(len(truth_xy), bool)
+    alone[match_points(truth_xy, found_xy[~confirmed], tolerance_m)[:, 0]] = True
+    listed_found_alone = alone[listed]
     scores = sorted_detections["score"].to_numpy(float)[is_candidate]
     order = np.argsort(-scores, kind="stable")
     ranked_dam, ranked_discovery = candidate_is_dam[order], candidate_is_discovery[order]
@@ -107,6 +121,8 @@ def evaluate_scan(sorted_detections: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, 
         "candidate_precision_95": _interval(candidate_is_dam, bootstrap, rng),
         "listed_recall": _share(listed_found),
         "listed_recall_95": _interval(listed_found, bootstrap, rng),
+        "listed_recall_at_threshold": _share(listed_found_alone),
+        "confirmed": int(confirmed.sum()),
         "discoveries": discoveries,
         "candidates_that_are_listed_dams": int((candidate_is_dam & ~candidate_is_discovery).sum()),
         "known_that_are_unlisted_dams": int(known_is_unlisted.sum()),

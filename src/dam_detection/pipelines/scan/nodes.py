@@ -30,6 +30,7 @@ from dam_detection.pipelines.scan.exported_imagery import (
     export_tile_imagery,
 )
 from dam_detection.pipelines.scan.known import (
+    CONFIRMED,
     STATUS_BRIDGE,
     STATUS_CANDIDATE,
     STATUS_KNOWN,
@@ -78,11 +79,27 @@ def scan_threshold(params: ScanSettings, train_metrics: Mapping[str, Any],
     return validation_threshold(train_metrics, detection, "scan.threshold")
 
 
-def _listed_near(tile: Any, inventory: gpd.GeoDataFrame, xy: np.ndarray) -> ListedPoints:
+def confirm_threshold(params: ScanSettings, train_metrics: Mapping[str, Any],
+                      detection: DetectionSettings, threshold: float) -> float | None:  # fmt: skip
+    """The score at which a peak confirms a listed dam (``scan.matching.confirm_threshold``),
+    or ``None`` where it would not be below ``threshold``.
+    """
+    setting = params.matching.confirm_threshold
+    if setting is None:
+        return None
+    if setting == "validation":
+        setting = validation_threshold(
+            train_metrics, detection, "scan.matching.confirm_threshold", "confirmation"
+        )
+    return float(setting) if float(setting) < threshold else None
+
+
+def _listed_near(tile: Any, inventory: gpd.GeoDataFrame, xy: np.ndarray,
+                 reach_m: float) -> ListedPoints:  # fmt: skip
     if not len(inventory):
         return ListedPoints()
     west, south, east, north = tile.core_bounds()
-    margin = (tile.overlap_px + 64) * PIXEL_M
+    margin = max((tile.overlap_px + 64) * PIXEL_M, reach_m)
     near = (xy[:, 0] > west - margin) & (xy[:, 0] < east + margin)
     near &= (xy[:, 1] > south - margin) & (xy[:, 1] < north + margin)
     ids = inventory["point_id"].astype(str).to_numpy()[near]
@@ -117,6 +134,8 @@ def scan_tiles_on_dask(
     window = composite_window(composite)
     reader = _block_reader(source, window, names)
     threshold = scan_threshold(params, train_metrics, detection)
+    confirm = confirm_threshold(params, train_metrics, detection, threshold)
+    confirm_reach_m = max(params.matching.radius_m.values())
     model = ModelPayload.of(fcn_model)
     halo = halo_for(int(fcn_metadata["receptive_field_px"]))
     reach_px = params.matching.reservoir_reach_m / PIXEL_M
@@ -124,7 +143,8 @@ def scan_tiles_on_dask(
         "model": model.key, "reader": repr(_without_cache(reader)), "bands": names,
         "stats": band_stats["bands"], "halo": halo, "block_px": params.block_px,
         "blocks_per_batch": params.blocks_per_batch,
-        "threshold": threshold, "min_distance_px": detection.min_distance_px,
+        "threshold": threshold, "confirm_threshold": confirm, "confirm_reach_m": confirm_reach_m,
+        "min_distance_px": detection.min_distance_px,
         "smoothing_px": detection.smoothing_px, "views": detection.views,
         "water_ndwi": params.matching.water_ndwi, "reach_px": reach_px,
         "chips": params.chips.model_dump(),
@@ -137,7 +157,8 @@ def scan_tiles_on_dask(
         smoothing_px=float(detection.smoothing_px), water_ndwi=params.matching.water_ndwi,
         reservoir_reach_px=reach_px, chip_px=params.chips.size_px, chip_scale=params.chips.scale,
         threads=params.cluster.threads_per_worker, blocks_per_batch=params.blocks_per_batch,
-        views=detection.views, fingerprint=fingerprint,
+        views=detection.views, confirm_threshold=confirm,
+        confirm_reach_px=confirm_reach_m / PIXEL_M, fingerprint=fingerprint,
     )  # fmt: skip
     tiles = tiles_from_frame(scan_tiles)
     todo = [tile for tile in tiles if not scan_store.finished(tile.tile_id, fingerprint)]
@@ -159,7 +180,8 @@ def scan_tiles_on_dask(
         logger.info("scan: %d planet tiles composed ahead in %.1f s", composed,
                     time.perf_counter() - started)  # fmt: skip
     xy = grid_xy(inventory_dams, tiles[0].epsg if tiles else 4326)
-    tasks = [(t.tile_id, (t, _listed_near(t, inventory_dams, xy), scan_store)) for t in todo]
+    tasks = [(t.tile_id, (t, _listed_near(t, inventory_dams, xy, confirm_reach_m), scan_store))
+             for t in todo]  # fmt: skip
     start = time.perf_counter()
     workers = 0
     summaries: list[dict[str, Any]] = []
@@ -170,6 +192,7 @@ def scan_tiles_on_dask(
     return {
         "fingerprint": fingerprint,
         "threshold": threshold,
+        "confirm_threshold": confirm,
         "tiles": len(tiles),
         "tiles_scanned": len(todo),
         "tiles_skipped": len(tiles) - len(todo),
@@ -239,14 +262,16 @@ def sort_known_and_candidates(
     detections: gpd.GeoDataFrame,
     inventory_dams: gpd.GeoDataFrame,
     inventory_bridges: gpd.GeoDataFrame,
+    scan_run: Mapping[str, Any],
     params: ScanSettings,
 ) -> gpd.GeoDataFrame:
     """Each detection ``known`` (an inventory lists the dam), ``bridge`` (on a listed bridge)
-    or a ``candidate`` (:mod:`.known`).
+    or a ``candidate``; peaks below the threshold confirm listed dams or go (:mod:`.known`).
     """
     epsg = int(detections["epsg"].iloc[0]) if len(detections) else 4326
     matching = params.matching
-    dams = sort_detections(detections, inventory_dams, epsg, matching.radius_m)
+    dams = sort_detections(detections, inventory_dams, epsg, matching.radius_m,
+                           float(scan_run["threshold"]))  # fmt: skip
     return mark_bridges(dams, inventory_bridges, epsg, matching.bridge_radius_m)
 
 
@@ -299,6 +324,7 @@ def evaluate(sorted_detections: gpd.GeoDataFrame, planet_truth: gpd.GeoDataFrame
     account = {
         "region": params.region.name,
         "threshold": scan_run["threshold"],
+        "confirm_threshold": scan_run.get("confirm_threshold"),
         # What made the heatmaps the threshold cut: runs are compared knowing these.
         "views": detection.views,
         "smoothing_px": detection.smoothing_px,
@@ -322,6 +348,7 @@ def evaluate(sorted_detections: gpd.GeoDataFrame, planet_truth: gpd.GeoDataFrame
         "tile_seconds": _tile_seconds(per_tile),
         "detections": int(len(sorted_detections)),
         "known": int((sorted_detections["status"] == STATUS_KNOWN).sum()),
+        "confirmed": int((sorted_detections["match_rule"] == CONFIRMED).sum()),
         "on_listed_bridges": int((sorted_detections["status"] == STATUS_BRIDGE).sum()),
         "candidates": int((sorted_detections["status"] == STATUS_CANDIDATE).sum()),
     }
@@ -348,7 +375,8 @@ def summarize(scan_metrics: Mapping[str, Any]) -> dict[str, Any]:
         f"Scan of {scan_metrics['region']} ({scan_metrics['area_km2']} km², "
         f"{scan_metrics['tiles']} tiles, {scan_metrics['workers']} Dask workers, "
         f"{scan_metrics['wall_seconds']} s): {scan_metrics['detections']} detections, "
-        f"{scan_metrics['known']} known to an inventory, "
+        f"{scan_metrics['known']} known to an inventory ("
+        f"{scan_metrics.get('confirmed', 0)} of them confirmed by a weaker peak), "
         f"{scan_metrics.get('on_listed_bridges', 0)} on listed bridges, "
         f"{scan_metrics['candidates']} candidates.",
     ]

@@ -70,9 +70,19 @@ class MatchingSettings(Settings):
     far the point is from the wall."""
     water_ndwi: float
     """NDWI above which a pixel is water, for the reservoir rule."""
+    confirm_threshold: Literal["validation"] | float | None
+    """Lowest peak score that confirms a listed dam: a peak below ``scan.threshold`` within its
+    inventory's ``radius_m`` of a listed point not yet matched is that dam (``known``, match
+    rule ``confirmed``), never a candidate. ``validation`` takes what ``train`` chose on
+    validation patches (dam points against non-dam points); a number; ``null``: listed dams
+    need ``scan.threshold`` like any detection."""
 
     @model_validator(mode="after")
     def _has_default(self) -> MatchingSettings:
+        if isinstance(self.confirm_threshold, float) and not 0 < self.confirm_threshold <= 1:
+            raise ValueError(
+                f"scan.matching.confirm_threshold {self.confirm_threshold} is not in (0, 1]"
+            )
         if "default" not in self.radius_m:
             raise ValueError("scan.matching.radius_m needs a 'default' radius")
         return self

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from dam_detection.bands import RGB_BANDS
 from dam_detection.detection.peaks import find_peaks
@@ -97,6 +98,10 @@ class TileJob:
         blocks_per_batch: Blocks of one shape predicted together.
         views: Poses of each block predicted and averaged (``detection.views``).
         threshold: Lowest peak score kept.
+        confirm_threshold: Lowest score of a peak kept only because a listed dam lies within
+            ``confirm_reach_px`` (below ``threshold``; ``None``: no such peaks).
+        confirm_reach_px: How near a listed point such a peak must be (the largest
+            ``scan.matching.radius_m``; the sorting applies each inventory's own).
         min_distance_px: Peaks at least this far apart.
         smoothing_px: Gaussian sigma the heatmap is smoothed with before its peaks are found.
         water_ndwi: NDWI above which a pixel is water (reservoir rule).
@@ -125,6 +130,8 @@ class TileJob:
     # predicted one view while the scan it measured used four) fails instead of drifting.
     blocks_per_batch: int
     views: int
+    confirm_threshold: float | None
+    confirm_reach_px: float
     threads: int = 1
     fingerprint: str = field(default="")
 
@@ -251,14 +258,17 @@ def scan_tile(tile: ScanTile, listed: ListedPoints, store: TileStore, job: TileJ
                          job.blocks_per_batch)  # fmt: skip
     predict_s = time.perf_counter() - start - read_s
     image = image[halo : halo + window, halo : halo + window]
-    rows, cols, scores = find_peaks(heat, job.threshold, int(round(job.min_distance_px)),
+    lowest = min(job.threshold, job.confirm_threshold or job.threshold)
+    rows, cols, scores = find_peaks(heat, lowest, int(round(job.min_distance_px)),
                                     job.smoothing_px)  # fmt: skip
     o, size = tile.overlap_px, tile.size_px
     owned = (rows >= o) & (rows < o + size) & (cols >= o) & (cols < o + size)
-    rows, cols, scores = rows[owned], cols[owned], scores[owned]
     # Grid metres of pixel centres (rows count south from the window's north edge).
     x = (tile.window_col + cols + 0.5) * PIXEL_M
     y = (tile.window_top + 1 - rows - 0.5) * PIXEL_M
+    # A peak below the threshold stays only where it may confirm a listed dam.
+    owned &= (scores >= job.threshold) | _near_listed(x, y, listed, job.confirm_reach_px * PIXEL_M)
+    rows, cols, scores, x, y = rows[owned], cols[owned], scores[owned], x[owned], y[owned]
     reservoir_ids: list[list[str]] = [[] for _ in rows]
     if "NDWI" in job.bands and len(rows) and listed.ids:
         bodies = water_bodies(image[..., job.bands.index("NDWI")], job.water_ndwi)
@@ -296,6 +306,14 @@ def scan_tile(tile: ScanTile, listed: ListedPoints, store: TileStore, job: TileJ
         "output_px": int(size * size),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+
+
+def _near_listed(x: np.ndarray, y: np.ndarray, listed: ListedPoints, reach_m: float) -> np.ndarray:
+    """Whether each point lies within ``reach_m`` of a listed dam."""
+    if not listed.ids or not len(x):
+        return np.zeros(len(x), bool)
+    gap, _ = cKDTree(np.column_stack([listed.x, listed.y])).query(np.column_stack([x, y]))
+    return gap <= reach_m
 
 
 def _computed_px(window: int, block_px: int, halo: int) -> int:

@@ -197,28 +197,36 @@ def _detection_threshold(
     detection: Mapping[str, Any],
     batch: int,
     autotune: bool,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Segment every whole validation patch and choose the peak threshold there
-    (:mod:`.peaks`): what ``segment.detection.threshold: validation`` uses on scenes.
+    (:mod:`.peaks`): what ``segment.detection.threshold: validation`` uses on scenes; and the
+    lower threshold at which a peak confirms a listed dam (``confirmation``: what
+    ``scan.matching.confirm_threshold: validation`` uses).
     """
     tolerance = float(detection["tolerance_px"])
     distance = int(detection["min_distance_px"])
     smoothing = float(detection["smoothing_px"])
     views = int(detection["views"])
     predict = averaged_over_views(model.predict_on_batch, views)
-    dams, alarms = [], []
+    dams, alarms, non_dams = [], [], []
     for chunk in make_eval_dataset(files, spec, crop_size=None, batch_size=batch,
                                    autotune=autotune):  # fmt: skip
-        heatmaps = predict(chunk["image"].numpy())[..., 0]
+        heatmaps = np.asarray(predict(chunk["image"].numpy())[..., 0])
+        labels = chunk["label"].numpy()
         found, false = peaks.patch_peak_scores(
-            np.asarray(heatmaps), chunk["label"].numpy(), tolerance, distance,
+            heatmaps, labels, tolerance, distance,
             other_dams=chunk["other_dams"].numpy(), smoothing_px=smoothing,
         )  # fmt: skip
         dams.append(found)
         alarms.append(false)
-    chosen = peaks.detection_threshold(np.concatenate(dams), np.concatenate(alarms))
-    return {**chosen, "tolerance_px": tolerance, "min_distance_px": distance,
-            "smoothing_px": smoothing, "views": views}  # fmt: skip
+        non_dams.append(
+            peaks.centre_peak_scores(heatmaps[labels < 0.5], tolerance, distance, smoothing)
+        )
+    dam_scores = np.concatenate(dams)
+    chosen = peaks.detection_threshold(dam_scores, np.concatenate(alarms))
+    confirmation = peaks.confirmation_threshold(dam_scores, np.concatenate(non_dams))
+    return {**chosen, "confirmation": confirmation, "tolerance_px": tolerance,
+            "min_distance_px": distance, "smoothing_px": smoothing, "views": views}  # fmt: skip
 
 
 def train_fcn_job(
