@@ -166,10 +166,11 @@ def test_a_weaker_peak_confirms_a_listed_dam_and_never_becomes_a_candidate():
 def test_metrics_report_listed_recall_with_and_without_confirmations():
     truth = points([(X0, Y0), (X0 + 1000, Y0), (X0 + 2000, Y0)], dam_id=[0, 1, 2],
                    listed=[True, True, False])  # fmt: skip
-    found = detections([(10, 0), (1000, 30)], [0.9, 0.35])
-    found = found.assign(status="known", match_rule=["radius", "confirmed"])
+    # The second confirmation lies 400 m from every dam: a listed point far off its wall.
+    found = detections([(10, 0), (1000, 30), (3000, 400)], [0.9, 0.35, 0.3])
+    found = found.assign(status="known", match_rule=["radius", "confirmed", "confirmed"])
     metrics = evaluate_scan(found, truth, EPSG, 150.0, top_k=[1], calibration_bins=2,
                             bootstrap=0, seed=0)  # fmt: skip
     assert metrics["listed_recall"] == 1.0
     assert metrics["listed_recall_at_threshold"] == 0.5
-    assert metrics["confirmed"] == 1
+    assert (metrics["confirmed"], metrics["confirmed_that_are_dams"]) == (2, 1)
