@@ -386,7 +386,8 @@ def summarize(scan_metrics: Mapping[str, Any]) -> dict[str, Any]:
             f"Against the planet's truth at {evaluation['tolerance_m']:g} m: discovery recall "
             f"{evaluation['discovery_recall']} ({evaluation['discoveries']} of "
             f"{evaluation['unlisted_dams']} unlisted dams), candidate precision "
-            f"{evaluation['candidate_precision']}, listed recall {evaluation['listed_recall']}."
+            f"{evaluation['candidate_precision']}, listed recall {evaluation['listed_recall']} "
+            f"({evaluation.get('listed_recall_at_threshold')} without confirmations)."
         )
     # The run's last log line adds where the catalog put the page (hooks.RunSummaryHooks).
     lines.append("Review the candidates: open the review page (catalog entry scan_review).")
