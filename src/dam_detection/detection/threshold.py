@@ -19,7 +19,7 @@ non-dam patches' points (theirs), the question a listed point asks.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -135,7 +135,9 @@ def detection_threshold(dam_scores: np.ndarray, alarm_scores: np.ndarray) -> dic
 
 
 def validation_threshold(train_metrics: Mapping[str, Any], detection: DetectionSettings,
-                         setting: str, which: str = "detection") -> float:  # fmt: skip
+                         setting: str,
+                         which: Literal["detection", "confirmation"] = "detection",
+                         ) -> float:  # fmt: skip
     """A peak threshold that ``train`` chose on whole validation patches.
 
     Args:
