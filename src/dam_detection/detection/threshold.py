@@ -10,7 +10,7 @@ alarm.
 
 The same heatmaps choose a second, lower threshold for the scan: the **confirmation**
 threshold, at which a peak within an inventory's radius of a listed dam confirms that dam
-(:func:`centre_peak_scores`, :func:`confirmation_threshold`). An inventory point is evidence of
+(:func:`confirmation_threshold`). An inventory point is evidence of
 a dam, so a weaker peak beside one is likelier a dam than the same peak anywhere; the threshold
 is the best F1 of telling dam patches' points (their highest peak near the centre) from
 non-dam patches' points (theirs), the question a listed point asks.
@@ -19,7 +19,7 @@ non-dam patches' points (theirs), the question a listed point asks.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -30,6 +30,18 @@ from dam_detection.detection.settings import DetectionSettings
 PEAK_FLOOR = 0.01
 
 
+class PatchPeaks(NamedTuple):
+    """What the peaks of whole-patch heatmaps say (:func:`patch_peak_scores`)."""
+
+    dams: np.ndarray
+    """Per dam patch, the highest peak within the tolerance of its point (0 where none)."""
+    false_alarms: np.ndarray
+    """Every other peak's score, in every patch."""
+    non_dam_points: np.ndarray
+    """Per non-dam patch, the highest peak within the tolerance of its point (0 where none):
+    what the heatmap says of a place that is no dam (:func:`confirmation_threshold`)."""
+
+
 def patch_peak_scores(
     heatmaps: Sequence[np.ndarray] | np.ndarray,
     labels: Sequence[float],
@@ -37,24 +49,20 @@ def patch_peak_scores(
     min_distance_px: int,
     other_dams: np.ndarray | None = None,
     smoothing_px: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Scores of the dams and of the false alarms in whole-patch heatmaps.
+) -> PatchPeaks:
+    """Scores of the dams, of the false alarms and of the non-dam points in whole-patch heatmaps.
 
     Args:
         heatmaps: ``(S, S)`` dam probabilities of patches centred on their points.
         labels: Per patch, 1 for a dam at the centre.
-        tolerance_px: A peak this close to a dam point finds it.
+        tolerance_px: A peak this close to a patch's point scores that point.
         min_distance_px: Minimum distance between peaks (``detection.min_distance_px``).
         other_dams: Per patch, ``(K, 2)`` offsets from the centre of other dams the inventories
             list inside it; peaks within the tolerance of one are neither found dams nor false
             alarms (the patch's label says nothing about them).
         smoothing_px: Gaussian sigma applied before the peaks are found (``find_peaks``).
-
-    Returns:
-        ``(dam_scores, false_alarm_scores)``: per dam patch the highest peak within the
-        tolerance (0 when there is none), and every other peak's score.
     """
-    dams, alarms = [], []
+    dams, alarms, non_dams = [], [], []
     for number, (heatmap, label) in enumerate(zip(heatmaps, labels, strict=True)):
         rows, cols, scores = find_peaks(heatmap, PEAK_FLOOR, min_distance_px, smoothing_px)
         centre = (heatmap.shape[0] // 2, heatmap.shape[1] // 2)
@@ -63,43 +71,31 @@ def patch_peak_scores(
             gap = np.hypot(rows[:, None] - others[None, :, 0], cols[:, None] - others[None, :, 1])
             keep = ~(gap <= tolerance_px).any(axis=1)
             rows, cols, scores = rows[keep], cols[keep], scores[keep]
-        if float(label) < 0.5:
-            alarms.append(scores)
-            continue
         near = np.hypot(rows - centre[0], cols - centre[1]) <= tolerance_px
         best = int(np.argmax(np.where(near, scores, -1.0))) if near.any() else -1
-        dams.append(float(scores[best]) if best >= 0 else 0.0)
+        best_score = float(scores[best]) if best >= 0 else 0.0
+        if float(label) < 0.5:
+            non_dams.append(best_score)
+            alarms.append(scores)
+            continue
+        dams.append(best_score)
         others = np.ones(len(scores), bool)
         if best >= 0:
             others[best] = False
         alarms.append(scores[others])
-    return np.asarray(dams, np.float64), np.concatenate([np.zeros(0), *alarms]).astype(np.float64)
-
-
-def centre_peak_scores(
-    heatmaps: Sequence[np.ndarray] | np.ndarray,
-    tolerance_px: float,
-    min_distance_px: int,
-    smoothing_px: float = 0.0,
-) -> np.ndarray:
-    """Per patch, the highest peak within ``tolerance_px`` of its centre (0 where none): how
-    strongly the heatmap says the patch's point is a dam.
-    """
-    best = []
-    for heatmap in heatmaps:
-        rows, cols, scores = find_peaks(heatmap, PEAK_FLOOR, min_distance_px, smoothing_px)
-        near = np.hypot(rows - heatmap.shape[0] // 2, cols - heatmap.shape[1] // 2)
-        near = near <= tolerance_px
-        best.append(float(scores[near].max()) if near.any() else 0.0)
-    return np.asarray(best, np.float64)
+    return PatchPeaks(
+        np.asarray(dams, np.float64),
+        np.concatenate([np.zeros(0), *alarms]).astype(np.float64),
+        np.asarray(non_dams, np.float64),
+    )
 
 
 def confirmation_threshold(dam_scores: np.ndarray, non_dam_scores: np.ndarray) -> dict[str, Any]:
     """The peak threshold that best tells listed dams from places that are none (best F1).
 
     Args:
-        dam_scores: Per dam patch, its dam's score (:func:`patch_peak_scores`).
-        non_dam_scores: Per non-dam patch, its centre's score (:func:`centre_peak_scores`).
+        dam_scores: Per dam patch, its dam's score (``PatchPeaks.dams``).
+        non_dam_scores: Per non-dam patch, its point's score (``PatchPeaks.non_dam_points``).
 
     Returns:
         ``threshold``, ``precision``, ``recall``, ``f1``, and ``false_alarms``: non-dam points

@@ -5,7 +5,6 @@ import pytest
 
 from dam_detection.detection.settings import DetectionSettings
 from dam_detection.detection.threshold import (
-    centre_peak_scores,
     confirmation_threshold,
     detection_threshold,
     patch_peak_scores,
@@ -63,7 +62,7 @@ def test_detection_threshold_counts_every_other_peak_as_a_false_alarm():
     land[30, 10] = 0.75  # a non-dam patch: any peak is a false alarm
     weak = np.zeros((41, 41), np.float32)
     weak[20, 20] = 0.625
-    found, alarms = patch_peak_scores([dam, land, weak], [1, 0, 1], 3.0, 4)
+    found, alarms, _ = patch_peak_scores([dam, land, weak], [1, 0, 1], 3.0, 4)
     assert found.tolist() == [0.875, 0.625] and sorted(alarms.tolist()) == [0.5, 0.75]
     # At 0.625 both dams and one alarm (F1 0.8) beat 0.875's one dam and no alarm (F1 0.67).
     chosen = detection_threshold(found, alarms)
@@ -77,7 +76,7 @@ def test_a_peak_on_another_listed_dam_is_no_false_alarm():
     land = np.zeros((41, 41), np.float32)
     land[30, 10], land[10, 30] = 0.75, 0.25  # a negative patch next to a listed dam at (30, 10)
     others = [np.array([[-15.0, -14.0]]), np.array([[10.0, -10.0]])]
-    found, alarms = patch_peak_scores([dam, land], [1, 0], 3.0, 4, other_dams=others)
+    found, alarms, _ = patch_peak_scores([dam, land], [1, 0], 3.0, 4, other_dams=others)
     assert found.tolist() == [0.875] and alarms.tolist() == [0.25]
 
 
@@ -100,11 +99,13 @@ def test_a_threshold_chosen_on_other_smoothing_or_views_is_refused():
 
 def test_confirmation_threshold_tells_dam_points_from_non_dam_points():
     land = np.zeros((41, 41), np.float32)
-    land[20, 22], land[5, 5] = 0.34375, 0.9  # weak near the centre; strong far from it
+    land[20, 22], land[5, 5] = 0.34375, 0.875  # weak near the centre; strong far from it
     bare = np.zeros((41, 41), np.float32)
-    assert centre_peak_scores([land, bare], 3.0, 4).tolist() == [0.34375, 0.0]
+    scored = patch_peak_scores([land, bare], [0, 0], 3.0, 4)
+    assert scored.non_dam_points.tolist() == [0.34375, 0.0]
+    assert sorted(scored.false_alarms.tolist()) == [0.34375, 0.875]  # both still false alarms
     dams = np.array([0.875, 0.375, 0.3125, 0.0])  # the last dam had no peak near its point
-    chosen = confirmation_threshold(dams, centre_peak_scores([land, bare], 3.0, 4))
+    chosen = confirmation_threshold(dams, scored.non_dam_points)
     # 0.3125 confirms three of four dams and one non-dam point (F1 0.75); 0.375 two dams and
     # none (0.667). The land patch's strong peak far from its point does not count.
     assert chosen["threshold"] == 0.3125 and chosen["false_alarms"] == 1

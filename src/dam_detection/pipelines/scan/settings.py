@@ -78,7 +78,7 @@ class MatchingSettings(Settings):
     need ``scan.threshold`` like any detection."""
 
     @model_validator(mode="after")
-    def _has_default(self) -> MatchingSettings:
+    def _check(self) -> MatchingSettings:
         if isinstance(self.confirm_threshold, float) and not 0 < self.confirm_threshold <= 1:
             raise ValueError(
                 f"scan.matching.confirm_threshold {self.confirm_threshold} is not in (0, 1]"

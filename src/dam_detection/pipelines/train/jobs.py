@@ -211,17 +211,14 @@ def _detection_threshold(
     dams, alarms, non_dams = [], [], []
     for chunk in make_eval_dataset(files, spec, crop_size=None, batch_size=batch,
                                    autotune=autotune):  # fmt: skip
-        heatmaps = np.asarray(predict(chunk["image"].numpy())[..., 0])
-        labels = chunk["label"].numpy()
-        found, false = peaks.patch_peak_scores(
-            heatmaps, labels, tolerance, distance,
+        heatmaps = predict(chunk["image"].numpy())[..., 0]
+        scored = peaks.patch_peak_scores(
+            np.asarray(heatmaps), chunk["label"].numpy(), tolerance, distance,
             other_dams=chunk["other_dams"].numpy(), smoothing_px=smoothing,
         )  # fmt: skip
-        dams.append(found)
-        alarms.append(false)
-        non_dams.append(
-            peaks.centre_peak_scores(heatmaps[labels < 0.5], tolerance, distance, smoothing)
-        )
+        dams.append(scored.dams)
+        alarms.append(scored.false_alarms)
+        non_dams.append(scored.non_dam_points)
     dam_scores = np.concatenate(dams)
     chosen = peaks.detection_threshold(dam_scores, np.concatenate(alarms))
     confirmation = peaks.confirmation_threshold(dam_scores, np.concatenate(non_dams))
