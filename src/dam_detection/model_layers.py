@@ -2,10 +2,7 @@
 
 Each is registered under the ``dam_detection`` package, so a ``.keras`` file that uses one loads
 in safe mode (no code is deserialised) once this module is imported: the model builders, the
-batch-norm folding every prediction goes through and Dask scan workers all import it. It
-imports :mod:`dam_detection.model_losses` too, so one import registers everything a saved model
-names: a model compiled with ``BestInBagLoss`` carries the loss in its ``.keras`` file and its
-JSON (``scan`` sends the JSON to its workers).
+batch-norm folding every prediction goes through and Dask scan workers all import it.
 """
 
 from __future__ import annotations
@@ -19,8 +16,6 @@ from typing import Any
 import keras
 import tensorflow as tf
 from keras import layers
-
-from dam_detection import model_losses  # noqa: F401  (registers the loss on import)
 
 
 @keras.saving.register_keras_serializable(package="dam_detection")

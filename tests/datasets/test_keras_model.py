@@ -7,7 +7,6 @@ imported ``dam_detection.model_layers`` already, so each load runs in a fresh in
 
 from __future__ import annotations
 
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -66,30 +65,3 @@ def test_the_stock_dataset_cannot(saved_model: tuple[Path, float]) -> None:
     done = _load_in_fresh_process(path, "kedro_datasets.tensorflow", "TensorFlowModelDataset")
     assert done.returncode != 0
     assert "FusedBatchNormalization" in done.stderr or "DilatedConv2D" in done.stderr
-
-
-_SCAN_WORKER = """
-import pickle
-import sys
-import numpy as np
-from dam_detection.pipelines.scan.tile_scan import predictor_for
-with open(sys.argv[1], "rb") as handle:
-    payload = pickle.load(handle)
-print(float(np.sum(predictor_for(payload, 1)(np.ones((1, 9, 9, 2), np.float32)))))
-"""
-
-
-def test_a_scan_worker_rebuilds_the_compiled_model(
-    saved_model: tuple[Path, float], tmp_path: Path
-) -> None:
-    """Dask workers rebuild the FCN from its JSON, which names the loss it was compiled with."""
-    from dam_detection.pipelines.scan.tile_scan import ModelPayload
-
-    path, expected = saved_model
-    payload = tmp_path / "payload.pickle"
-    payload.write_bytes(pickle.dumps(ModelPayload.of(KerasModelDataset(filepath=str(path)).load())))
-    done = subprocess.run([sys.executable, "-c", _SCAN_WORKER, str(payload)], capture_output=True,
-                          text=True, timeout=120, env={"TF_CPP_MIN_LOG_LEVEL": "3",
-                                                       "PATH": "/usr/bin:/bin"})  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert float(done.stdout.strip().splitlines()[-1]) == pytest.approx(expected, rel=1e-4)
