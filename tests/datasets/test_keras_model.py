@@ -18,7 +18,6 @@ keras = pytest.importorskip("keras")
 
 from dam_detection.datasets.keras_model import KerasModelDataset  # noqa: E402
 from dam_detection.model_layers import DilatedConv2D, FusedBatchNormalization  # noqa: E402
-from dam_detection.model_losses import BestInBagLoss  # noqa: E402
 
 _LOAD = """
 import sys
@@ -38,14 +37,12 @@ def _load_in_fresh_process(path: Path, module: str, dataset: str) -> subprocess.
 
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
-    """A tiny model with both project layers and its loss, saved through the dataset, and its
-    output on ones."""
+    """A tiny model with both project layers, saved through the dataset; its output on ones."""
     keras.utils.set_random_seed(0)
     inputs = keras.Input((None, None, 2))
     x = DilatedConv2D(3, 3, dilation_rate=2, padding="same")(inputs)
     x = FusedBatchNormalization()(x)
     model = keras.Model(inputs, keras.layers.Conv2D(1, 1)(x))
-    model.compile(loss=BestInBagLoss(positive_pixels=13.0))  # the project's loss loads too
     path = tmp_path_factory.mktemp("models") / "tiny.keras"
     KerasModelDataset(filepath=str(path)).save(model)
     expected = float(model.predict(np.ones((1, 9, 9, 2), np.float32), verbose=0).sum())

@@ -27,7 +27,6 @@ class KerasModelDataset(TensorFlowModelDataset):
 
     def load(self) -> Any:
         """The model, its custom layers registered first."""
-        # Registered on import: the layers, and the loss a model may be compiled with.
-        from dam_detection import model_layers, model_losses  # noqa: F401
+        from dam_detection import model_layers  # noqa: F401  (registers the layers on import)
 
         return super().load()

@@ -225,15 +225,6 @@ def test_fcn_point_maps_follow_the_crop_offset():
     assert tuple(np.argwhere(shifted.numpy()[0, ..., 0])[0]) == (2, 5)
 
 
-def test_fcn_bag_maps_mark_the_whole_ignore_disk_and_leave_no_pixel_out():
-    bag, weight = point_maps(
-        tf.constant([[0, 0], [0, 0]]), 9, tf.constant([1.0, 0.0]), 1.0, 3.0, "bag"
-    )
-    rows, cols = np.mgrid[0:9, 0:9]
-    np.testing.assert_array_equal(bag[0, ..., 0], np.hypot(rows - 4, cols - 4) <= 3.0)
-    assert float(tf.reduce_sum(bag[1])) == 0 and float(tf.reduce_min(weight)) == 1
-
-
 def test_settings_validation_and_class_weights():
     with pytest.raises(ValidationError, match="widht"):
         base_settings(TrainSettings, "train", classifier={"widht": 3})

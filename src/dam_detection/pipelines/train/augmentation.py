@@ -183,26 +183,20 @@ def point_maps(
     labels: tf.Tensor,
     target_radius: float,
     ignore_radius: float,
-    point_target: str = "disk",
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Per-pixel FCN target and loss weight for crops cut with :func:`crop_batch`.
 
-    A dam patch is labelled at one point, not outlined, so with ``point_target`` ``disk`` the
-    target is a disk of ``target_radius`` pixels around the point; the ring out to
-    ``ignore_radius`` is left out of the loss because the dam wall and its reservoir run
-    through it with no label to say which pixels are wall; beyond it, and everywhere in a
-    non-dam patch, the target is 0. With ``bag`` the target is 1 on the whole disk of
-    ``ignore_radius`` and nothing is left out: :class:`~dam_detection.model_losses.BestInBagLoss`
-    judges that bag by its best pixel.
+    A dam patch is labelled at one point, not outlined, so the target is a disk of
+    ``target_radius`` pixels around the point; the ring out to ``ignore_radius`` is left out of
+    the loss because the dam wall and its reservoir run through it with no label to say which
+    pixels are wall; beyond it, and everywhere in a non-dam patch, the target is 0.
 
     Args:
         offsets: ``(B, 2)`` crop shifts; the point sits at ``crop_size // 2 - offset``.
         crop_size: Pixels across the crop.
         labels: ``(B,)`` 1.0 for a dam patch, 0.0 otherwise.
         target_radius: Disk radius in pixels labelled as dam.
-        ignore_radius: Radius in pixels inside which non-disk pixels carry no loss (``disk``),
-            or of the bag (``bag``).
-        point_target: ``disk`` or ``bag`` (``train.fcn.point_target``).
+        ignore_radius: Radius in pixels inside which non-disk pixels carry no loss.
 
     Returns:
         ``(target, weight)``, both ``(B, crop_size, crop_size, 1)`` float32.
@@ -213,9 +207,6 @@ def point_maps(
     d_col = grid[tf.newaxis, tf.newaxis, :] - centre[:, 1, tf.newaxis, tf.newaxis]
     distance = tf.sqrt(d_row**2 + d_col**2)
     positive = tf.cast(labels, tf.float32)[:, tf.newaxis, tf.newaxis] > 0.5
-    if point_target == "bag":
-        bag = tf.cast(tf.logical_and(positive, distance <= ignore_radius), tf.float32)
-        return bag[..., tf.newaxis], tf.ones_like(bag)[..., tf.newaxis]
     in_disk = distance <= target_radius
     target = tf.cast(tf.logical_and(positive, in_disk), tf.float32)
     ignored = tf.logical_and(positive, tf.logical_and(~in_disk, distance <= ignore_radius))

@@ -5,7 +5,7 @@ augmented, and the same records shaped as ``model.fit`` validation data.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import tensorflow as tf
@@ -52,7 +52,7 @@ def make_eval_dataset(
 def as_validation(
     dataset: tf.data.Dataset,
     target: Literal["label", "fcn"],
-    fcn_target: Mapping[str, Any] | None = None,
+    fcn_target: Mapping[str, float] | None = None,
 ) -> tf.data.Dataset:
     """Adapt an eval dataset (centre crops) to ``model.fit(validation_data=...)``.
 
@@ -73,7 +73,6 @@ def as_validation(
             labels,
             float(radii["target_radius"]),
             float(radii["ignore_radius"]),
-            radii["point_target"],
         )
         weight *= other_dams_weight(
             centred, images.shape[1], batch["other_dams"], float(radii["other_dams_ignore_radius"])

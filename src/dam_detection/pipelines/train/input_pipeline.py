@@ -180,13 +180,13 @@ MAX_OTHER_DAMS = 8
 _FAR_PX = 1.0e4
 
 
-def fcn_target_settings(fcn: Mapping[str, Any]) -> dict[str, Any]:
+def fcn_target_settings(fcn: Mapping[str, Any]) -> dict[str, float]:
     """The parts of ``train.fcn`` that turn a labelled point into the FCN's targets."""
     keys = ("target_radius", "ignore_radius", "positive_weight", "other_dams_ignore_radius")
-    return {**{key: float(fcn[key]) for key in keys}, "point_target": str(fcn["point_target"])}
+    return {key: float(fcn[key]) for key in keys}
 
 
-def disk_weighted(target: tf.Tensor, weight: tf.Tensor, radii: Mapping[str, Any]) -> tf.Tensor:
+def disk_weighted(target: tf.Tensor, weight: tf.Tensor, radii: Mapping[str, float]) -> tf.Tensor:
     """Per-pixel loss weights with the dam disk weighted ``positive_weight`` times."""
     # A dam's disk is a dozen pixels of a crop of thousands: weighting them up keeps the loss
     # from being won by predicting "no dam" everywhere.
@@ -234,7 +234,7 @@ def make_train_dataset(
     input_settings: Mapping[str, Any],
     augmentation: Mapping[str, Any],
     class_weights: tuple[float, float] = (1.0, 1.0),
-    fcn_target: Mapping[str, Any] | None = None,
+    fcn_target: Mapping[str, float] | None = None,
     anywhere_fraction: float = 0.0,
     point_weights: np.ndarray | None = None,
 ) -> tf.data.Dataset:
@@ -253,7 +253,8 @@ def make_train_dataset(
             ``autotune``.
         augmentation: ``train.augmentation``.
         class_weights: Loss weight of a non-dam and of a dam example.
-        fcn_target: :func:`fcn_target_settings` of ``train.fcn``, fcn only.
+        fcn_target: ``train.fcn``'s ``target_radius``, ``ignore_radius`` and
+            ``positive_weight`` (loss weight of a target-disk pixel), fcn only.
         anywhere_fraction: Share of crops placed anywhere in the patch instead of around the
             point (fcn only): crops that miss the point are all negative, so every pixel of
             every patch can be a negative. Above 0 the whole patch is kept (and cached).
@@ -304,7 +305,6 @@ def make_train_dataset(
             labels,
             float(radii["target_radius"]),
             float(radii["ignore_radius"]),
-            radii["point_target"],
         )
         # Other dams the inventories list inside the patch are no negatives.
         pixel_weight *= other_dams_weight(

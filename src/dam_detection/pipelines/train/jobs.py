@@ -14,7 +14,6 @@ import numpy as np
 
 from dam_detection.detection import threshold as peaks
 from dam_detection.detection.views import averaged_over_views
-from dam_detection.model_losses import fcn_loss
 from dam_detection.pipelines.train import metrics, plots
 from dam_detection.pipelines.train.eval_input import as_validation, collect, make_eval_dataset
 from dam_detection.pipelines.train.input_pipeline import (
@@ -286,7 +285,7 @@ def train_fcn_job(
         settings,
         train_data,
         as_validation(validation, "fcn", radii),
-        fcn_loss(radii),
+        "binary_crossentropy",
         [],
         folders,
         strategy,

@@ -135,11 +135,7 @@ class FCNSettings(Settings):
     target_radius: float = Field(gt=0)
     """Pixels around a dam point labelled as dam."""
     ignore_radius: float = Field(ge=0)
-    """Ring around it left out of the loss (``disk``); the bag's radius (``bag``)."""
-    point_target: Literal["disk", "bag"]
-    """``disk``: the ``target_radius`` disk around a dam point is dam; ``bag``: a dam crosses
-    somewhere within ``ignore_radius`` of the point, and the loss asks only the best pixel
-    there to be dam (:class:`~dam_detection.model_losses.BestInBagLoss`)."""
+    """Ring around it left out of the loss."""
     other_dams_ignore_radius: float = Field(ge=0)
     """Pixels around every other dam the inventories list inside a patch left out of the loss
     (and not counted as false alarms when choosing the detection threshold)."""
