@@ -226,19 +226,6 @@ def _detection_threshold(
             "min_distance_px": distance, "smoothing_px": smoothing, "views": views}  # fmt: skip
 
 
-def fcn_loss(focal_gamma: float) -> str | keras.losses.Loss:
-    """The FCN's per-pixel loss (``train.fcn.focal_gamma``).
-
-    Focal loss (Lin et al. 2017) scales each pixel's cross-entropy by ``(1 - p_t) ** gamma``:
-    the millions of easy land pixels weigh little, and the rare hard ones (cloud edges ending
-    a river, tailings ponds) weigh what they cost. With gamma 0 it is binary cross-entropy,
-    and that is what is returned, so the default trains exactly as before the setting.
-    """
-    if focal_gamma == 0:
-        return "binary_crossentropy"
-    return keras.losses.BinaryFocalCrossentropy(gamma=focal_gamma)
-
-
 def train_fcn_job(
     *,
     settings: Mapping[str, Any],
@@ -298,7 +285,7 @@ def train_fcn_job(
         settings,
         train_data,
         as_validation(validation, "fcn", radii),
-        fcn_loss(float(section["focal_gamma"])),
+        "binary_crossentropy",
         [],
         folders,
         strategy,

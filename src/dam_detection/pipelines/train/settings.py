@@ -141,9 +141,6 @@ class FCNSettings(Settings):
     (and not counted as false alarms when choosing the detection threshold)."""
     positive_weight: float = Field(gt=0)
     """Loss weight of a dam-disk pixel."""
-    focal_gamma: float = Field(ge=0)
-    """0: binary cross-entropy; above 0, focal loss with this focusing exponent
-    (:func:`.jobs.fcn_loss`)."""
     anywhere_fraction: float = Field(ge=0, le=1)
     """Share of crops cut anywhere in the patch, not around the point."""
     kind_weights: dict[str, float] | None
