@@ -45,6 +45,7 @@ from dam_detection.pipelines.scan.store import TileStore
 from dam_detection.pipelines.scan.tile_scan import ListedPoints, ModelPayload, TileJob, scan_tile
 from dam_detection.pipelines.scan.tiling import (
     PIXEL_M,
+    ScanTile,
     grid_xy,
     plan_tiles,
     tiles_frame,
@@ -246,6 +247,18 @@ def collect_detections(
     ]
     if missing:
         raise RuntimeError(f"scan tiles {missing[:5]} are not finished: re-run the scan")
+    merged = detections_in_region(tiles, scan_store, scan_region, detection)
+    vrt = scan_store.write_vrt(tiles)
+    logger.info("scan: %d detections in the region; heatmap %s", len(merged), vrt)
+    return merged
+
+
+def detections_in_region(tiles: list[ScanTile], scan_store: TileStore,
+                         scan_region: gpd.GeoDataFrame,
+                         detection: DetectionSettings) -> gpd.GeoDataFrame:  # fmt: skip
+    """The stored detections of ``tiles`` merged across seams, those inside the region ranked
+    by score (``rank`` 1 first), with the grid's ``epsg``.
+    """
     epsg = tiles[0].epsg
     merged = merge_tile_detections(
         [scan_store.detections(t.tile_id) for t in tiles], epsg, float(detection.min_distance_px)
@@ -253,8 +266,6 @@ def collect_detections(
     region = shapely.union_all(scan_region.to_crs("EPSG:4326").geometry.to_numpy())
     inside = shapely.contains_xy(region, merged["lon"].to_numpy(), merged["lat"].to_numpy())
     merged = merged[inside].reset_index(drop=True).assign(rank=np.arange(1, int(inside.sum()) + 1))
-    vrt = scan_store.write_vrt(tiles)
-    logger.info("scan: %d detections in the region; heatmap %s", len(merged), vrt)
     return merged.assign(epsg=epsg)
 
 

@@ -203,27 +203,43 @@ def _detection_threshold(
     lower threshold at which a peak confirms a listed dam (``confirmation``: what
     ``scan.matching.confirm_threshold: validation`` uses).
     """
-    tolerance = float(detection["tolerance_px"])
-    distance = int(detection["min_distance_px"])
-    smoothing = float(detection["smoothing_px"])
-    views = int(detection["views"])
-    predict = averaged_over_views(model.predict_on_batch, views)
-    dams, alarms, non_dams = [], [], []
+    scored = validation_peaks(model, files, spec, detection, batch, autotune)
+    chosen = peaks.detection_threshold(scored.dams, scored.false_alarms)
+    confirmation = peaks.confirmation_threshold(scored.dams, scored.non_dam_points)
+    keys = ("tolerance_px", "min_distance_px", "smoothing_px", "views")
+    return {**chosen, "confirmation": confirmation, **{key: detection[key] for key in keys}}
+
+
+def validation_peaks(
+    model: keras.Model,
+    files: Sequence[tuple[str, str]],
+    spec: PatchSpec,
+    detection: Mapping[str, Any],
+    batch: int,
+    autotune: bool,
+) -> peaks.PatchPeaks:
+    """The peaks of every whole validation patch's heatmap, as :func:`_detection_threshold`
+    and ``benchmarks/scan_thresholds.py`` read them (:func:`.peaks.patch_peak_scores`).
+
+    Args:
+        model: The FCN.
+        files: ``(path, compression)`` of the validation shards.
+        spec: Bands and normalisation.
+        detection: ``tolerance_px``, ``min_distance_px``, ``smoothing_px`` and ``views``.
+        batch: Patches per prediction.
+        autotune: ``train.input.autotune``.
+    """
+    predict = averaged_over_views(model.predict_on_batch, int(detection["views"]))
+    parts: list[peaks.PatchPeaks] = []
     for chunk in make_eval_dataset(files, spec, crop_size=None, batch_size=batch,
                                    autotune=autotune):  # fmt: skip
         heatmaps = predict(chunk["image"].numpy())[..., 0]
-        scored = peaks.patch_peak_scores(
-            np.asarray(heatmaps), chunk["label"].numpy(), tolerance, distance,
-            other_dams=chunk["other_dams"].numpy(), smoothing_px=smoothing,
-        )  # fmt: skip
-        dams.append(scored.dams)
-        alarms.append(scored.false_alarms)
-        non_dams.append(scored.non_dam_points)
-    dam_scores = np.concatenate(dams)
-    chosen = peaks.detection_threshold(dam_scores, np.concatenate(alarms))
-    confirmation = peaks.confirmation_threshold(dam_scores, np.concatenate(non_dams))
-    return {**chosen, "confirmation": confirmation, "tolerance_px": tolerance,
-            "min_distance_px": distance, "smoothing_px": smoothing, "views": views}  # fmt: skip
+        parts.append(peaks.patch_peak_scores(
+            np.asarray(heatmaps), chunk["label"].numpy(), float(detection["tolerance_px"]),
+            int(detection["min_distance_px"]), other_dams=chunk["other_dams"].numpy(),
+            smoothing_px=float(detection["smoothing_px"]),
+        ))  # fmt: skip
+    return peaks.PatchPeaks(*(np.concatenate(field) for field in zip(*parts, strict=True)))
 
 
 def train_fcn_job(
