@@ -190,20 +190,12 @@ def train_classifier_job(
     return {"model": model, "report": report, "gallery": gallery, "scored": scored}
 
 
-def _detection_threshold(
-    model: keras.Model,
-    files: Sequence[tuple[str, str]],
-    spec: PatchSpec,
-    detection: Mapping[str, Any],
-    batch: int,
-    autotune: bool,
-) -> dict[str, Any]:
-    """Segment every whole validation patch and choose the peak threshold there
-    (:mod:`.peaks`): what ``segment.detection.threshold: validation`` uses on scenes; and the
-    lower threshold at which a peak confirms a listed dam (``confirmation``: what
-    ``scan.matching.confirm_threshold: validation`` uses).
+def _detection_threshold(scored: peaks.PatchPeaks, detection: Mapping[str, Any]) -> dict[str, Any]:
+    """The peak threshold chosen on the whole validation patches' peaks (:mod:`.peaks`): what
+    ``segment.detection.threshold: validation`` uses on scenes; and the lower threshold at which
+    a peak confirms a listed dam (``confirmation``: what ``scan.matching.confirm_threshold:
+    validation`` uses).
     """
-    scored = validation_peaks(model, files, spec, detection, batch, autotune)
     chosen = peaks.detection_threshold(scored.dams, scored.false_alarms)
     confirmation = peaks.confirmation_threshold(scored.dams, scored.non_dam_points)
     keys = ("tolerance_px", "min_distance_px", "smoothing_px", "views")
@@ -218,8 +210,8 @@ def validation_peaks(
     batch: int,
     autotune: bool,
 ) -> peaks.PatchPeaks:
-    """The peaks of every whole validation patch's heatmap, as :func:`_detection_threshold`
-    and ``benchmarks/scan_thresholds.py`` read them (:func:`.peaks.patch_peak_scores`).
+    """The peaks of every whole validation patch's heatmap (:func:`.peaks.patch_peak_scores`),
+    from which train chooses its thresholds and ``benchmarks/scan_thresholds.py`` draws curves.
 
     Args:
         model: The FCN.
@@ -309,9 +301,9 @@ def train_fcn_job(
     logger.info("%s: receptive field %d x %d pixels (%d m)", model.name, field, field, field * 10)
     labels, scores, test_points = _centre_scores(model, evaluation, batch)
     kinds = _kinds(test_points, kind_of)
-    detection = _detection_threshold(
-        model, files["val"], spec, settings["detection"], batch, autotune
-    )
+    scored_peaks = validation_peaks(model, files["val"], spec, settings["detection"], batch,
+                                    autotune)  # fmt: skip
+    detection = _detection_threshold(scored_peaks, settings["detection"])
     logger.info("%s: detection threshold on whole validation patches %s", model.name, detection)
     report = {
         "precision": precision,
