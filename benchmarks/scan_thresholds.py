@@ -65,6 +65,7 @@ def scan_at_floor(project: Path, floor: float, params: str) -> None:
 
 def validation_rows(context: Any, thresholds: list[float]) -> list[dict[str, Any]]:
     """Train's validation peaks at each threshold: recall, false alarms, precision, F1."""
+    from dam_detection.detection.threshold import detection_at
     from dam_detection.pipelines.train.config import resolve_settings, split_files
     from dam_detection.pipelines.train.input_pipeline import make_patch_spec
     from dam_detection.pipelines.train.jobs import validation_peaks
@@ -79,21 +80,14 @@ def validation_rows(context: Any, thresholds: list[float]) -> list[dict[str, Any
                              int(settings["fcn"]["batch_size"]), False)  # fmt: skip
     rows = []
     for threshold in thresholds:
-        found = int(np.sum(peaks.dams >= threshold))
-        false = int(np.sum(peaks.false_alarms >= threshold))
-        rows.append({
-            "val_recall": round(found / max(len(peaks.dams), 1), 3),
-            "val_false_alarms": false,
-            "val_precision": round(found / max(found + false, 1), 3),
-            "val_f1": round(2 * found / max(len(peaks.dams) + found + false, 1), 3),
-        })  # fmt: skip
+        scored = detection_at(peaks.dams, peaks.false_alarms, threshold)
+        rows.append({f"val_{key}": round(scored[key], 3)
+                     for key in ("recall", "false_alarms", "precision", "f1")})  # fmt: skip
     return rows
 
 
 def region_rows(context: Any, thresholds: list[float]) -> list[dict[str, Any]]:
     """The floor scan's detections sorted and evaluated at each threshold by the scan's nodes."""
-    import shapely
-
     from dam_detection.pipelines.scan import nodes
     from dam_detection.pipelines.scan.metrics import evaluate_scan
     from dam_detection.pipelines.scan.tiling import tiles_from_frame
@@ -104,12 +98,7 @@ def region_rows(context: Any, thresholds: list[float]) -> list[dict[str, Any]]:
     merged = nodes.detections_in_region(tiles_from_frame(catalog.load("scan_tiles")),
                                         catalog.load("scan_store"), region,
                                         detection)  # fmt: skip
-    outline = shapely.union_all(region.to_crs("EPSG:4326").geometry.to_numpy())
-    truth = catalog.load("planet_truth")
-    truth = truth[shapely.contains_xy(outline, truth.geometry.x.to_numpy(),
-                                      truth.geometry.y.to_numpy())]  # fmt: skip
-    truth = truth.assign(listed=truth["listed_national"].astype(bool)
-                         | truth["listed_large"].astype(bool))  # fmt: skip
+    truth = nodes.truth_in_region(catalog.load("planet_truth"), region)
     train_metrics = catalog.load("train_metrics")
     dams, bridges = catalog.load("inventory_dams"), catalog.load("inventory_bridges")
     lookalikes = catalog.load("planet_lookalikes")
@@ -139,6 +128,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON")
     args = parser.parse_args()
     project = args.project.resolve()
+    listed = [float(value) for value in args.thresholds.split(",")]
+    if min(listed) < args.floor:
+        raise SystemExit(f"--floor {args.floor} is above the lowest threshold asked for")
     if not args.skip_scan:
         scan_at_floor(project, args.floor, args.params)
 
@@ -150,10 +142,9 @@ def main() -> None:
     with KedroSession.create(project_path=project, runtime_params=runtime) as session:
         context = session.load_context()
         chosen = float(context.catalog.load("train_metrics")["fcn"]["detection"]["threshold"])
-        listed = [float(value) for value in args.thresholds.split(",")]
+        if chosen < args.floor:
+            raise SystemExit(f"--floor {args.floor} is above the validation threshold {chosen}")
         thresholds = sorted({*listed, chosen}, reverse=True)
-        if min(thresholds) < args.floor:
-            raise SystemExit(f"--floor {args.floor} is above the lowest threshold asked for")
         rows = [
             {"threshold": round(threshold, 4), "chosen": "validation" if threshold == chosen
              else "", **validation, **region}

@@ -114,20 +114,26 @@ def detection_threshold(dam_scores: np.ndarray, alarm_scores: np.ndarray) -> dic
     candidates = np.unique(dam_scores[dam_scores > 0])
     best = {"threshold": 0.5, "precision": 0.0, "recall": 0.0, "f1": 0.0, "false_alarms": 0}
     for threshold in candidates[::-1]:  # highest first: ties keep the stricter threshold
-        found = int(np.sum(dam_scores >= threshold))
-        false = int(np.sum(alarm_scores >= threshold))
-        precision = found / max(found + false, 1)
-        recall = found / max(len(dam_scores), 1)
-        f1 = 2 * precision * recall / max(precision + recall, 1e-12)
-        if f1 > best["f1"]:
-            best = {
-                "threshold": float(threshold),
-                "precision": precision,
-                "recall": recall,
-                "f1": f1,
-                "false_alarms": false,
-            }
+        scored = detection_at(dam_scores, alarm_scores, float(threshold))
+        if scored["f1"] > best["f1"]:
+            best = scored
     return best
+
+
+def detection_at(dam_scores: np.ndarray, alarm_scores: np.ndarray,
+                 threshold: float) -> dict[str, Any]:  # fmt: skip
+    """Detection precision, recall, F1 and false alarms of peaks at or above ``threshold``.
+
+    Returns:
+        ``threshold``, ``precision``, ``recall``, ``f1``, ``false_alarms``.
+    """
+    found = int(np.sum(dam_scores >= threshold))
+    false = int(np.sum(alarm_scores >= threshold))
+    precision = found / max(found + false, 1)
+    recall = found / max(len(dam_scores), 1)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-12)
+    return {"threshold": threshold, "precision": precision, "recall": recall, "f1": f1,
+            "false_alarms": false}  # fmt: skip
 
 
 def validation_threshold(train_metrics: Mapping[str, Any], detection: DetectionSettings,

@@ -6,6 +6,7 @@ import pytest
 from dam_detection.detection.settings import DetectionSettings
 from dam_detection.detection.threshold import (
     confirmation_threshold,
+    detection_at,
     detection_threshold,
     patch_peak_scores,
     validation_threshold,
@@ -68,6 +69,10 @@ def test_detection_threshold_counts_every_other_peak_as_a_false_alarm():
     chosen = detection_threshold(found, alarms)
     assert chosen["threshold"] == 0.625 and chosen["false_alarms"] == 1
     assert chosen["recall"] == 1.0 and abs(chosen["f1"] - 0.8) < 1e-9
+    # The same counts at any threshold, as benchmarks/scan_thresholds.py reads them.
+    stricter = detection_at(found, alarms, 0.7)
+    assert stricter["recall"] == 0.5 and stricter["false_alarms"] == 1
+    assert stricter["precision"] == 0.5 and abs(stricter["f1"] - 0.5) < 1e-9
 
 
 def test_a_peak_on_another_listed_dam_is_no_false_alarm():

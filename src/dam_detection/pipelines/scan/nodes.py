@@ -363,14 +363,10 @@ def evaluate(sorted_detections: gpd.GeoDataFrame, planet_truth: gpd.GeoDataFrame
         "on_listed_bridges": int((sorted_detections["status"] == STATUS_BRIDGE).sum()),
         "candidates": int((sorted_detections["status"] == STATUS_CANDIDATE).sum()),
     }
-    region = shapely.union_all(scan_region.to_crs("EPSG:4326").geometry.to_numpy())
     if planet_truth is None or not len(planet_truth):
         note = "the image source publishes no truth for this region"
         return {**account, "evaluation": None, "evaluation_note": note}
-    truth = planet_truth[shapely.contains_xy(region, planet_truth.geometry.x.to_numpy(),
-                                             planet_truth.geometry.y.to_numpy())]  # fmt: skip
-    truth = truth.assign(listed=truth["listed_national"].astype(bool)
-                         | truth["listed_large"].astype(bool))  # fmt: skip
+    truth = truth_in_region(planet_truth, scan_region)
     epsg = int(sorted_detections["epsg"].iloc[0]) if len(sorted_detections) else 4326
     metrics = evaluate_scan(
         sorted_detections, truth, epsg, float(detection.tolerance_m),
@@ -378,6 +374,17 @@ def evaluate(sorted_detections: gpd.GeoDataFrame, planet_truth: gpd.GeoDataFrame
         bootstrap=params.evaluation.bootstrap, seed=seed, lookalikes=planet_lookalikes,
     )  # fmt: skip
     return {**account, "evaluation": metrics}
+
+
+def truth_in_region(planet_truth: gpd.GeoDataFrame,
+                    scan_region: gpd.GeoDataFrame) -> gpd.GeoDataFrame:  # fmt: skip
+    """The planet's dams inside the region, each ``listed`` where some inventory lists it."""
+    region = shapely.union_all(scan_region.to_crs("EPSG:4326").geometry.to_numpy())
+    inside = shapely.contains_xy(region, planet_truth.geometry.x.to_numpy(),
+                                 planet_truth.geometry.y.to_numpy())  # fmt: skip
+    truth = planet_truth[inside]
+    return truth.assign(listed=truth["listed_national"].astype(bool)
+                        | truth["listed_large"].astype(bool))  # fmt: skip
 
 
 def summarize(scan_metrics: Mapping[str, Any]) -> dict[str, Any]:
