@@ -11,6 +11,8 @@ from dam_detection.pipelines.train.models import (
     build_classifier,
     dilated_fcn,
     fcn_from_settings,
+    member_crossentropy,
+    member_heatmaps,
     model_bands,
     receptive_field,
     relief_from_settings,
@@ -60,7 +62,7 @@ def test_fcn_with_elevation_relief_widens_its_field_and_ignores_the_land_level()
 
 
 def test_the_settings_give_the_relief_its_units_and_the_void_height():
-    fcn = {"width": 4, "dilations": [1], "stem_stride": 1,
+    fcn = {"width": 4, "dilations": [1], "stem_stride": 1, "members": 1,
            "elevation_relief": {"window_px": 9, "unit_m": 10.0}}  # fmt: skip
     mean, std = (0.1, 0.1, 0.1, 0.0, 800.0), (0.05, 0.05, 0.05, 0.4, 160.0)
     relief = fcn_from_settings(BANDS, fcn, mean, std).layers[1]
@@ -121,6 +123,48 @@ def test_strided_fcn_keeps_odd_sizes_and_its_stated_field(tmp_path):
     model.save(tmp_path / "fcn.keras")
     loaded = keras.models.load_model(tmp_path / "fcn.keras", safe_mode=True)
     np.testing.assert_allclose(loaded(image), model(image), rtol=1e-6)
+
+
+def test_an_fcn_ensemble_is_one_model_averaging_members_that_learn_apart(tmp_path):
+    from dam_detection.pipelines.segment.inference import fold_batch_norm
+
+    keras.utils.set_random_seed(0)
+    ensemble = dilated_fcn(BANDS, width=4, dilations=(1, 2), relief=Relief(5), members=3)
+    # The members stand side by side: the field is one member's, not their sum.
+    assert ensemble.name == "dilated_fcn_x3_rf19px" and receptive_field(ensemble) == 19
+    assert model_bands(ensemble) == BANDS
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(2, 33, 33, 5)).astype(np.float32)
+    members = member_heatmaps(ensemble)
+    assert members.output.shape[-1] == 3 and ensemble.output.shape[-1] == 1
+    heatmaps = np.asarray(members(image))
+    np.testing.assert_allclose(ensemble(image), heatmaps.mean(-1, keepdims=True), atol=1e-7)
+    assert np.abs(heatmaps[..., 0] - heatmaps[..., 1]).max() > 1e-3  # their own weights
+    # Fitting the members' view trains the ensemble's own weights, each member on its loss.
+    target = (rng.random((2, 33, 33, 1)) < 0.1).astype(np.float32)
+    members.compile(optimizer=keras.optimizers.Adam(0.01), loss=member_crossentropy)
+    before = [w.copy() for w in ensemble.get_weights()]
+    members.fit(image, target, epochs=2, verbose=0)
+    moved = [not np.array_equal(a, b) for a, b in zip(before, ensemble.get_weights(), strict=True)]
+    assert all(moved[: len(moved) // 3]) and any(moved[-len(moved) // 3 :])
+    # Saved, loaded in safe mode and folded for inference, it computes the same.
+    ensemble.save(tmp_path / "fcn.keras")
+    loaded = keras.models.load_model(tmp_path / "fcn.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded(image), ensemble(image), rtol=1e-6)
+    np.testing.assert_allclose(fold_batch_norm(loaded)(image), ensemble(image), atol=1e-5)
+    with pytest.raises(ValueError, match="at least one member"):
+        dilated_fcn(BANDS, width=4, dilations=(1,), members=0)
+
+
+def test_the_members_loss_is_each_members_own_cross_entropy_averaged():
+    rng = np.random.default_rng(0)
+    target = (rng.random((2, 8, 8, 1)) < 0.3).astype(np.float32)
+    heatmaps = rng.uniform(0.01, 0.99, size=(2, 8, 8, 2)).astype(np.float32)
+    each = [keras.losses.binary_crossentropy(target, heatmaps[..., i : i + 1]) for i in (0, 1)]
+    np.testing.assert_allclose(member_crossentropy(target, heatmaps), (each[0] + each[1]) / 2,
+                               rtol=1e-6)  # fmt: skip
+    # One member: exactly Keras' own loss, so a single FCN trains as it always did.
+    np.testing.assert_array_equal(member_crossentropy(target, heatmaps[..., :1]), each[0])
 
 
 @pytest.mark.parametrize("architecture", ["residual_cnn", "plain_cnn"])

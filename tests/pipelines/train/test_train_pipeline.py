@@ -210,3 +210,22 @@ def test_same_seed_gives_identical_weights_and_metrics(trained, tmp_path):
         for model in ("classifier", "fcn"):
             assert run[model].pop("timing")["train_s"] > 0
     assert metrics[0] == metrics[1]
+
+
+@pytest.mark.slow
+def test_an_fcn_ensemble_trains_its_members_and_saves_one_model(tmp_path):
+    project = _project(tmp_path)
+    run_kedro(project, ["train"], params={"train": {"fcn": {"members": 2}}})
+    models = project / "data" / "06_models"
+    fcn = TensorFlowModelDataset(filepath=str(models / "fcn.keras")).load()
+    metadata = json.loads((models / "fcn.json").read_text())
+    # One model, one heatmap, the field of one member: the scan and segment need nothing new.
+    assert fcn.name == "dilated_fcn_x2_rf19px" and metadata["receptive_field_px"] == 19
+    image = np.random.default_rng(0).normal(size=(1, 40, 33, 5)).astype(np.float32)
+    members = [fcn.get_layer(f"dam_probability_{index}").output for index in (0, 1)]
+    heatmaps = np.asarray(type(fcn)(fcn.inputs, members)(image))
+    assert not np.allclose(heatmaps[0], heatmaps[1])  # two networks, not one twice
+    np.testing.assert_allclose(fcn(image), (heatmaps[0] + heatmaps[1]) / 2, atol=1e-6)
+    fcn_report = json.loads((project / "data/08_reporting/train_metrics.json").read_text())["fcn"]
+    assert fcn_report["parameters"] == fcn.count_params()
+    assert 0.0 <= fcn_report["detection"]["threshold"] <= 1.0

@@ -10,7 +10,6 @@ is for prediction only and is never saved; the trained model stays as it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -20,6 +19,7 @@ from keras import layers
 # Registers the project's own layers: a model that uses one can be rebuilt from its JSON and
 # folded here, in Dask workers as in the pipelines.
 from dam_detection import model_layers  # noqa: F401
+from dam_detection.model_graph import layer_consumers
 
 
 class _Passthrough(layers.Layer):
@@ -30,25 +30,9 @@ class _Passthrough(layers.Layer):
         return inputs
 
 
-def _producers(arguments: Any) -> Iterator[str]:
-    """Names of the layers whose outputs appear in a layer config's call arguments."""
-    if isinstance(arguments, dict):
-        if arguments.get("class_name") == "__keras_tensor__":
-            yield arguments["config"]["keras_history"][0]
-            return
-        for value in arguments.values():
-            yield from _producers(value)
-    elif isinstance(arguments, list | tuple):
-        for value in arguments:
-            yield from _producers(value)
-
-
 def foldable_pairs(model: keras.Model) -> dict[str, str]:
     """Convolution name -> the channels-last normalisation that alone consumes its output."""
-    consumers: dict[str, list[str]] = {}
-    for entry in model.get_config()["layers"]:
-        for producer in _producers(entry.get("inbound_nodes", [])):
-            consumers.setdefault(producer, []).append(entry["config"]["name"])
+    consumers = layer_consumers(model)
     pairs = {}
     for layer in model.layers:
         users = consumers.get(layer.name, [])

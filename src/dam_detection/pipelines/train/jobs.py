@@ -25,6 +25,8 @@ from dam_detection.pipelines.train.input_pipeline import (
 from dam_detection.pipelines.train.models import (
     build_classifier,
     fcn_from_settings,
+    member_crossentropy,
+    member_heatmaps,
     receptive_field,
     relief_from_settings,
 )
@@ -74,18 +76,23 @@ def _fit(
     model_metrics: list[Any],
     folders: Mapping[str, Any],
     strategy: Any,
+    fitted_view: Any = None,
 ) -> tuple[keras.Model, dict[str, Any]]:
+    """Build, compile and fit ``build()`` (through ``fitted_view(model)`` when given: a model
+    on the same layers with the outputs the loss needs), keeping the best epoch's weights.
+    """
     section = settings[model_name]
     with strategy.scope():
         model = build()
-        model.compile(
+        trained = fitted_view(model) if fitted_view is not None else model
+        trained.compile(
             optimizer=keras.optimizers.Adam(float(section["learning_rate"])),
             loss=loss,
             metrics=model_metrics,
         )
     # The layer table is detail for the run's log file (conf/logging.yml), not the console.
     summary_logger = logging.getLogger("dam_detection.model_summary")
-    model.summary(print_fn=lambda line, *_, **__: summary_logger.info(line))
+    trained.summary(print_fn=lambda line, *_, **__: summary_logger.info(line))
     if settings["input"]["cache"]:
         # Every epoch validates on the same windows: parse them once (about 1 s an epoch saved
         # on the default data; the values and their order do not change).
@@ -93,7 +100,7 @@ def _fit(
     checkpoints = Path(folders["checkpoints"]) / f"{model_name}-{config_fingerprint(settings)}"
     times = EpochTimes()
     fitted = fit_resumable(
-        model,
+        trained,
         train_data,
         validation_data,
         epochs=int(section["epochs"]),
@@ -293,10 +300,11 @@ def train_fcn_job(
         settings,
         train_data,
         as_validation(validation, "fcn", radii),
-        "binary_crossentropy",
+        member_crossentropy,
         [],
         folders,
         strategy,
+        fitted_view=member_heatmaps,
     )
     logger.info("%s: receptive field %d x %d pixels (%d m)", model.name, field, field, field * 10)
     labels, scores, test_points = _centre_scores(model, evaluation, batch)

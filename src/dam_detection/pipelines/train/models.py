@@ -17,6 +17,7 @@ import keras
 from keras import layers
 
 from dam_detection.bands import ELEVATION_BAND
+from dam_detection.model_graph import layer_inputs
 from dam_detection.model_layers import (
     CropToReference,
     DilatedConv2D,
@@ -27,6 +28,8 @@ from dam_detection.model_layers import (
 ClassifierName = Literal["residual_cnn", "plain_cnn", "mobilenet_v2"]
 _CLASSIFIER_RELIEF = "train.classifier.elevation_relief"
 _BANDS_PREFIX = "bands-"
+# Names of the heatmaps of an FCN ensemble's members (``dam_probability_0``, ...).
+_MEMBER_PREFIX = "dam_probability_"
 # Trainings here are a few hundred steps: Keras' default 0.99 leaves the moving statistics far
 # from the data's, and validation sees a different network than training did.
 _BN_MOMENTUM = 0.9
@@ -240,12 +243,37 @@ def build_classifier(
     return CLASSIFIERS[architecture](bands, crop_size, width=width, dropout=dropout, relief=relief)
 
 
+def _fcn_branch(
+    x: keras.KerasTensor,
+    inputs: keras.KerasTensor,
+    width: int,
+    dilations: Sequence[int],
+    stem_stride: int,
+    output_name: str,
+) -> keras.KerasTensor:
+    """One FCN from its (relief-adjusted) input ``x`` to its ``(H, W, 1)`` heatmap."""
+    if stem_stride == 1:
+        x = _conv_bn_relu(x, width)
+    else:
+        x = layers.ReLU()(_norm()(_conv(width, stem_stride, stride=stem_stride)(x)))
+    for dilation in dilations:
+        x = _residual_block(x, width, dilation=int(dilation))
+    if stem_stride == 1:
+        x = layers.Conv2D(width, 1, activation="relu")(x)
+    else:
+        x = layers.Conv2DTranspose(max(8, width // stem_stride), stem_stride,
+                                   strides=stem_stride, activation="relu")(x)  # fmt: skip
+        x = CropToReference()([x, inputs])
+    return layers.Conv2D(1, 1, activation="sigmoid", name=output_name, dtype="float32")(x)
+
+
 def dilated_fcn(
     bands: Sequence[str],
     width: int = 24,
     dilations: Sequence[int] = (1, 2, 4, 8),
     stem_stride: int = 1,
     relief: Relief | None = None,
+    members: int = 1,
 ) -> keras.Model:
     """Fully convolutional net with dilated residual blocks: ``(H, W, C)`` of any size to an
     ``(H, W, 1)`` sigmoid dam probability at full resolution.
@@ -263,25 +291,55 @@ def dilated_fcn(
     memory-bound), so ``width`` 32 at half resolution trains about twice as fast as 16 at full
     resolution for the same arithmetic (benchmarks/results_train.md).
 
+    With ``members`` > 1 the model is an ensemble in one graph: that many FCNs of this shape,
+    each with its own weights, side by side on the same input, their heatmaps averaged (the
+    average is the output, ``dam_probability``; each member's heatmap is ``dam_probability_<i>``).
+    Training fits :func:`member_heatmaps`, so each member learns on its own; every consumer of
+    the model sees one heatmap, as from a single FCN.
+
     The receptive field grows with the dilations without pooling; it is in the model name.
     """
+    if members < 1:
+        raise ValueError(f"an FCN needs at least one member, got members={members}")
     inputs = bands_input(bands, None)
     x = _with_relief(inputs, bands, relief, "train.fcn.elevation_relief")
-    if stem_stride == 1:
-        x = _conv_bn_relu(x, width)
+    if members == 1:
+        outputs = _fcn_branch(x, inputs, width, dilations, stem_stride, "dam_probability")
+        prefix = "dilated_fcn"
     else:
-        x = layers.ReLU()(_norm()(_conv(width, stem_stride, stride=stem_stride)(x)))
-    for dilation in dilations:
-        x = _residual_block(x, width, dilation=int(dilation))
-    if stem_stride == 1:
-        x = layers.Conv2D(width, 1, activation="relu")(x)
-    else:
-        x = layers.Conv2DTranspose(max(8, width // stem_stride), stem_stride,
-                                   strides=stem_stride, activation="relu")(x)  # fmt: skip
-        x = CropToReference()([x, inputs])
-    outputs = layers.Conv2D(1, 1, activation="sigmoid", name="dam_probability", dtype="float32")(x)
+        heatmaps = [
+            _fcn_branch(x, inputs, width, dilations, stem_stride, f"{_MEMBER_PREFIX}{index}")
+            for index in range(members)
+        ]
+        outputs = layers.Average(name="dam_probability", dtype="float32")(heatmaps)
+        prefix = f"dilated_fcn_x{members}"
     model = keras.Model(inputs, outputs)
-    return keras.Model(inputs, outputs, name=f"dilated_fcn_rf{receptive_field(model)}px")
+    return keras.Model(inputs, outputs, name=f"{prefix}_rf{receptive_field(model)}px")
+
+
+def member_heatmaps(model: keras.Model) -> keras.Model:
+    """The model that training fits: an FCN ensemble's members' heatmaps side by side, one
+    channel each, on the ensemble's own layers (a single FCN is returned as it is).
+
+    Fitting it against a one-channel target with :func:`member_crossentropy` trains every member
+    on its own loss; the ensemble, which shares the weights, averages what they learnt.
+    """
+    names = [layer.name for layer in model.layers if layer.name.startswith(_MEMBER_PREFIX)]
+    if not names:
+        return model
+    heatmaps = [model.get_layer(name).output for name in names]
+    outputs = layers.Concatenate(name="member_heatmaps", dtype="float32")(heatmaps)
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_members")
+
+
+def member_crossentropy(target: Any, heatmaps: Any) -> Any:
+    """Binary cross-entropy of each member's heatmap (channel) against the one-channel target,
+    averaged over the members: per pixel, so the per-pixel loss weights apply as for one FCN.
+    Each member's gradient is its own loss's, divided by the number of members (which Adam's
+    per-weight scaling undoes). With one member it is Keras' binary cross-entropy.
+    """
+    target = keras.ops.broadcast_to(target, keras.ops.shape(heatmaps))
+    return keras.losses.binary_crossentropy(target, heatmaps)
 
 
 def fcn_from_settings(
@@ -291,7 +349,7 @@ def fcn_from_settings(
     std: Sequence[float] | None = None,
 ) -> keras.Model:
     """The FCN that ``train.fcn`` describes (``width``, ``dilations``, ``stem_stride``,
-    ``elevation_relief``), untrained.
+    ``elevation_relief``, ``members``), untrained.
 
     Args:
         bands: Band names in channel order.
@@ -301,23 +359,29 @@ def fcn_from_settings(
     """
     relief = relief_from_settings(bands, fcn.get("elevation_relief"), mean, std)
     return dilated_fcn(bands, width=int(fcn["width"]), dilations=fcn["dilations"],
-                       stem_stride=int(fcn["stem_stride"]), relief=relief)  # fmt: skip
+                       stem_stride=int(fcn["stem_stride"]), relief=relief,
+                       members=int(fcn["members"]))  # fmt: skip
 
 
 def receptive_field(model: keras.Model) -> int:
-    """Receptive field in pixels of a convolutional chain without pooling, along the longest
-    path (in these residual models, the chain of convolutions), and a ``LocalRelief`` in front.
+    """Receptive field in pixels of a convolutional model without pooling: along the longest
+    path through its graph (in these residual models the chain of convolutions; in an ensemble
+    the widest member), with a ``LocalRelief`` in front.
 
     Each convolution adds ``(k - 1) * d`` times the spacing of its input pixels in model-input
     pixels (the spacing grows by each stride); a transposed convolution divides the spacing by
     its stride and adds ``(k - 1)`` output spacings, because its output pixels lie off the
-    centre of the cell they come from.
+    centre of the cell they come from. A layer with several inputs (an addition, an average)
+    sees as far as the farthest of them.
 
     Raises:
         ValueError: If a layer pools (the formula would not hold).
     """
-    field, spacing = 1.0, 1.0
-    for layer in model.layers:
+    inputs_of = layer_inputs(model)
+    reach: dict[str, tuple[float, float]] = {}  # layer name -> (field, spacing) of its output
+    for layer in model.layers:  # a functional model lists its layers in graph order
+        field, spacing = max((reach[name] for name in inputs_of.get(layer.name, [])
+                              if name in reach), default=(1.0, 1.0))  # fmt: skip
         if isinstance(layer, LocalRelief):
             field += (layer.window - 1) * spacing
         elif isinstance(layer, layers.Conv2DTranspose):
@@ -328,7 +392,8 @@ def receptive_field(model: keras.Model) -> int:
             spacing *= layer.strides[0]
         elif isinstance(layer, layers.MaxPooling2D | layers.AveragePooling2D):
             raise ValueError(f"{layer.name} pools: receptive_field needs models without pooling")
-    return int(round(field))
+        reach[layer.name] = (field, spacing)
+    return int(round(max(field for field, _ in reach.values())))
 
 
 def forward_flops_per_pixel(model: keras.Model) -> float:

@@ -132,6 +132,9 @@ class FCNSettings(Settings):
     elevation_relief: ReliefSettings | None
     """The elevation band enters as height above the mean of its surroundings (the receptive
     field grows by ``window_px - 1``); ``null``: absolute heights."""
+    members: int = Field(ge=1)
+    """FCNs of this shape trained side by side, each on its own loss, their heatmaps averaged
+    (an ensemble saved as one model); each costs one FCN's training and prediction."""
     target_radius: float = Field(gt=0)
     """Pixels around a dam point labelled as dam."""
     ignore_radius: float = Field(ge=0)
