@@ -21,6 +21,11 @@ class DetectionSettings(Settings):
     views: int
     """Poses of every block the FCN predicts, averaged (1, 2, 4 or 8; :mod:`.views`): each
     costs one more prediction; the threshold chosen on validation patches uses the same."""
+    threshold_beta: float = Field(gt=0)
+    """The detection threshold chosen on validation patches maximises the F-beta of their peaks:
+    recall weighs ``threshold_beta`` times precision (1: F1). Above 1 where discovery matters:
+    an unlisted dam inside a validation patch counts as a false alarm there, so validation
+    precision is lower than a scan's (results_scan.md)."""
     tolerance_m: float = Field(gt=0)
     """A detection this close to a dam finds it: the threshold is chosen at this tolerance on
     validation patches and the summary of ``segment`` reports it."""

@@ -102,22 +102,35 @@ def confirmation_threshold(dam_scores: np.ndarray, non_dam_scores: np.ndarray) -
         a peak at or above it would confirm, of ``non_dam_points``.
     """
     chosen = detection_threshold(dam_scores, non_dam_scores)
+    del chosen["beta"], chosen["f_beta"]  # always F1: the question is which points are dams
     return {**chosen, "non_dam_points": int(len(non_dam_scores))}
 
 
-def detection_threshold(dam_scores: np.ndarray, alarm_scores: np.ndarray) -> dict[str, float]:
-    """The peak threshold with the best detection F1 (the highest of equals).
+def detection_threshold(dam_scores: np.ndarray, alarm_scores: np.ndarray,
+                        beta: float = 1.0) -> dict[str, Any]:  # fmt: skip
+    """The peak threshold with the best detection F-beta (the highest of equals).
+
+    Args:
+        dam_scores: Per dam, the score of its peak (``PatchPeaks.dams``).
+        alarm_scores: Every other peak (``PatchPeaks.false_alarms``).
+        beta: Recall weighs ``beta`` times precision (1: F1).
 
     Returns:
-        ``threshold``, and ``precision``, ``recall``, ``f1``, ``false_alarms`` at it.
+        ``threshold``, and ``precision``, ``recall``, ``f1``, ``false_alarms`` at it, with
+        ``beta`` and ``f_beta``.
     """
     candidates = np.unique(dam_scores[dam_scores > 0])
-    best = {"threshold": 0.5, "precision": 0.0, "recall": 0.0, "f1": 0.0, "false_alarms": 0}
+    best: dict[str, Any] = {"threshold": 0.5, "precision": 0.0, "recall": 0.0, "f1": 0.0,
+                            "false_alarms": 0, "f_beta": 0.0}  # fmt: skip
     for threshold in candidates[::-1]:  # highest first: ties keep the stricter threshold
         scored = detection_at(dam_scores, alarm_scores, float(threshold))
-        if scored["f1"] > best["f1"]:
+        precision, recall = scored["precision"], scored["recall"]
+        scored["f_beta"] = (
+            (1 + beta**2) * precision * recall / max(beta**2 * precision + recall, 1e-12)
+        )
+        if scored["f_beta"] > best["f_beta"]:
             best = scored
-    return best
+    return {**best, "beta": float(beta)}
 
 
 def detection_at(dam_scores: np.ndarray, alarm_scores: np.ndarray,
@@ -145,14 +158,15 @@ def validation_threshold(train_metrics: Mapping[str, Any], detection: DetectionS
     Args:
         train_metrics: ``train_metrics.json``.
         detection: ``detection`` of this run: the threshold is only valid for peaks of maps
-            smoothed and averaged over views (``smoothing_px``, ``views``) as train's were.
+            smoothed and averaged over views (``smoothing_px``, ``views``) as train's were,
+            chosen by the same criterion (``threshold_beta``).
         setting: The parameter that asked for it, for the error messages.
         which: ``detection`` (:func:`detection_threshold`) or ``confirmation``
             (:func:`confirmation_threshold`).
 
     Raises:
         KeyError: If ``train_metrics`` has no such FCN threshold.
-        ValueError: If it was chosen with another smoothing or number of views.
+        ValueError: If it was chosen with another smoothing, number of views or criterion.
     """
     try:
         chosen = train_metrics["fcn"]["detection"]
@@ -163,10 +177,11 @@ def validation_threshold(train_metrics: Mapping[str, Any], detection: DetectionS
             f"{setting} is 'validation' but train_metrics has no {exc}: re-run the train "
             "pipeline or set a number"
         ) from exc
-    # Metrics from before a setting existed were chosen without it: no smoothing, one view.
+    # Metrics from before a setting existed were chosen without it: no smoothing, one view, F1.
     for key, before, now in (
         ("smoothing_px", 0.0, float(detection.smoothing_px)),
         ("views", 1, int(detection.views)),
+        ("threshold_beta", 1.0, float(detection.threshold_beta)),
     ):
         trained = type(now)(chosen.get(key, before))
         if trained != now:

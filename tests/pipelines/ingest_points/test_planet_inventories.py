@@ -163,7 +163,9 @@ def test_the_audit_counts_negatives_on_dams_no_inventory_lists(publication) -> N
         geometry=[unlisted, shapely.Point(-110.0, 37.0), listed],
         crs=4326,
     )
-    detection = DetectionSettings(min_distance_px=10, smoothing_px=0.0, views=1, tolerance_m=150.0)
+    detection = DetectionSettings(
+        min_distance_px=10, smoothing_px=0.0, views=1, tolerance_m=150.0, threshold_beta=1.0
+    )
     audit = audit_points(points, truth, detection)
     assert audit["negatives"] == 2 and audit["negatives_on_a_dam"] == 1
     assert audit["negatives_on_an_unlisted_dam"] == 1

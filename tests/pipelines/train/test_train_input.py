@@ -231,7 +231,7 @@ def test_settings_validation_and_class_weights():
     with pytest.raises(ValidationError, match="architecture"):
         base_settings(TrainSettings, "train", classifier={"architecture": "vgg"})
     reordered = base_settings(TrainSettings, "train", bands=["AVE", "B2"])
-    two_views = DETECTION.model_copy(update={"views": 2})
+    two_views = DETECTION.model_copy(update={"views": 2, "threshold_beta": 1.5})
     settings = resolve_settings(reordered, 1, DEFAULT_BANDS, 128, two_views)
     assert settings["bands"] == ["AVE", "B2"] and settings["seed"] == 1
     assert settings["detection"] == {
@@ -239,6 +239,7 @@ def test_settings_validation_and_class_weights():
         "min_distance_px": 10,
         "smoothing_px": 0.0,
         "views": 2,
+        "threshold_beta": 1.5,
     }
     with pytest.raises(ValueError, match="crop_size 64 is larger than the 33 px patches"):
         resolve_settings(base_settings(TrainSettings, "train"), 1, DEFAULT_BANDS, 16, DETECTION)

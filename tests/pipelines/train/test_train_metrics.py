@@ -69,6 +69,11 @@ def test_detection_threshold_counts_every_other_peak_as_a_false_alarm():
     chosen = detection_threshold(found, alarms)
     assert chosen["threshold"] == 0.625 and chosen["false_alarms"] == 1
     assert chosen["recall"] == 1.0 and abs(chosen["f1"] - 0.8) < 1e-9
+    # Both dams with two alarms (P 0.5, R 1) or one dam alone (P 1, R 0.5): equal F1, and the
+    # stricter threshold is kept; F2 weighs recall twice and takes both.
+    recall_first = detection_threshold(np.array([0.9, 0.4]), np.array([0.5, 0.6]), beta=2.0)
+    assert recall_first["threshold"] == 0.4 and recall_first["beta"] == 2.0
+    assert detection_threshold(np.array([0.9, 0.4]), np.array([0.5, 0.6]))["threshold"] == 0.9
     # The same counts at any threshold, as benchmarks/scan_thresholds.py reads them.
     stricter = detection_at(found, alarms, 0.7)
     assert stricter["recall"] == 0.5 and stricter["false_alarms"] == 1
@@ -85,10 +90,10 @@ def test_a_peak_on_another_listed_dam_is_no_false_alarm():
     assert found.tolist() == [0.875] and alarms.tolist() == [0.25]
 
 
-def test_a_threshold_chosen_on_other_smoothing_or_views_is_refused():
-    def detection(smoothing_px: float = 0.0, views: int = 1) -> DetectionSettings:
+def test_a_threshold_chosen_on_other_smoothing_views_or_criterion_is_refused():
+    def detection(smoothing_px: float = 0.0, views: int = 1, beta: float = 1.0):
         return DetectionSettings(min_distance_px=10, smoothing_px=smoothing_px, views=views,
-                                 tolerance_m=150.0)  # fmt: skip
+                                 tolerance_m=150.0, threshold_beta=beta)  # fmt: skip
 
     chosen = {"fcn": {"detection": {"threshold": 0.4, "smoothing_px": 3.0, "views": 4}}}
     assert validation_threshold(chosen, detection(3.0, 4), "scan.threshold") == 0.4
@@ -96,6 +101,8 @@ def test_a_threshold_chosen_on_other_smoothing_or_views_is_refused():
         validation_threshold(chosen, detection(0.0, 4), "scan.threshold")
     with pytest.raises(ValueError, match=r"detection.views 4, and this run uses 1.*re-run"):
         validation_threshold(chosen, detection(3.0, 1), "scan.threshold")
+    with pytest.raises(ValueError, match=r"detection.threshold_beta 1.0, and this run uses 1.5"):
+        validation_threshold(chosen, detection(3.0, 4, beta=1.5), "scan.threshold")
     # Metrics written before the settings existed were neither smoothed nor averaged.
     assert validation_threshold({"fcn": {"detection": {"threshold": 0.7}}}, detection(), "x") == 0.7
     with pytest.raises(KeyError, match="re-run the train pipeline"):
@@ -116,7 +123,9 @@ def test_confirmation_threshold_tells_dam_points_from_non_dam_points():
     assert chosen["threshold"] == 0.3125 and chosen["false_alarms"] == 1
     assert chosen["f1"] == pytest.approx(0.75) and chosen["non_dam_points"] == 2
     metrics = {"fcn": {"detection": {"threshold": 0.7, "views": 1, "confirmation": chosen}}}
-    settings = DetectionSettings(min_distance_px=10, smoothing_px=0.0, views=1, tolerance_m=150.0)
+    settings = DetectionSettings(
+        min_distance_px=10, smoothing_px=0.0, views=1, tolerance_m=150.0, threshold_beta=1.0
+    )
     assert validation_threshold(metrics, settings, "x", "confirmation") == 0.3125
     del metrics["fcn"]["detection"]["confirmation"]
     with pytest.raises(KeyError, match="x is 'validation' but train_metrics has no 'confirm"):

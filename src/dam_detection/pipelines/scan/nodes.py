@@ -339,6 +339,7 @@ def evaluate(sorted_detections: gpd.GeoDataFrame, planet_truth: gpd.GeoDataFrame
         # What made the heatmaps the threshold cut: runs are compared knowing these.
         "views": detection.views,
         "smoothing_px": detection.smoothing_px,
+        "threshold_beta": detection.threshold_beta,
         "tiles": scan_run["tiles"],
         "tiles_scanned": scan_run["tiles_scanned"],
         "tiles_skipped": scan_run["tiles_skipped"],

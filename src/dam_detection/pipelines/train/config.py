@@ -48,6 +48,7 @@ def resolve_settings(
         "min_distance_px": int(detection.min_distance_px),
         "smoothing_px": float(detection.smoothing_px),
         "views": int(detection.views),
+        "threshold_beta": float(detection.threshold_beta),
     }
     size = 2 * int(patch_radius) + 1
     for model in ("classifier", "fcn"):

@@ -203,9 +203,10 @@ def _detection_threshold(scored: peaks.PatchPeaks, detection: Mapping[str, Any])
     a peak confirms a listed dam (``confirmation``: what ``scan.matching.confirm_threshold:
     validation`` uses).
     """
-    chosen = peaks.detection_threshold(scored.dams, scored.false_alarms)
+    chosen = peaks.detection_threshold(scored.dams, scored.false_alarms,
+                                       float(detection["threshold_beta"]))  # fmt: skip
     confirmation = peaks.confirmation_threshold(scored.dams, scored.non_dam_points)
-    keys = ("tolerance_px", "min_distance_px", "smoothing_px", "views")
+    keys = ("tolerance_px", "min_distance_px", "smoothing_px", "views", "threshold_beta")
     return {**chosen, "confirmation": confirmation, **{key: detection[key] for key in keys}}
 
 
