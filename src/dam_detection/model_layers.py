@@ -1,4 +1,4 @@
-"""The Keras layers of this project's saved models that Keras itself lacks.
+"""The Keras layers of this project's saved models that Keras itself lacks, and the FCN's loss.
 
 Each is registered under the ``dam_detection`` package, so a ``.keras`` file that uses one loads
 in safe mode (no code is deserialised) once this module is imported: the model builders, the
@@ -228,3 +228,16 @@ class LocalRelief(layers.Layer):
         """The layer's settings, for saving."""
         return {**super().get_config(), "channel": self.channel, "window": self.window,
                 "gain": self.gain, "no_data": list(self.no_data)}  # fmt: skip
+
+
+# A loss, kept here with the layers: a model saved while compiled with it records its name, and
+# loads (in safe mode) wherever this module is imported, as its layers do.
+@keras.saving.register_keras_serializable(package="dam_detection")
+def member_crossentropy(target: Any, heatmaps: Any) -> Any:
+    """Binary cross-entropy of each member's heatmap (channel) against the one-channel target,
+    averaged over the members: per pixel, so the per-pixel loss weights apply as for one FCN.
+    Each member's gradient is its own loss's, divided by the number of members (which Adam's
+    per-weight scaling undoes). With one member it is Keras' binary cross-entropy.
+    """
+    target = keras.ops.broadcast_to(target, keras.ops.shape(heatmaps))
+    return keras.losses.binary_crossentropy(target, heatmaps)

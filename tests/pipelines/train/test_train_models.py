@@ -5,13 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dam_detection.model_layers import LocalRelief
+from dam_detection.model_layers import LocalRelief, member_crossentropy
 from dam_detection.pipelines.train.models import (
     Relief,
     build_classifier,
     dilated_fcn,
     fcn_from_settings,
-    member_crossentropy,
     member_heatmaps,
     model_bands,
     receptive_field,

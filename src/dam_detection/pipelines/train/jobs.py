@@ -14,6 +14,7 @@ import numpy as np
 
 from dam_detection.detection import threshold as peaks
 from dam_detection.detection.views import averaged_over_views
+from dam_detection.model_layers import member_crossentropy
 from dam_detection.pipelines.train import metrics, plots
 from dam_detection.pipelines.train.eval_input import as_validation, collect, make_eval_dataset
 from dam_detection.pipelines.train.input_pipeline import (
@@ -25,7 +26,6 @@ from dam_detection.pipelines.train.input_pipeline import (
 from dam_detection.pipelines.train.models import (
     build_classifier,
     fcn_from_settings,
-    member_crossentropy,
     member_heatmaps,
     receptive_field,
     relief_from_settings,

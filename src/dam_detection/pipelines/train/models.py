@@ -321,7 +321,8 @@ def member_heatmaps(model: keras.Model) -> keras.Model:
     """The model that training fits: an FCN ensemble's members' heatmaps side by side, one
     channel each, on the ensemble's own layers (a single FCN is returned as it is).
 
-    Fitting it against a one-channel target with :func:`member_crossentropy` trains every member
+    Fitting it against a one-channel target with
+    :func:`~dam_detection.model_layers.member_crossentropy` trains every member
     on its own loss; the ensemble, which shares the weights, averages what they learnt.
     """
     names = [layer.name for layer in model.layers if layer.name.startswith(_MEMBER_PREFIX)]
@@ -330,16 +331,6 @@ def member_heatmaps(model: keras.Model) -> keras.Model:
     heatmaps = [model.get_layer(name).output for name in names]
     outputs = layers.Concatenate(name="member_heatmaps", dtype="float32")(heatmaps)
     return keras.Model(model.inputs, outputs, name=f"{model.name}_members")
-
-
-def member_crossentropy(target: Any, heatmaps: Any) -> Any:
-    """Binary cross-entropy of each member's heatmap (channel) against the one-channel target,
-    averaged over the members: per pixel, so the per-pixel loss weights apply as for one FCN.
-    Each member's gradient is its own loss's, divided by the number of members (which Adam's
-    per-weight scaling undoes). With one member it is Keras' binary cross-entropy.
-    """
-    target = keras.ops.broadcast_to(target, keras.ops.shape(heatmaps))
-    return keras.losses.binary_crossentropy(target, heatmaps)
 
 
 def fcn_from_settings(
