@@ -5,7 +5,7 @@ nodes that call them are wrapped by :func:`.sacred_run.recorded` where the pipel
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ def _fit(
     model_metrics: list[Any],
     folders: Mapping[str, Any],
     strategy: Any,
-    fitted_view: Any = None,
+    fitted_view: Callable[[keras.Model], keras.Model] | None = None,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Build, compile and fit ``build()`` (through ``fitted_view(model)`` when given: a model
     on the same layers with the outputs the loss needs), keeping the best epoch's weights.
