@@ -101,8 +101,7 @@ def confirmation_threshold(dam_scores: np.ndarray, non_dam_scores: np.ndarray) -
         ``threshold``, ``precision``, ``recall``, ``f1``, and ``false_alarms``: non-dam points
         a peak at or above it would confirm, of ``non_dam_points``.
     """
-    chosen = detection_threshold(dam_scores, non_dam_scores)
-    del chosen["beta"], chosen["f_beta"]  # always F1: the question is which points are dams
+    chosen = detection_threshold(dam_scores, non_dam_scores)  # always F1
     return {**chosen, "non_dam_points": int(len(non_dam_scores))}
 
 
