@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from kedro_datasets.tensorflow import TensorFlowModelDataset
@@ -223,7 +224,7 @@ def test_an_fcn_ensemble_trains_its_members_and_saves_one_model(tmp_path):
     assert fcn.name == "dilated_fcn_x2_rf19px" and metadata["receptive_field_px"] == 19
     image = np.random.default_rng(0).normal(size=(1, 40, 33, 5)).astype(np.float32)
     members = [fcn.get_layer(f"dam_probability_{index}").output for index in (0, 1)]
-    heatmaps = np.asarray(type(fcn)(fcn.inputs, members)(image))
+    heatmaps = np.asarray(keras.Model(fcn.inputs, members)(image))
     assert not np.allclose(heatmaps[0], heatmaps[1])  # two networks, not one twice
     np.testing.assert_allclose(fcn(image), (heatmaps[0] + heatmaps[1]) / 2, atol=1e-6)
     fcn_report = json.loads((project / "data/08_reporting/train_metrics.json").read_text())["fcn"]
