@@ -9,8 +9,9 @@ sees only that device (``CUDA_VISIBLE_DEVICES``):
   the scan's and segment's default path: blocks of patches with the receptive field's halo,
   batch normalisation folded (``benchmarks/segment_tile.py``'s ``batched`` step, the same tile
   in Earth Engine's image-export format);
-- ``train``: the default FCN of ``conf/base`` (width, dilations, batch and crop size, Adam)
-  taking ``--train-steps`` steps of ``model.fit`` on crops held in memory, after a warm-up epoch
+- ``train``: the default FCN of ``conf/base`` as ``train`` fits it (its members' view and loss,
+  target disk, ignore ring and weights, batch and crop size, Adam) taking ``--train-steps``
+  steps of ``model.fit`` on crops held in memory, after a warm-up epoch
   of as many steps: the step's arithmetic, without the input pipeline (``train_fcn_time.py``
   measures that on a project's shards); on a GPU again in ``mixed_float16``
   (``train.mixed_precision``).
@@ -62,23 +63,32 @@ def train_steps(steps: int, precision: str) -> dict:
     """``steps`` timed training steps of the default FCN in ``precision``, after a warm-up."""
     import keras
     import numpy as np
+    import tensorflow as tf
     import yaml
 
-    from dam_detection import model_layers  # noqa: F401  (registers the models' own layers)
-    from dam_detection.pipelines.train.models import fcn_from_settings, forward_flops_per_pixel
+    from dam_detection.model_layers import member_crossentropy
+    from dam_detection.pipelines.train.augmentation import point_maps
+    from dam_detection.pipelines.train.input_pipeline import disk_weighted, fcn_target_settings
+    from dam_detection.pipelines.train.models import (
+        fcn_from_settings,
+        forward_flops_per_pixel,
+        member_heatmaps,
+    )
 
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
     fcn = yaml.safe_load((ROOT / "conf/base/parameters_train.yml").read_text())["train"]["fcn"]
     batch, crop = int(fcn["batch_size"]), int(fcn["crop_size"])
     model = fcn_from_settings(BANDS, fcn)
-    model.compile(optimizer=keras.optimizers.Adam(float(fcn["learning_rate"])),
-                  loss=keras.losses.BinaryCrossentropy())  # fmt: skip
-    rng = np.random.default_rng(0)
-    images = rng.normal(size=(batch, crop, crop, len(BANDS))).astype(np.float32)
-    target = np.zeros((batch, crop, crop, 1), np.float32)
-    target[:, crop // 2 - 2 : crop // 2 + 3, crop // 2 - 2 : crop // 2 + 3] = 1.0
-    weight = 1.0 + 9.0 * target  # the dam disk weighs more, as in training
+    fitted = member_heatmaps(model)  # what train fits, with its loss (jobs.train_fcn_job)
+    fitted.compile(optimizer=keras.optimizers.Adam(float(fcn["learning_rate"])),
+                   loss=member_crossentropy)  # fmt: skip
+    images = np.random.default_rng(0).normal(size=(batch, crop, crop, len(BANDS)))
+    # A dam at every crop's centre, with train's target disk, ignore ring and weights.
+    radii = fcn_target_settings(fcn)
+    target, weight = point_maps(tf.zeros([batch, 2], tf.int32), crop, tf.ones([batch]),
+                                radii["target_radius"], radii["ignore_radius"])  # fmt: skip
+    weight = disk_weighted(target, weight, radii)
 
     class EpochTimes(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -91,12 +101,10 @@ def train_steps(steps: int, precision: str) -> dict:
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             self.seconds.append(time.perf_counter() - self.started)
 
-    import tensorflow as tf
-
-    data = tf.data.Dataset.from_tensors((images, target, weight)).repeat()
+    data = tf.data.Dataset.from_tensors((images.astype(np.float32), target, weight)).repeat()
     timer = EpochTimes()
     # The first epoch traces and warms the kernels up; the second is the measurement.
-    model.fit(data, steps_per_epoch=steps, epochs=2, verbose=0, callbacks=[timer])
+    fitted.fit(data, steps_per_epoch=steps, epochs=2, verbose=0, shuffle=False, callbacks=[timer])
     seconds = timer.seconds[-1]
     pixels = batch * crop * crop * steps
     return {
