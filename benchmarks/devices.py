@@ -1,5 +1,6 @@
 """One benchmark for every device of a machine: the FCN's training steps and a whole tile's
-segmentation, so a CPU laptop, a GPU box and a Dask worker give figures that compare.
+segmentation, so a CPU laptop, a GPU box and the machines of a Dask cluster give figures that
+compare.
 
 For each device TensorFlow sees (the CPU, then every GPU), in a child process of its own that
 sees only that device (``CUDA_VISIBLE_DEVICES``):
@@ -192,7 +193,8 @@ def main() -> None:
     }
     if args.out:
         args.out.write_text(json.dumps(summary, indent=1) + "\n")
-    print_table(table_rows(results), list(table_rows(results)[0]))
+    rows = table_rows(results)
+    print_table(rows, list(rows[0]))
 
 
 if __name__ == "__main__":
